@@ -1,0 +1,185 @@
+// Package compliance is the pure core of sockembot: plain facts about a release range go in,
+// a Report comes out. It does no I/O, reads no clock and logs nothing, so every verdict can be
+// reproduced from recorded evidence.
+package compliance
+
+import "time"
+
+// Kind says how a change reached the branch.
+type Kind string
+
+const (
+	KindPullRequest Kind = "pull_request"
+	KindDirectPush  Kind = "direct_push"
+)
+
+// Code is a violation code. The strings are part of the CLI's JSON contract: never rename them.
+type Code string
+
+const (
+	MissingTicket    Code = "missing_ticket"
+	TicketNotFound   Code = "ticket_not_found"
+	TicketStatus     Code = "ticket_status"
+	MissingApproval  Code = "missing_approval"
+	StaleApproval    Code = "stale_approval"
+	ChangesRequested Code = "changes_requested"
+	DirectPush       Code = "direct_push"
+)
+
+// Review states as GitHub spells them.
+const (
+	StateApproved         = "APPROVED"
+	StateChangesRequested = "CHANGES_REQUESTED"
+	StateDismissed        = "DISMISSED"
+	StateCommented        = "COMMENTED"
+	StatePending          = "PENDING"
+)
+
+// Commit is one commit in the range or on a pull request. Author and Committer are GitHub
+// logins ("" when GitHub could not map the e-mail to an account).
+type Commit struct {
+	SHA        string    `json:"sha"`
+	Message    string    `json:"message"`
+	Author     string    `json:"author"`
+	Committer  string    `json:"committer"`
+	AuthoredAt time.Time `json:"authored_at"`
+}
+
+// Review is one submitted pull request review.
+type Review struct {
+	User        string    `json:"user"`
+	State       string    `json:"state"`
+	CommitID    string    `json:"commit_id"`
+	SubmittedAt time.Time `json:"submitted_at"`
+}
+
+// PullRequest holds the facts of one merged pull request.
+type PullRequest struct {
+	Number     int       `json:"number"`
+	Title      string    `json:"title"`
+	Body       string    `json:"body"`
+	HeadBranch string    `json:"head_branch"`
+	HeadSHA    string    `json:"head_sha"`
+	URL        string    `json:"url"`
+	Author     string    `json:"author"`
+	MergedBy   string    `json:"merged_by"`
+	MergeSHA   string    `json:"merge_sha"`
+	MergedAt   time.Time `json:"merged_at"`
+	Reviews    []Review  `json:"reviews"`
+	// Commits are the PR's own commits (GET /pulls/{n}/commits), used for ticket keys in commit
+	// messages and to know who committed on the PR.
+	Commits []Commit `json:"commits"`
+}
+
+// Change is one unit the policy judges: a merged pull request, or a commit pushed straight to
+// the branch. RangeCommits are the SHAs of the commits in base..head attributed to it.
+type Change struct {
+	Kind         Kind         `json:"kind"`
+	PR           *PullRequest `json:"pull_request,omitempty"`
+	Push         *Commit      `json:"push,omitempty"` // set for KindDirectPush
+	RangeCommits []string     `json:"range_commits"`
+}
+
+// Ticket is what Jira said about one key. Found is false when Jira has no such issue.
+// StatusCategory is Jira's status category key: "new" (To Do), "indeterminate", "done".
+type Ticket struct {
+	Key            string `json:"key"`
+	Found          bool   `json:"found"`
+	Status         string `json:"status"`
+	StatusCategory string `json:"status_category"`
+	URL            string `json:"url"`
+	Summary        string `json:"summary,omitempty"`
+}
+
+// StatusCategoryToDo is the key of Jira's "To Do" status category.
+const StatusCategoryToDo = "new"
+
+// Range is everything gathered about base..head of one repository.
+type Range struct {
+	Repo    string   `json:"repo"`
+	Base    string   `json:"base"`
+	Head    string   `json:"head"`
+	BaseSHA string   `json:"base_sha"`
+	HeadSHA string   `json:"head_sha"`
+	Changes []Change `json:"changes"`
+}
+
+// Facts is the input of Evaluate: the range plus what Jira said.
+type Facts struct {
+	Range Range
+	// JiraProjects are the project keys Jira knows. A candidate key in another project (UTF-8,
+	// SHA-256) is not a ticket reference.
+	JiraProjects []string
+	// Tickets by key, for every candidate key in a known project.
+	Tickets map[string]Ticket
+}
+
+// Violation is one broken rule, with a sentence a person can act on.
+type Violation struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+// Approval is a review that counted.
+type Approval struct {
+	User string    `json:"user"`
+	At   time.Time `json:"at"`
+}
+
+// ChangeReport is the verdict on one change. Field names are the CLI's JSON contract.
+type ChangeReport struct {
+	Kind       Kind        `json:"kind"`
+	Number     int         `json:"number,omitempty"`
+	Title      string      `json:"title"`
+	URL        string      `json:"url"`
+	Author     string      `json:"author"`
+	MergedBy   string      `json:"merged_by"`
+	MergeSHA   string      `json:"merge_sha"`
+	Commits    []string    `json:"commits"`
+	Tickets    []Ticket    `json:"tickets"`
+	Approvals  []Approval  `json:"approvals"`
+	Compliant  bool        `json:"compliant"`
+	Violations []Violation `json:"violations"`
+}
+
+// Report is the verdict on a whole range. Field names are the CLI's JSON contract.
+type Report struct {
+	Repo      string         `json:"repo"`
+	Base      string         `json:"base"`
+	Head      string         `json:"head"`
+	BaseSHA   string         `json:"base_sha"`
+	HeadSHA   string         `json:"head_sha"`
+	Compliant bool           `json:"compliant"`
+	Changes   []ChangeReport `json:"changes"`
+}
+
+// Policy is the change policy. Zero values are not the defaults: start from DefaultPolicy.
+type Policy struct {
+	Tickets   TicketPolicy   `json:"tickets" yaml:"tickets"`
+	Approvals ApprovalPolicy `json:"approvals" yaml:"approvals"`
+}
+
+type TicketPolicy struct {
+	Required bool `json:"required" yaml:"required"`
+	// Projects limits which Jira projects count; empty means every project Jira knows.
+	Projects []string `json:"projects" yaml:"projects"`
+	// AllowedStatuses lists the statuses a ticket may be in; empty means any status whose
+	// category is not "To Do".
+	AllowedStatuses []string `json:"allowed_statuses" yaml:"allowed_statuses"`
+}
+
+type ApprovalPolicy struct {
+	Required         int  `json:"required" yaml:"required"`
+	AllowAuthor      bool `json:"allow_author" yaml:"allow_author"`
+	AllowCommitters  bool `json:"allow_committers" yaml:"allow_committers"`
+	InvalidateOnPush bool `json:"invalidate_on_push" yaml:"invalidate_on_push"`
+}
+
+// DefaultPolicy is the policy when none is configured: one ticket, one independent approval on
+// the final commit.
+func DefaultPolicy() Policy {
+	return Policy{
+		Tickets:   TicketPolicy{Required: true, Projects: []string{}, AllowedStatuses: []string{}},
+		Approvals: ApprovalPolicy{Required: 1, InvalidateOnPush: true},
+	}
+}
