@@ -1,0 +1,207 @@
+// Package jira is the go-jira adapter: project keys, tickets by key (batched, Cloud or Data
+// Center search), and comments and transitions to close the loop after a deploy.
+package jira
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	gojira "github.com/andygrunwald/go-jira"
+)
+
+// Options configure a Client.
+type Options struct {
+	// BaseURL is the Jira site, e.g. https://acme.atlassian.net or https://jira.acme.com/jira.
+	BaseURL string
+	// User and Token together are a Cloud account e-mail and API token (Basic auth). Token
+	// alone is a Data Center personal access token (Bearer).
+	User, Token string
+	// HTTPClient supplies the transport and timeout; auth is layered on top of it.
+	HTTPClient *http.Client
+	// BatchSize is the number of keys per `key in (...)` query (default 100).
+	BatchSize int
+	// Concurrency bounds the batches in flight at once (default 4), to stay clear of Jira's
+	// rate limits.
+	Concurrency int
+}
+
+// Client talks to one Jira site.
+type Client struct {
+	api         *gojira.Client
+	base        string // with a trailing slash
+	batch       int
+	concurrency int
+	secrets     []string // never to appear in an error
+
+	mu       sync.Mutex
+	detected bool
+	cloud    bool
+}
+
+// New builds a Client. It does not contact Jira.
+func New(o Options) (*Client, error) {
+	u, err := url.Parse(o.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("jira: base URL %q is not an http(s) URL", o.BaseURL)
+	}
+	base := strings.TrimRight(o.BaseURL, "/") + "/"
+
+	hc := &http.Client{Timeout: 30 * time.Second}
+	if o.HTTPClient != nil {
+		c := *o.HTTPClient
+		hc = &c
+	}
+	var secrets []string
+	switch {
+	case o.User != "" && o.Token != "":
+		// Jira Cloud: account e-mail + API token over Basic auth.
+		hc.Transport = &gojira.BasicAuthTransport{Username: o.User, Password: o.Token, Transport: hc.Transport}
+		secrets = []string{o.Token, base64.StdEncoding.EncodeToString([]byte(o.User + ":" + o.Token))}
+	case o.Token != "":
+		// Jira Data Center personal access token: "Authorization: Bearer <PAT>".
+		hc.Transport = &gojira.PATAuthTransport{Token: o.Token, Transport: hc.Transport}
+		secrets = []string{o.Token}
+	}
+	api, err := gojira.NewClient(hc, base)
+	if err != nil {
+		return nil, fmt.Errorf("jira: client for %s: %w", base, err)
+	}
+	c := &Client{api: api, base: base, batch: o.BatchSize, concurrency: o.Concurrency, secrets: secrets}
+	if c.batch <= 0 {
+		c.batch = 100
+	}
+	if c.concurrency <= 0 {
+		c.concurrency = 4
+	}
+	return c, nil
+}
+
+// Projects returns the keys of the projects the account can see.
+func (c *Client) Projects(ctx context.Context) ([]string, error) {
+	list, resp, err := c.api.Project.GetListWithContext(ctx)
+	if err != nil {
+		return nil, c.wrap("projects", resp, err)
+	}
+	keys := make([]string, 0, len(*list))
+	for _, p := range *list {
+		keys = append(keys, p.Key)
+	}
+	return keys, nil
+}
+
+// Comment adds a plain-text comment to an issue.
+func (c *Client) Comment(ctx context.Context, key, body string) error {
+	_, resp, err := c.api.Issue.AddCommentWithContext(ctx, key, &gojira.Comment{Body: body})
+	if err != nil {
+		return c.wrap("comment on "+key, resp, err)
+	}
+	return nil
+}
+
+// Transition moves an issue through the transition with this name (case-insensitive).
+func (c *Client) Transition(ctx context.Context, key, name string) error {
+	ts, resp, err := c.api.Issue.GetTransitionsWithContext(ctx, key)
+	if err != nil {
+		return c.wrap("transitions of "+key, resp, err)
+	}
+	var names []string
+	for _, t := range ts {
+		if strings.EqualFold(strings.TrimSpace(t.Name), strings.TrimSpace(name)) {
+			resp, err := c.api.Issue.DoTransitionWithContext(ctx, key, t.ID)
+			if err != nil {
+				return c.wrap(fmt.Sprintf("transition %s to %q", key, t.Name), resp, err)
+			}
+			resp.Body.Close()
+			return nil
+		}
+		names = append(names, fmt.Sprintf("%q", t.Name))
+	}
+	return fmt.Errorf("jira: %s has no transition %q (available: %s)", key, name, strings.Join(names, ", "))
+}
+
+// isCloud asks serverInfo once which search API the site has; concurrent callers wait for
+// that one probe. A failed probe is not remembered, so the next call tries again.
+func (c *Client) isCloud(ctx context.Context) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.detected {
+		return c.cloud, nil
+	}
+	req, err := c.api.NewRequestWithContext(ctx, http.MethodGet, "rest/api/2/serverInfo", nil)
+	if err != nil {
+		return false, c.wrap("server info", nil, err)
+	}
+	var info struct {
+		DeploymentType string `json:"deploymentType"`
+	}
+	resp, err := c.do(req, &info)
+	if err != nil {
+		return false, c.wrap("server info", resp, err)
+	}
+	// Data Center says "Server" or "DataCenter" depending on its version; only Cloud has the
+	// enhanced /search/jql (and no longer the old /search).
+	c.cloud, c.detected = info.DeploymentType == "Cloud", true
+	return c.cloud, nil
+}
+
+// apiError is a Jira answer other than 2xx.
+type apiError struct {
+	status   int
+	messages []string
+	err      error
+}
+
+func (e *apiError) Error() string {
+	if len(e.messages) > 0 {
+		return fmt.Sprintf("HTTP %d: %s", e.status, strings.Join(e.messages, "; "))
+	}
+	// Without JSON, go-jira puts the whole body (often an HTML page) in the error.
+	text := e.err.Error()
+	if len(text) > 300 {
+		text = text[:300] + "..."
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.status, text)
+}
+
+func (e *apiError) Unwrap() error { return e.err }
+
+// do sends a request built with go-jira for an endpoint it has no method for, decoding
+// Jira's error collection the way its own methods do.
+func (c *Client) do(req *http.Request, v any) (*gojira.Response, error) {
+	resp, err := c.api.Do(req, v)
+	if err != nil && resp != nil && resp.StatusCode >= 300 {
+		err = gojira.NewJiraError(resp, err)
+	}
+	return resp, err
+}
+
+// wrap turns a go-jira failure into "jira: <what>: ...", with Jira's own messages when it sent
+// some, and with any credential scrubbed out.
+func (c *Client) wrap(what string, resp *gojira.Response, err error) error {
+	if resp != nil && resp.StatusCode >= 300 {
+		ae := &apiError{status: resp.StatusCode, err: err}
+		var je *gojira.Error
+		if errors.As(err, &je) {
+			ae.messages = append(ae.messages, je.ErrorMessages...)
+			for field, msg := range je.Errors {
+				ae.messages = append(ae.messages, field+": "+msg)
+			}
+		}
+		err = ae
+	}
+	msg := fmt.Sprintf("jira: %s: %v", what, err)
+	for _, s := range c.secrets {
+		if s != "" && strings.Contains(msg, s) {
+			// A proxy that echoes the Authorization header must not put the token in a log.
+			return errors.New(strings.ReplaceAll(msg, s, "[REDACTED]"))
+		}
+	}
+	return fmt.Errorf("jira: %s: %w", what, err)
+}
