@@ -1,0 +1,463 @@
+// Package fakegithub is a small, real HTTP server that answers like the GitHub REST API for the
+// handful of endpoints sockembot uses. It is mounted under /api/v3/, as GitHub Enterprise Server
+// is, so a client that builds absolute URLs wrongly fails against it. Response bodies are shaped
+// on recorded GitHub responses (see ../../../../shared/fixtures), and the fake's own tests decode
+// both through go-github to prove it.
+//
+// Tests and `sockembot demo` build a history with the Repo builder (direct commits, pull requests
+// merged by merge commit, squash or rebase), point a client at URL(), inject faults (latency,
+// 5xx, secondary and primary rate limits) and inspect what the client did: the request log,
+// commit statuses, comments and deployments written.
+package fakegithub
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	// Token, when set, must be sent as "Authorization: Bearer <token>" (or "token <token>");
+	// other requests get 401 like GitHub's "Bad credentials".
+	Token string
+	// Latency is added to every request before it is answered (see also SetLatency).
+	Latency time.Duration
+	// Start is the first instant of the fake's synthetic clock, used for commit, review and
+	// merge times; every event advances it by a minute. Default 2024-03-01T09:00:00Z.
+	Start time.Time
+	// BotLogin is the user that comments, statuses and deployments created through the API are
+	// attributed to. Default "sockembot[bot]".
+	BotLogin string
+	// RateLimit is the primary rate limit per window (X-RateLimit-Limit). Default 5000.
+	RateLimit int
+}
+
+// Request is one request the server received.
+type Request struct {
+	Method string
+	Path   string // URL path, including the /api/v3 prefix
+	Query  string
+	Route  string // e.g. "GET /repos/{owner}/{repo}/pulls/{number}"; "unknown" when none matched
+	Status int
+}
+
+// Server is a running fake. All state is guarded by one mutex; accessors return copies.
+type Server struct {
+	srv  *httptest.Server
+	opts Options
+
+	mu        sync.Mutex
+	repos     map[string]*Repo
+	clock     time.Time
+	nextID    int64
+	latency   time.Duration
+	failures  []failure
+	secondary struct{ n, status int }
+	rate      struct {
+		limit, remaining int
+		reset            time.Time
+	}
+	log []Request
+}
+
+type failure struct {
+	path   string
+	n      int
+	status int
+}
+
+// APIPrefix is where the fake mounts the REST API, like GitHub Enterprise Server.
+const APIPrefix = "/api/v3"
+
+// New starts a server. Close it when done.
+func New(opts Options) *Server {
+	if opts.Start.IsZero() {
+		opts.Start = time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+	}
+	if opts.BotLogin == "" {
+		opts.BotLogin = "sockembot[bot]"
+	}
+	if opts.RateLimit <= 0 {
+		opts.RateLimit = 5000
+	}
+	s := &Server{
+		opts:    opts,
+		repos:   map[string]*Repo{},
+		clock:   opts.Start.UTC(),
+		nextID:  1000000,
+		latency: opts.Latency,
+	}
+	s.rate.limit = opts.RateLimit
+	s.rate.remaining = opts.RateLimit
+	s.rate.reset = time.Now().Add(time.Hour).Truncate(time.Second)
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// URL is the API base URL to give a client, ending in "/api/v3/".
+func (s *Server) URL() string { return s.srv.URL + APIPrefix + "/" }
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// htmlBase is the web URL of the fake (GitHub Enterprise serves both from one host).
+func (s *Server) htmlBase() string { return s.srv.URL }
+
+func (s *Server) apiBase() string { return s.srv.URL + APIPrefix }
+
+// SetLatency changes the delay added to each request.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// FailNext makes the next n requests whose path contains pathSubstr ("" matches all) fail with
+// status (500, 502, 503 ...).
+func (s *Server) FailNext(n int, pathSubstr string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, failure{path: pathSubstr, n: n, status: status})
+}
+
+// SecondaryRateLimit makes the next n requests hit GitHub's secondary rate limit: status 403
+// (with GitHub's secondary-rate-limit documentation_url) or 429, and "Retry-After: 1".
+func (s *Server) SecondaryRateLimit(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secondary.n, s.secondary.status = n, status
+}
+
+// SetRateLimit sets the primary rate limit window: remaining requests, and when the window
+// resets (rounded up to a whole second, as X-RateLimit-Reset is in seconds). With remaining 2,
+// two more requests succeed (the second answering X-RateLimit-Remaining: 0) and the rest get
+// 403 "API rate limit exceeded" until the reset.
+func (s *Server) SetRateLimit(remaining int, resetIn time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rate.remaining = remaining
+	reset := time.Now().Add(resetIn)
+	if t := reset.Truncate(time.Second); t.Before(reset) {
+		reset = t.Add(time.Second)
+	}
+	s.rate.reset = reset
+}
+
+// Requests returns the request log.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.log...)
+}
+
+// Total is the number of requests received.
+func (s *Server) Total() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.log)
+}
+
+// Count is the number of requests received for a route pattern such as
+// "GET /repos/{owner}/{repo}/pulls/{number}".
+func (s *Server) Count(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.log {
+		if r.Route == route {
+			n++
+		}
+	}
+	return n
+}
+
+// Counts returns the number of requests per route pattern.
+func (s *Server) Counts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := map[string]int{}
+	for _, r := range s.log {
+		m[r.Route]++
+	}
+	return m
+}
+
+// ResetLog forgets the requests received so far.
+func (s *Server) ResetLog() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = nil
+}
+
+// Now is the fake's synthetic clock (the time the next event will get).
+func (s *Server) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clock
+}
+
+// tick advances the synthetic clock; callers hold s.mu.
+func (s *Server) tick() time.Time {
+	s.clock = s.clock.Add(time.Minute)
+	return s.clock
+}
+
+func (s *Server) newID() int64 {
+	s.nextID++
+	return s.nextID
+}
+
+// reply is what a handler answers. Handlers run with s.mu held.
+type reply struct {
+	status int
+	body   any    // encoded as JSON
+	text   string // sent as is when body is nil
+	header http.Header
+}
+
+func jsonReply(status int, body any) reply { return reply{status: status, body: body} }
+
+func notFound() reply {
+	return jsonReply(http.StatusNotFound, obj{
+		"message":           "Not Found",
+		"documentation_url": "https://docs.github.com/rest",
+	})
+}
+
+func unprocessable(msg string) reply {
+	return jsonReply(http.StatusUnprocessableEntity, obj{
+		"message":           msg,
+		"documentation_url": "https://docs.github.com/rest",
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	entry := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Route: "unknown"}
+	rt, params := match(r.Method, r.URL.Path)
+	if rt != nil {
+		entry.Route = rt.name()
+	}
+
+	s.mu.Lock()
+	latency := s.latency
+	s.mu.Unlock()
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+		}
+	}
+
+	s.mu.Lock()
+	rep := s.answer(r, rt, params)
+	entry.Status = rep.status
+	s.log = append(s.log, entry)
+	reqID := len(s.log)
+	s.mu.Unlock()
+
+	// Replies are built from fresh maps of immutable values, so they encode outside the lock.
+	body := []byte(rep.text)
+	if rep.body != nil {
+		var err error
+		if body, err = json.Marshal(rep.body); err != nil {
+			rep.status, body = http.StatusInternalServerError, []byte(`{"message":"fake: encode failed"}`)
+		}
+	}
+
+	h := w.Header()
+	for k, v := range rep.header {
+		h[k] = v
+	}
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	h.Set("X-GitHub-Media-Type", "github.v3; format=json")
+	h.Set("X-GitHub-Request-Id", fmt.Sprintf("FAKE:%d", reqID))
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(body)
+}
+
+// answer applies auth, faults and the rate limit, then the route. Called with s.mu held.
+func (s *Server) answer(r *http.Request, rt *route, params map[string]string) reply {
+	if s.opts.Token != "" {
+		auth := r.Header.Get("Authorization")
+		if auth != "Bearer "+s.opts.Token && auth != "token "+s.opts.Token {
+			return jsonReply(http.StatusUnauthorized, obj{
+				"message":           "Bad credentials",
+				"documentation_url": "https://docs.github.com/rest",
+			})
+		}
+	}
+	for i := range s.failures {
+		f := &s.failures[i]
+		if f.n > 0 && strings.Contains(r.URL.Path, f.path) {
+			f.n--
+			return s.withRate(jsonReply(f.status, obj{"message": http.StatusText(f.status)}))
+		}
+	}
+	if s.secondary.n > 0 {
+		s.secondary.n--
+		rep := jsonReply(s.secondary.status, obj{
+			"message":           "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+			"documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+		})
+		rep.header = http.Header{"Retry-After": {"1"}}
+		return s.withRate(rep)
+	}
+	now := time.Now()
+	if !now.Before(s.rate.reset) {
+		s.rate.remaining = s.rate.limit
+		s.rate.reset = now.Add(time.Hour).Truncate(time.Second)
+	}
+	if s.rate.remaining <= 0 {
+		return s.withRate(jsonReply(http.StatusForbidden, obj{
+			"message":           "API rate limit exceeded for user ID 1.",
+			"documentation_url": "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting",
+		}))
+	}
+	s.rate.remaining--
+	var rep reply
+	if rt == nil {
+		rep = notFound()
+	} else {
+		rep = rt.handle(s, r, params)
+	}
+	return s.withRate(rep)
+}
+
+// withRate adds the X-RateLimit-* headers GitHub sends on every REST response.
+func (s *Server) withRate(rep reply) reply {
+	if rep.header == nil {
+		rep.header = http.Header{}
+	}
+	rep.header.Set("X-RateLimit-Limit", strconv.Itoa(s.rate.limit))
+	rep.header.Set("X-RateLimit-Remaining", strconv.Itoa(max(s.rate.remaining, 0)))
+	rep.header.Set("X-RateLimit-Used", strconv.Itoa(s.rate.limit-max(s.rate.remaining, 0)))
+	rep.header.Set("X-RateLimit-Reset", strconv.FormatInt(s.rate.reset.Unix(), 10))
+	rep.header.Set("X-RateLimit-Resource", "core")
+	return rep
+}
+
+// route is one endpoint. In patterns, {ref}, {basehead} and {path} match one or more path
+// segments (refs may contain slashes); other {params} match exactly one.
+type route struct {
+	method  string
+	pattern string
+	handle  func(s *Server, r *http.Request, p map[string]string) reply
+}
+
+func (rt *route) name() string { return rt.method + " " + rt.pattern }
+
+var multiSegment = map[string]bool{"ref": true, "basehead": true, "path": true}
+
+var routes []*route
+
+func init() {
+	routes = []*route{
+		{"GET", "/repos/{owner}/{repo}", (*Server).getRepo},
+		{"GET", "/repos/{owner}/{repo}/compare/{basehead}", (*Server).compare},
+		{"GET", "/repos/{owner}/{repo}/commits/{sha}/pulls", (*Server).commitPulls},
+		{"GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", (*Server).listStatuses},
+		{"GET", "/repos/{owner}/{repo}/commits/{ref}", (*Server).getCommit},
+		{"GET", "/repos/{owner}/{repo}/pulls", (*Server).listPulls},
+		{"GET", "/repos/{owner}/{repo}/pulls/{number}", (*Server).getPull},
+		{"GET", "/repos/{owner}/{repo}/pulls/{number}/reviews", (*Server).listReviews},
+		{"GET", "/repos/{owner}/{repo}/pulls/{number}/commits", (*Server).listPullCommits},
+		{"POST", "/repos/{owner}/{repo}/statuses/{sha}", (*Server).createStatus},
+		{"GET", "/repos/{owner}/{repo}/issues/{number}/comments", (*Server).listComments},
+		{"POST", "/repos/{owner}/{repo}/issues/{number}/comments", (*Server).createComment},
+		{"PATCH", "/repos/{owner}/{repo}/issues/comments/{id}", (*Server).editComment},
+		{"GET", "/repos/{owner}/{repo}/deployments", (*Server).listDeployments},
+		{"POST", "/repos/{owner}/{repo}/deployments", (*Server).createDeployment},
+		{"GET", "/repos/{owner}/{repo}/deployments/{id}/statuses", (*Server).listDeploymentStatuses},
+		{"POST", "/repos/{owner}/{repo}/deployments/{id}/statuses", (*Server).createDeploymentStatus},
+		{"GET", "/repos/{owner}/{repo}/contents/{path}", (*Server).getContents},
+	}
+}
+
+// match finds the route for a request path (which must start with APIPrefix).
+func match(method, path string) (*route, map[string]string) {
+	rest, ok := strings.CutPrefix(path, APIPrefix+"/")
+	if !ok {
+		return nil, nil
+	}
+	segs := strings.Split(strings.TrimSuffix(rest, "/"), "/")
+	for _, rt := range routes {
+		if rt.method != method {
+			continue
+		}
+		params := map[string]string{}
+		if matchSegs(strings.Split(strings.TrimPrefix(rt.pattern, "/"), "/"), segs, params) {
+			return rt, params
+		}
+	}
+	return nil, nil
+}
+
+func matchSegs(pat, segs []string, params map[string]string) bool {
+	if len(pat) == 0 {
+		return len(segs) == 0
+	}
+	p := pat[0]
+	if !strings.HasPrefix(p, "{") {
+		return len(segs) > 0 && segs[0] == p && matchSegs(pat[1:], segs[1:], params)
+	}
+	name := strings.Trim(p, "{}")
+	if !multiSegment[name] {
+		if len(segs) == 0 || segs[0] == "" || !matchSegs(pat[1:], segs[1:], params) {
+			return false
+		}
+		params[name] = segs[0]
+		return true
+	}
+	for n := 1; n <= len(segs); n++ {
+		if matchSegs(pat[1:], segs[n:], params) {
+			params[name] = strings.Join(segs[:n], "/")
+			return true
+		}
+	}
+	return false
+}
+
+// paginate applies GitHub's page/per_page (default 30, max 100) to n items and sets a Link
+// header like GitHub's (next, last, first, prev). It returns the slice bounds to send.
+func paginate(r *http.Request, n int, rep *reply) (lo, hi int) {
+	q := r.URL.Query()
+	per, err := strconv.Atoi(q.Get("per_page"))
+	if err != nil || per <= 0 {
+		per = 30
+	}
+	per = min(per, 100)
+	page, err := strconv.Atoi(q.Get("page"))
+	if err != nil || page <= 0 {
+		page = 1
+	}
+	last := max(1, (n+per-1)/per)
+	lo = min((page-1)*per, n)
+	hi = min(lo+per, n)
+
+	link := func(p int, rel string) string {
+		q.Set("page", strconv.Itoa(p))
+		return fmt.Sprintf(`<http://%s%s?%s>; rel="%s"`, r.Host, r.URL.Path, q.Encode(), rel)
+	}
+	var links []string
+	if page < last {
+		links = append(links, link(page+1, "next"), link(last, "last"))
+	}
+	if page > 1 {
+		links = append(links, link(1, "first"), link(min(page-1, last), "prev"))
+	}
+	if len(links) > 0 {
+		if rep.header == nil {
+			rep.header = http.Header{}
+		}
+		rep.header.Set("Link", strings.Join(links, ", "))
+	}
+	return lo, hi
+}

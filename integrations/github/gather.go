@@ -1,0 +1,429 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	gh "github.com/google/go-github/v62/github"
+
+	"sockembot/compliance"
+)
+
+// Gather collects the facts of base..head: every commit GitHub's compare lists, each attributed
+// to the merged pull request that brought it in (with the pull request's reviews and commits),
+// or else reported as a direct push. Changes come in merge order, oldest first.
+//
+// Requests are kept few and parallel: pull requests named by their merge message ("Merge pull
+// request #N from ...", "Title (#N)") are fetched directly and confirmed by merge_commit_sha;
+// a merge commit's pull request commits are read off the range itself; once a pull request's
+// commits are known, the range commits that are its commits (or rebased copies of them) are
+// attributed without asking again; only the rest are looked up with GET /commits/{sha}/pulls,
+// one request per batch of commits a rebase merge wrote together. A merge-commit history costs
+// about 2 requests per pull request (the pull request and its reviews).
+func (c *Client) Gather(ctx context.Context, repo, base, head string) (compliance.Range, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return compliance.Range{}, err
+	}
+	rng := compliance.Range{Repo: repo, Base: base, Head: head}
+	// Pin both ends to SHAs first: a branch that moves between compare pages would otherwise
+	// mix two different ranges into one verdict.
+	refs, shas := []string{base, head}, make([]string, 2)
+	err = forEach(ctx, 2, 2, func(ctx context.Context, i int) error {
+		var err error
+		shas[i], err = c.resolve(ctx, owner, name, refs[i])
+		return err
+	})
+	if err != nil {
+		return compliance.Range{}, err
+	}
+	rng.BaseSHA, rng.HeadSHA = shas[0], shas[1]
+
+	commits, err := c.compare(ctx, owner, name, rng.BaseSHA, rng.HeadSHA)
+	if err != nil {
+		return compliance.Range{}, err
+	}
+	a := newAttribution(commits)
+	l := c.loader(owner, name)
+	l.knownCommits = a.mergedCommits
+	if err := c.attributeByHints(ctx, a, l); err != nil {
+		return compliance.Range{}, err
+	}
+	if err := c.attributeByLookup(ctx, a, l, owner, name); err != nil {
+		return compliance.Range{}, err
+	}
+	rng.Changes = a.changes()
+	return rng, nil
+}
+
+// ResolveRef turns a branch, tag or (short) SHA into a full commit SHA. ErrNotFound when GitHub
+// has no such ref.
+func (c *Client) ResolveRef(ctx context.Context, repo, ref string) (string, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return "", err
+	}
+	return c.resolve(ctx, owner, name, ref)
+}
+
+var shaPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+func (c *Client) resolve(ctx context.Context, owner, name, ref string) (string, error) {
+	sha, _, err := c.gh.Repositories.GetCommitSHA1(ctx, owner, name, ref, "")
+	if err != nil {
+		// GitHub answers 422 "No commit found for SHA" for an unknown ref on this endpoint.
+		if hasStatus(err, 404, 422) {
+			err = ErrNotFound
+		}
+		return "", fmt.Errorf("github: ref %q of %s/%s: %w", ref, owner, name, err)
+	}
+	sha = strings.TrimSpace(sha)
+	if !shaPattern.MatchString(sha) {
+		return "", fmt.Errorf("github: ref %q of %s/%s: unexpected answer %.60q", ref, owner, name, sha)
+	}
+	return sha, nil
+}
+
+// compare lists every commit in base...head, oldest first.
+func (c *Client) compare(ctx context.Context, owner, name, base, head string) ([]*gh.RepositoryCommit, error) {
+	total := -1
+	commits, err := allPages(ctx, c.concurrency, func(ctx context.Context, opt gh.ListOptions) ([]*gh.RepositoryCommit, *gh.Response, error) {
+		cmp, resp, err := c.gh.Repositories.CompareCommits(ctx, owner, name, base, head, &opt)
+		if err != nil {
+			return nil, resp, err
+		}
+		if opt.Page == 1 { // page 1 is fetched alone, before the others
+			total = cmp.GetTotalCommits()
+		}
+		return cmp.Commits, resp, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("github: compare %s/%s %s...%s: %w", owner, name, short(base), short(head), notFound(err))
+	}
+	// A commit missing from the list would escape the policy: fail closed.
+	if len(commits) != total {
+		return nil, fmt.Errorf("github: compare %s/%s %s...%s: listed %d of %d commits", owner, name, short(base), short(head), len(commits), total)
+	}
+	return commits, nil
+}
+
+var (
+	mergeHint  = regexp.MustCompile(`^Merge pull request #(\d+) from `)
+	squashHint = regexp.MustCompile(`\(#(\d+)\)\s*$`)
+)
+
+// hint is the pull request number a commit's message claims, or 0. GitHub writes
+// "Merge pull request #N from owner/branch" for merge commits and "Title (#N)" for squash
+// merges. The claim is only a hint: it is confirmed by the pull request's merge_commit_sha.
+func hint(c *gh.RepositoryCommit) int {
+	first, _, _ := strings.Cut(c.GetCommit().GetMessage(), "\n")
+	re := squashHint
+	if len(c.Parents) > 1 {
+		re = mergeHint
+	}
+	m := re.FindStringSubmatch(strings.TrimSpace(first))
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// attributeByHints fetches the pull requests named in merge messages, in parallel, and claims
+// their commits where GitHub confirms the merge.
+func (c *Client) attributeByHints(ctx context.Context, a *attribution, l *prLoader) error {
+	var numbers []int
+	seen := map[int]bool{}
+	for _, rc := range a.commits {
+		if n := hint(rc.c); n > 0 && !seen[n] {
+			seen[n] = true
+			numbers = append(numbers, n)
+		}
+	}
+	err := forEach(ctx, len(numbers), c.concurrency, func(ctx context.Context, i int) error {
+		_, err := l.load(ctx, numbers[i])
+		if errors.Is(err, ErrNotFound) {
+			return nil // "(#12)" naming no pull request is just text; the lookup decides
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, rc := range a.commits {
+		n := hint(rc.c)
+		if n == 0 || !rc.free() {
+			continue
+		}
+		if f, err := l.load(ctx, n); err == nil && f.merged() && f.pr.GetMergeCommitSHA() == rc.sha {
+			a.claim(f, rc)
+		}
+	}
+	return nil
+}
+
+// attributeByLookup asks GitHub which pull request brought in each commit still unclaimed, in
+// waves: one probe per batch, then the answers' commits are claimed before the next wave.
+func (c *Client) attributeByLookup(ctx context.Context, a *attribution, l *prLoader, owner, name string) error {
+	for {
+		probes := a.probes()
+		if len(probes) == 0 {
+			return nil
+		}
+		found := make([]*prFacts, len(probes))
+		err := forEach(ctx, len(probes), c.concurrency, func(ctx context.Context, i int) error {
+			sha := probes[i].rc.sha
+			pulls, err := c.pullsWithCommit(ctx, owner, name, sha)
+			if err != nil {
+				return err
+			}
+			n := introducedBy(pulls, sha)
+			if n == 0 {
+				return nil
+			}
+			f, err := l.load(ctx, n)
+			if err != nil {
+				return err
+			}
+			// Only a merged pull request's reviews can cover a commit on the branch; a commit
+			// that is merely also on an open pull request was pushed directly.
+			if f.merged() {
+				found[i] = f
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, p := range probes {
+			switch {
+			case !p.rc.free():
+			case found[i] != nil:
+				a.claim(found[i], p.rc)
+			default:
+				p.rc.direct = true
+				// The rest of its batch may be direct pushes too: probe them one by one.
+				for _, m := range p.batch {
+					m.alone = true
+				}
+			}
+		}
+	}
+}
+
+// introducedBy picks the merged pull request that brought sha in: the one whose merge commit it
+// is, else the earliest merged.
+func introducedBy(pulls []*gh.PullRequest, sha string) int {
+	var best *gh.PullRequest
+	for _, p := range pulls {
+		if p.MergedAt == nil {
+			continue
+		}
+		if p.GetMergeCommitSHA() == sha {
+			return p.GetNumber()
+		}
+		if best == nil || p.GetMergedAt().Before(best.GetMergedAt().Time) {
+			best = p
+		}
+	}
+	return best.GetNumber()
+}
+
+// attribution tracks which change each range commit belongs to.
+type attribution struct {
+	commits []*rangeCommit // range order, oldest first
+	bySHA   map[string]*rangeCommit
+}
+
+type rangeCommit struct {
+	idx    int
+	sha    string
+	c      *gh.RepositoryCommit
+	pr     *prFacts // the merged pull request it belongs to
+	direct bool     // pushed without a merged pull request
+	alone  bool     // probe on its own, not as part of a batch
+}
+
+func (rc *rangeCommit) free() bool { return rc.pr == nil && !rc.direct }
+
+func newAttribution(commits []*gh.RepositoryCommit) *attribution {
+	a := &attribution{bySHA: map[string]*rangeCommit{}}
+	for i, c := range commits {
+		rc := &rangeCommit{idx: i, sha: c.GetSHA(), c: c}
+		a.commits = append(a.commits, rc)
+		a.bySHA[rc.sha] = rc
+	}
+	return a
+}
+
+// claim gives landing (the commit GitHub tied to f) and f's other commits in the range to f.
+func (a *attribution) claim(f *prFacts, landing *rangeCommit) {
+	if landing.free() {
+		landing.pr = f
+	}
+	// Merge commits keep the pull request's own commits, SHAs unchanged.
+	for _, pc := range f.commits {
+		if rc := a.bySHA[pc.GetSHA()]; rc != nil && rc.free() {
+			rc.pr = f
+		}
+	}
+	// Rebase merges write copies with new SHAs but the same message, author and author date,
+	// one after another: walk out from the landing commit while the copies line up.
+	m := -1
+	for i, pc := range f.commits {
+		if rebaseKey(pc) == rebaseKey(landing.c) {
+			m = i
+		}
+	}
+	if m < 0 {
+		return
+	}
+	for j, k := landing.idx-1, m-1; j >= 0 && k >= 0; j, k = j-1, k-1 {
+		if rc := a.commits[j]; rc.free() && rebaseKey(rc.c) == rebaseKey(f.commits[k]) {
+			rc.pr = f
+			continue
+		}
+		break
+	}
+	for j, k := landing.idx+1, m+1; j < len(a.commits) && k < len(f.commits); j, k = j+1, k+1 {
+		if rc := a.commits[j]; rc.free() && rebaseKey(rc.c) == rebaseKey(f.commits[k]) {
+			rc.pr = f
+			continue
+		}
+		break
+	}
+}
+
+// mergedCommits answers a pull request's commits from the range when a merge commit brought it
+// in: they are the commits reachable from the merge's second parent (the pull request's head)
+// but not from its first (the branch before the merge). It only answers when that set is
+// complete, i.e. has as many commits as GitHub says the pull request has; a pull request that
+// started before the range's base falls back to GET /pulls/{n}/commits.
+func (a *attribution) mergedCommits(p *gh.PullRequest) ([]*gh.RepositoryCommit, bool) {
+	m := a.bySHA[p.GetMergeCommitSHA()]
+	if p.MergedAt == nil || m == nil || len(m.c.Parents) != 2 || m.c.Parents[1].GetSHA() != p.GetHead().GetSHA() {
+		return nil, false
+	}
+	branch := a.reach(m.c.Parents[0].GetSHA())
+	var out []*rangeCommit
+	for sha := range a.reach(p.GetHead().GetSHA()) {
+		if !branch[sha] {
+			out = append(out, a.bySHA[sha])
+		}
+	}
+	if len(out) != p.GetCommits() {
+		return nil, false
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
+	commits := make([]*gh.RepositoryCommit, len(out))
+	for i, rc := range out {
+		commits[i] = rc.c
+	}
+	return commits, true
+}
+
+// reach is the set of range commits reachable from sha (itself included). Walking only inside
+// the range is exact: an ancestor of a commit outside the range is outside it too.
+func (a *attribution) reach(sha string) map[string]bool {
+	seen := map[string]bool{}
+	stack := []string{sha}
+	for len(stack) > 0 {
+		s := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		rc := a.bySHA[s]
+		if rc == nil || seen[s] {
+			continue
+		}
+		seen[s] = true
+		for _, p := range rc.c.Parents {
+			stack = append(stack, p.GetSHA())
+		}
+	}
+	return seen
+}
+
+func rebaseKey(c *gh.RepositoryCommit) string {
+	au := c.GetCommit().GetAuthor()
+	return c.GetCommit().GetMessage() + "\x00" + au.GetEmail() + "\x00" + au.GetDate().UTC().Format(time.RFC3339)
+}
+
+// batchKey groups the commits one rebase merge wrote: same committer, same commit time.
+func batchKey(c *gh.RepositoryCommit) string {
+	if len(c.Parents) > 1 {
+		return ""
+	}
+	cm := c.GetCommit().GetCommitter()
+	return cm.GetEmail() + "\x00" + cm.GetDate().UTC().Format(time.RFC3339)
+}
+
+type probe struct {
+	rc    *rangeCommit
+	batch []*rangeCommit // the older commits of its batch, not probed this wave
+}
+
+// probes picks the commits to look up next: the newest commit of each batch of adjacent free
+// commits (a rebase merge's last copy is its merge_commit_sha), and every commit marked alone.
+func (a *attribution) probes() []probe {
+	var out []probe
+	for i := len(a.commits) - 1; i >= 0; i-- {
+		rc := a.commits[i]
+		if !rc.free() {
+			continue
+		}
+		if n := len(out); n > 0 && !rc.alone {
+			p := &out[n-1]
+			last := p.rc
+			if len(p.batch) > 0 {
+				last = p.batch[len(p.batch)-1]
+			}
+			if !p.rc.alone && last.idx == rc.idx+1 && batchKey(rc.c) != "" && batchKey(rc.c) == batchKey(p.rc.c) {
+				p.batch = append(p.batch, rc)
+				continue
+			}
+		}
+		out = append(out, probe{rc: rc})
+	}
+	return out
+}
+
+// changes turns the attribution into Changes, ordered by the position of each change's newest
+// commit (its merge), oldest first.
+func (a *attribution) changes() []compliance.Change {
+	type entry struct {
+		last int
+		ch   compliance.Change
+	}
+	var entries []*entry
+	byPR := map[int]*entry{}
+	for _, rc := range a.commits {
+		if rc.pr == nil {
+			push := toCommit(rc.c)
+			entries = append(entries, &entry{last: rc.idx, ch: compliance.Change{
+				Kind: compliance.KindDirectPush, Push: &push, RangeCommits: []string{rc.sha},
+			}})
+			continue
+		}
+		n := rc.pr.pr.GetNumber()
+		e := byPR[n]
+		if e == nil {
+			pr := rc.pr.toCompliance()
+			e = &entry{ch: compliance.Change{Kind: compliance.KindPullRequest, PR: &pr}}
+			byPR[n] = e
+			entries = append(entries, e)
+		}
+		e.ch.RangeCommits = append(e.ch.RangeCommits, rc.sha)
+		e.last = rc.idx
+	}
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].last < entries[j].last })
+	out := make([]compliance.Change, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, e.ch)
+	}
+	return out
+}

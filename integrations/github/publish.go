@@ -1,0 +1,209 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	gh "github.com/google/go-github/v62/github"
+)
+
+// maxStatusDescription is GitHub's limit on a commit status description; longer ones are
+// rejected with 422, which would leave the merge gate without a verdict.
+const maxStatusDescription = 140
+
+// SetStatus writes a commit status (state: pending, success, failure or error). The description
+// is cut to GitHub's 140 characters; an empty targetURL is left out.
+func (c *Client) SetStatus(ctx context.Context, repo, sha, state, statusContext, description, targetURL string) error {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return err
+	}
+	st := &gh.RepoStatus{State: &state, Context: &statusContext, Description: gh.String(truncate(description, maxStatusDescription))}
+	if targetURL != "" {
+		st.TargetURL = &targetURL
+	}
+	if _, _, err := c.gh.Repositories.CreateStatus(ctx, owner, name, sha, st); err != nil {
+		return fmt.Errorf("github: status %q on %s@%s: %w", statusContext, repo, short(sha), notFound(err))
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// FindComment finds the first comment on an issue or pull request that contains marker (a
+// hidden HTML comment such as "<!-- sockembot -->").
+func (c *Client) FindComment(ctx context.Context, repo string, number int, marker string) (id int64, body string, found bool, err error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return 0, "", false, err
+	}
+	if marker == "" {
+		return 0, "", false, errors.New("github: comment marker is empty")
+	}
+	comments, err := allPages(ctx, c.concurrency, func(ctx context.Context, opt gh.ListOptions) ([]*gh.IssueComment, *gh.Response, error) {
+		return c.gh.Issues.ListComments(ctx, owner, name, number, &gh.IssueListCommentsOptions{ListOptions: opt})
+	})
+	if err != nil {
+		return 0, "", false, fmt.Errorf("github: comments of %s#%d: %w", repo, number, notFound(err))
+	}
+	for _, cm := range comments {
+		if strings.Contains(cm.GetBody(), marker) {
+			return cm.GetID(), cm.GetBody(), true, nil
+		}
+	}
+	return 0, "", false, nil
+}
+
+// UpsertComment keeps one comment per pull request: it edits the comment holding marker, or
+// creates one. The marker is added to body if body lacks it, so the comment is found next time.
+func (c *Client) UpsertComment(ctx context.Context, repo string, number int, marker, body string) (id int64, created bool, err error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return 0, false, err
+	}
+	if !strings.Contains(body, marker) {
+		body = marker + "\n" + body
+	}
+	id, old, found, err := c.FindComment(ctx, repo, number, marker)
+	if err != nil {
+		return 0, false, err
+	}
+	if found {
+		if old == body {
+			return id, false, nil
+		}
+		if _, _, err := c.gh.Issues.EditComment(ctx, owner, name, id, &gh.IssueComment{Body: &body}); err != nil {
+			return 0, false, fmt.Errorf("github: edit comment %d on %s#%d: %w", id, repo, number, notFound(err))
+		}
+		return id, false, nil
+	}
+	cm, _, err := c.gh.Issues.CreateComment(ctx, owner, name, number, &gh.IssueComment{Body: &body})
+	if err != nil {
+		return 0, false, fmt.Errorf("github: comment on %s#%d: %w", repo, number, notFound(err))
+	}
+	return cm.GetID(), true, nil
+}
+
+// CreateDeployment records a deployment of sha to env and returns its ID.
+func (c *Client) CreateDeployment(ctx context.Context, repo, sha, env string, payload any, description string) (int64, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return 0, err
+	}
+	req := &gh.DeploymentRequest{
+		Ref: &sha, Task: gh.String("deploy"), Environment: &env, Payload: payload,
+		Description: &description,
+		// sockembot has already judged the range (tickets, approvals) before deploying, and the
+		// deployment must be of exactly this SHA: so no auto-merge of the default branch into
+		// it, and no required status contexts (GitHub would otherwise refuse the deployment
+		// while unrelated checks, or sockembot's own pending status, are not green).
+		AutoMerge:        gh.Bool(false),
+		RequiredContexts: &[]string{},
+	}
+	d, _, err := c.gh.Repositories.CreateDeployment(ctx, owner, name, req)
+	if err != nil {
+		return 0, fmt.Errorf("github: deployment of %s@%s to %s: %w", repo, short(sha), env, notFound(err))
+	}
+	return d.GetID(), nil
+}
+
+// CreateDeploymentStatus adds a status (queued, in_progress, success, failure, error, inactive)
+// to a deployment.
+func (c *Client) CreateDeploymentStatus(ctx context.Context, repo string, id int64, state, description, logURL string) error {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return err
+	}
+	req := &gh.DeploymentStatusRequest{State: &state, Description: gh.String(truncate(description, maxStatusDescription))}
+	if logURL != "" {
+		req.LogURL = &logURL
+	}
+	if _, _, err := c.gh.Repositories.CreateDeploymentStatus(ctx, owner, name, id, req); err != nil {
+		return fmt.Errorf("github: status of deployment %d of %s: %w", id, repo, notFound(err))
+	}
+	return nil
+}
+
+// CurrentDeployment finds what runs in env: the newest deployment to env whose latest status is
+// success. found is false when there is none.
+func (c *Client) CurrentDeployment(ctx context.Context, repo, env string) (sha string, id int64, found bool, err error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return "", 0, false, err
+	}
+	opt := &gh.DeploymentsListOptions{Environment: env, ListOptions: gh.ListOptions{PerPage: perPage, Page: 1}}
+	for {
+		// GitHub lists deployments, and their statuses, newest first.
+		deps, resp, err := c.gh.Repositories.ListDeployments(ctx, owner, name, opt)
+		if err != nil {
+			return "", 0, false, fmt.Errorf("github: deployments of %s to %s: %w", repo, env, notFound(err))
+		}
+		for _, d := range deps {
+			statuses, _, err := c.gh.Repositories.ListDeploymentStatuses(ctx, owner, name, d.GetID(), &gh.ListOptions{PerPage: 1})
+			if err != nil {
+				return "", 0, false, fmt.Errorf("github: statuses of deployment %d of %s: %w", d.GetID(), repo, notFound(err))
+			}
+			if len(statuses) > 0 && statuses[0].GetState() == "success" {
+				return d.GetSHA(), d.GetID(), true, nil
+			}
+		}
+		if resp.NextPage == 0 {
+			return "", 0, false, nil
+		}
+		opt.Page = resp.NextPage
+	}
+}
+
+// DefaultBranch returns the repository's default branch and the SHA at its tip.
+func (c *Client) DefaultBranch(ctx context.Context, repo string) (name, sha string, err error) {
+	owner, rname, err := splitRepo(repo)
+	if err != nil {
+		return "", "", err
+	}
+	r, _, err := c.gh.Repositories.Get(ctx, owner, rname)
+	if err != nil {
+		return "", "", fmt.Errorf("github: repository %s: %w", repo, notFound(err))
+	}
+	sha, err = c.resolve(ctx, owner, rname, r.GetDefaultBranch())
+	if err != nil {
+		return "", "", err
+	}
+	return r.GetDefaultBranch(), sha, nil
+}
+
+// File reads a file at ref ("" for the default branch). found is false when there is no such
+// file (or ref); other failures are errors.
+func (c *Client) File(ctx context.Context, repo, path, ref string) (content []byte, found bool, err error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, false, err
+	}
+	var opt *gh.RepositoryContentGetOptions
+	if ref != "" {
+		opt = &gh.RepositoryContentGetOptions{Ref: ref}
+	}
+	file, dir, _, err := c.gh.Repositories.GetContents(ctx, owner, name, path, opt)
+	if hasStatus(err, 404) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("github: file %s of %s@%s: %w", path, repo, ref, err)
+	}
+	if file == nil || dir != nil {
+		return nil, false, fmt.Errorf("github: file %s of %s@%s: is a directory", path, repo, ref)
+	}
+	text, err := file.GetContent()
+	if err != nil {
+		return nil, false, fmt.Errorf("github: file %s of %s@%s: %w", path, repo, ref, err)
+	}
+	return []byte(text), true, nil
+}
