@@ -1,0 +1,202 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// State is where a deploy request stands.
+type State string
+
+const (
+	StateRequested  State = "requested"  // digest posted, check running or done
+	StateRefused    State = "refused"    // the check failed and no override was given
+	StateReady      State = "ready"      // the Deploy button may be pressed
+	StateConfirming State = "confirming" // Deploy pressed: creating the GitHub deployment
+	StateDeployed   State = "deployed"
+	StateCancelled  State = "cancelled"
+	StateFailed     State = "failed"
+)
+
+func (st State) valid() bool {
+	switch st {
+	case StateRequested, StateRefused, StateReady, StateConfirming, StateDeployed, StateCancelled, StateFailed:
+		return true
+	}
+	return false
+}
+
+// Deploy is one deploy request and what became of it.
+type Deploy struct {
+	ID                 int64
+	Service            string
+	Environment        string
+	Repo               string
+	Ref                string
+	HeadSHA            string
+	BaseSHA            string
+	Requester          string // Slack user id
+	Channel            string // Slack channel of the digest message
+	TS                 string // Slack ts of the digest message, to thread later events under it
+	State              State
+	CheckSeq           int64 // evidence seq of the check_run the digest shows
+	GitHubDeploymentID int64
+	Emergency          bool
+	Reason             string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+const deployCols = "id, service, environment, repo, ref, head_sha, base_sha, requester, channel, ts, state, " +
+	"check_seq, github_deployment_id, emergency, reason, created_ns, updated_ns"
+
+func scanDeploy(row interface{ Scan(...any) error }) (Deploy, error) {
+	var d Deploy
+	var created, updated int64
+	err := row.Scan(&d.ID, &d.Service, &d.Environment, &d.Repo, &d.Ref, &d.HeadSHA, &d.BaseSHA,
+		&d.Requester, &d.Channel, &d.TS, &d.State, &d.CheckSeq, &d.GitHubDeploymentID, &d.Emergency,
+		&d.Reason, &created, &updated)
+	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return d, err
+}
+
+// CreateDeploy stores a new deploy (State defaults to requested) and returns its id.
+func (s *Store) CreateDeploy(ctx context.Context, d Deploy) (int64, error) {
+	if d.State == "" {
+		d.State = StateRequested
+	}
+	if !d.State.valid() {
+		return 0, fmt.Errorf("store: create deploy of %s: unknown state %q", d.Service, d.State)
+	}
+	now := nanos(s.now())
+	var id int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO deploys (service, environment, repo, ref, head_sha, base_sha,
+			requester, channel, ts, state, check_seq, github_deployment_id, emergency, reason, created_ns, updated_ns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) RETURNING id`,
+			d.Service, d.Environment, d.Repo, d.Ref, d.HeadSHA, d.BaseSHA, d.Requester, d.Channel, d.TS,
+			string(d.State), d.CheckSeq, d.GitHubDeploymentID, d.Emergency, d.Reason, now).Scan(&id)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: create deploy of %s to %s: %w", d.Service, d.Environment, err)
+	}
+	return id, nil
+}
+
+// GetDeploy returns deploy id, or an error wrapping ErrNotFound.
+func (s *Store) GetDeploy(ctx context.Context, id int64) (Deploy, error) {
+	d, err := scanDeploy(s.db.QueryRowContext(ctx, "SELECT "+deployCols+" FROM deploys WHERE id = $1", id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Deploy{}, fmt.Errorf("store: deploy %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Deploy{}, fmt.Errorf("store: deploy %d: %w", id, err)
+	}
+	return d, nil
+}
+
+// UpdateDeploy applies fn to deploy id and saves it, atomically: two replicas filling in
+// different fields (the digest ts, the GitHub deployment id) cannot overwrite each other. fn must
+// not call the store. State changes only through TransitionDeploy, so fn changing State (or ID,
+// CreatedAt) is an error.
+func (s *Store) UpdateDeploy(ctx context.Context, id int64, fn func(d *Deploy)) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		d, err := scanDeploy(tx.QueryRowContext(ctx, "SELECT "+deployCols+" FROM deploys WHERE id = $1"+s.forUpdate(), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		before := d
+		fn(&d)
+		if d.ID != before.ID || d.State != before.State || !d.CreatedAt.Equal(before.CreatedAt) {
+			return errors.New("only TransitionDeploy changes a deploy's state (and nothing changes its id or creation time)")
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE deploys SET service = $1, environment = $2, repo = $3, ref = $4,
+			head_sha = $5, base_sha = $6, requester = $7, channel = $8, ts = $9, check_seq = $10,
+			github_deployment_id = $11, emergency = $12, reason = $13, updated_ns = $14 WHERE id = $15`,
+			d.Service, d.Environment, d.Repo, d.Ref, d.HeadSHA, d.BaseSHA, d.Requester, d.Channel, d.TS,
+			d.CheckSeq, d.GitHubDeploymentID, d.Emergency, d.Reason, nanos(s.now()), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: update deploy %d: %w", id, err)
+	}
+	return nil
+}
+
+// TransitionDeploy moves deploy id from one state to another if, and only if, it is still in
+// from. It is a compare-and-swap: when two replicas (or a double click) race to confirm the
+// same deploy, exactly one gets ok and creates the GitHub deployment.
+func (s *Store) TransitionDeploy(ctx context.Context, id int64, from, to State) (ok bool, err error) {
+	if !from.valid() || !to.valid() {
+		return false, fmt.Errorf("store: deploy %d: unknown state in %q -> %q", id, from, to)
+	}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE deploys SET state = $1, updated_ns = $2 WHERE id = $3 AND state = $4",
+			string(to), nanos(s.now()), id, string(from))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			ok = true
+			return nil
+		}
+		var exists int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM deploys WHERE id = $1", id).Scan(&exists); err != nil {
+			return err
+		}
+		if exists == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: deploy %d %s -> %s: %w", id, from, to, err)
+	}
+	return ok, nil
+}
+
+// DeployByGitHubID finds the deploy behind a GitHub deployment, to thread deployment_status
+// webhooks under its digest. The error wraps ErrNotFound for deployments sockembot did not make.
+func (s *Store) DeployByGitHubID(ctx context.Context, repo string, ghID int64) (Deploy, error) {
+	d, err := scanDeploy(s.db.QueryRowContext(ctx,
+		"SELECT "+deployCols+" FROM deploys WHERE repo = $1 AND github_deployment_id = $2 ORDER BY id DESC LIMIT 1", repo, ghID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Deploy{}, fmt.Errorf("store: deploy of GitHub deployment %s/%d: %w", repo, ghID, ErrNotFound)
+	}
+	if err != nil {
+		return Deploy{}, fmt.Errorf("store: deploy of GitHub deployment %s/%d: %w", repo, ghID, err)
+	}
+	return d, nil
+}
+
+// RecentDeploys returns up to n deploys of service to env, newest first.
+func (s *Store) RecentDeploys(ctx context.Context, service, env string, n int) ([]Deploy, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+deployCols+
+		" FROM deploys WHERE service = $1 AND environment = $2 ORDER BY id DESC LIMIT $3", service, env, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: recent deploys of %s to %s: %w", service, env, err)
+	}
+	defer rows.Close()
+	var out []Deploy
+	for rows.Next() {
+		d, err := scanDeploy(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: recent deploys of %s to %s: %w", service, env, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: recent deploys of %s to %s: %w", service, env, err)
+	}
+	return out, nil
+}

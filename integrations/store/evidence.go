@@ -1,0 +1,285 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kinds of evidence the callers record. The strings are stored in the chain: never rename them.
+const (
+	KindCheckRun            = "check_run"
+	KindDeployRequested     = "deploy_requested"
+	KindDeployRefused       = "deploy_refused"
+	KindDeployConfirmed     = "deploy_confirmed"
+	KindDeployCancelled     = "deploy_cancelled"
+	KindDeploymentCreated   = "deployment_created" // body: DeploymentEvidence; the export reads these
+	KindDeploymentStatus    = "deployment_status"
+	KindOverride            = "override"
+	KindMergeVerdict        = "merge_verdict"
+	KindDirectPush          = "direct_push"
+	KindRetroReview         = "retro_review"
+	KindDeployAttemptDenied = "deploy_attempt_denied"
+)
+
+// GenesisHash is the prev_hash of the first record.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Evidence is a fact to record. Body is marshalled to JSON once, and those bytes are what is
+// stored and hashed.
+type Evidence struct {
+	At      time.Time // zero means now
+	Kind    string
+	Repo    string
+	Subject string // what it is about: a head SHA, a deploy id, a delivery id
+	Body    any
+}
+
+// Record is one stored evidence record.
+type Record struct {
+	Seq      int64
+	At       time.Time
+	Kind     string
+	Repo     string
+	Subject  string
+	Body     json.RawMessage
+	PrevHash string
+	Hash     string
+}
+
+// VerifyResult is the outcome of walking the chain. FirstBad is the first sequence number that
+// is missing or does not check out (0 when OK); Checked counts the records found intact before it.
+type VerifyResult struct {
+	OK       bool
+	Checked  int64
+	FirstBad int64
+	Problem  string
+}
+
+// chainHash is hex(sha256(prev "\n" seq "\n" at "\n" kind "\n" repo "\n" subject "\n" body)).
+// Append refuses newlines in kind, repo and subject, so the fields cannot be shifted into each
+// other without changing the hash; body (JSON) and at (RFC 3339) never contain one.
+func chainHash(prev string, seq int64, at, kind, repo, subject string, body []byte) string {
+	h := sha256.New()
+	for _, f := range []string{prev, strconv.FormatInt(seq, 10), at, kind, repo, subject} {
+		h.Write([]byte(f))
+		h.Write([]byte{'\n'})
+	}
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Append adds e to the chain and returns once the record is committed: an acknowledged record
+// is durable. Appends are serialised across goroutines and processes by the chain head's lock.
+func (s *Store) Append(ctx context.Context, e Evidence) (Record, error) {
+	if e.Kind == "" {
+		return Record{}, errors.New("store: append evidence: kind is empty")
+	}
+	if strings.Contains(e.Kind+e.Repo+e.Subject, "\n") {
+		return Record{}, fmt.Errorf("store: append %s evidence: kind, repo and subject must not contain newlines", e.Kind)
+	}
+	body, err := json.Marshal(e.Body)
+	if err != nil {
+		return Record{}, fmt.Errorf("store: append %s evidence: encode body: %w", e.Kind, err)
+	}
+	at := e.At
+	if at.IsZero() {
+		at = s.now()
+	}
+	at = at.UTC()
+	atText := at.Format(time.RFC3339Nano)
+	rec := Record{Kind: e.Kind, Repo: e.Repo, Subject: e.Subject, Body: body}
+	rec.At, _ = time.Parse(time.RFC3339Nano, atText) // what a reader will get back
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		// The head row's lock (PG) or the immediate transaction (SQLite) makes read-head,
+		// insert, move-head one step. Reading the head rather than the newest row means a
+		// deleted newest row stays detectable: the next record still links to the lost one.
+		if err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM chain_head WHERE id = 1"+s.forUpdate()).
+			Scan(&rec.Seq, &rec.PrevHash); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return errors.New("the chain head is missing: run `sockembot audit verify`")
+			}
+			return fmt.Errorf("read chain head: %w", err)
+		}
+		rec.Seq++
+		rec.Hash = chainHash(rec.PrevHash, rec.Seq, atText, rec.Kind, rec.Repo, rec.Subject, body)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO evidence (seq, at, at_ns, kind, repo, subject, body, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			rec.Seq, atText, nanos(at), rec.Kind, rec.Repo, rec.Subject, string(body), rec.PrevHash, rec.Hash); err != nil {
+			return fmt.Errorf("insert record %d: %w", rec.Seq, err)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1", rec.Seq, rec.Hash); err != nil {
+			return fmt.Errorf("move chain head: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("store: append %s evidence: %w", e.Kind, err)
+	}
+	return rec, nil
+}
+
+const recordCols = "seq, at, kind, repo, subject, body, prev_hash, hash"
+
+func scanRecord(rows interface{ Scan(...any) error }) (Record, error) {
+	var r Record
+	var at string
+	var body []byte
+	if err := rows.Scan(&r.Seq, &at, &r.Kind, &r.Repo, &r.Subject, &body, &r.PrevHash, &r.Hash); err != nil {
+		return Record{}, err
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return Record{}, fmt.Errorf("record %d: time %q: %w", r.Seq, at, err)
+	}
+	r.At, r.Body = t, body
+	return r, nil
+}
+
+// recordFilter builds the WHERE clause for kind and subject, "" meaning any. Building it rather
+// than writing ($1 = ” OR kind = $1) lets both databases use the indexes.
+func recordFilter(kind, subject string) (string, []any) {
+	var conds []string
+	var args []any
+	if kind != "" {
+		args = append(args, kind)
+		conds = append(conds, fmt.Sprintf("kind = $%d", len(args)))
+	}
+	if subject != "" {
+		args = append(args, subject)
+		conds = append(conds, fmt.Sprintf("subject = $%d", len(args)))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// Records calls fn for each record of kind about subject ("" matches any), oldest first. It
+// streams: fn sees one record at a time. An error from fn stops the walk and is returned as is.
+func (s *Store) Records(ctx context.Context, kind, subject string, fn func(Record) error) error {
+	where, args := recordFilter(kind, subject)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+recordCols+" FROM evidence"+where+" ORDER BY seq", args...)
+	if err != nil {
+		return fmt.Errorf("store: read %s evidence about %q: %w", kind, subject, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return fmt.Errorf("store: read %s evidence about %q: %w", kind, subject, err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: read %s evidence about %q: %w", kind, subject, err)
+	}
+	return nil
+}
+
+// LastRecord is the newest record of kind about subject ("" matches any); found is false when
+// there is none.
+func (s *Store) LastRecord(ctx context.Context, kind, subject string) (r Record, found bool, err error) {
+	where, args := recordFilter(kind, subject)
+	r, err = scanRecord(s.db.QueryRowContext(ctx, "SELECT "+recordCols+" FROM evidence"+where+" ORDER BY seq DESC LIMIT 1", args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, fmt.Errorf("store: last %s evidence about %q: %w", kind, subject, err)
+	}
+	return r, true, nil
+}
+
+// Verify walks the whole chain in sequence order and reports the first record that was edited
+// (its hash no longer matches its content), deleted (a gap, or the head pointing past the end),
+// inserted or reordered (its prev_hash does not match the record before it, or it lies beyond
+// the head). It reads one row at a time inside one snapshot, so memory stays flat and concurrent
+// appends do not look like tampering.
+func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.dialect == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("store: verify: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := verifyChain(ctx, tx)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("store: verify: %w", err)
+	}
+	return res, nil
+}
+
+func verifyChain(ctx context.Context, tx *sql.Tx) (VerifyResult, error) {
+	var res VerifyResult
+	bad := func(seq int64, format string, args ...any) (VerifyResult, error) {
+		res.FirstBad, res.Problem = seq, fmt.Sprintf(format, args...)
+		return res, nil
+	}
+	var headSeq int64
+	var headHash string
+	err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM chain_head WHERE id = 1").Scan(&headSeq, &headHash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return bad(1, "the chain head row is missing")
+	}
+	if err != nil {
+		return res, fmt.Errorf("read chain head: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT seq, at, at_ns, kind, repo, subject, body, prev_hash, hash FROM evidence ORDER BY seq")
+	if err != nil {
+		return res, err
+	}
+	defer rows.Close()
+	want, prev := int64(1), GenesisHash
+	var body []byte
+	for rows.Next() {
+		var seq, atNs int64
+		var at, kind, repo, subject, prevHash, hash string
+		if err := rows.Scan(&seq, &at, &atNs, &kind, &repo, &subject, &body, &prevHash, &hash); err != nil {
+			return res, err
+		}
+		switch {
+		case seq > headSeq:
+			return bad(seq, "record %d lies beyond the chain head (%d): it was inserted outside sockembot", seq, headSeq)
+		case seq > want:
+			return bad(want, "record %d is missing (the next record is %d): it was deleted", want, seq)
+		case seq < want:
+			return bad(seq, "record %d is out of sequence", seq)
+		case prevHash != prev:
+			return bad(seq, "record %d does not link to record %d: a record was inserted, replaced or reordered here", seq, seq-1)
+		case strings.Contains(kind+repo+subject, "\n"):
+			return bad(seq, "record %d has a newline in kind, repo or subject, which Append never writes", seq)
+		case chainHash(prevHash, seq, at, kind, repo, subject, body) != hash:
+			return bad(seq, "record %d does not match its hash: its content was edited", seq)
+		}
+		if t, err := time.Parse(time.RFC3339Nano, at); err != nil || t.UnixNano() != atNs {
+			return bad(seq, "record %d: at_ns does not match its hashed time %q", seq, at)
+		}
+		res.Checked++
+		want, prev = seq+1, hash
+	}
+	if err := rows.Err(); err != nil {
+		return res, err
+	}
+	last := want - 1
+	switch {
+	case headSeq > last:
+		return bad(last+1, "record %d is missing: the chain head says the chain ends at %d, the records end at %d", last+1, headSeq, last)
+	case headHash != prev:
+		return bad(last, "the chain head's hash does not match record %d: the head or the record was rewritten", last)
+	}
+	res.OK = true
+	return res, nil
+}

@@ -1,0 +1,210 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"sockembot/compliance"
+)
+
+// DeploymentEvidence is the body of a deployment_created record: the facts of a deploy frozen at
+// the moment GitHub accepted it. The audit export is built from these alone, so a later
+// re-evaluation or a changed ticket can never rewrite what an auditor sees.
+type DeploymentEvidence struct {
+	DeployID           int64             `json:"deploy_id"`
+	Service            string            `json:"service"`
+	Environment        string            `json:"environment"`
+	Repo               string            `json:"repo"`
+	Ref                string            `json:"ref"`
+	SHA                string            `json:"sha"`
+	BaseSHA            string            `json:"base_sha"`
+	Requester          string            `json:"requester"` // Slack user who asked for the deploy
+	Deployer           string            `json:"deployer"`  // Slack user who pressed Deploy
+	GitHubDeploymentID int64             `json:"github_deployment_id"`
+	CheckSeq           int64             `json:"check_seq"` // the check_run record the verdict came from
+	PolicyHash         string            `json:"policy_hash"`
+	Report             compliance.Report `json:"report"`
+	Compliant          bool              `json:"compliant"`
+	Override           *Override         `json:"override,omitempty"`
+}
+
+// Override is an emergency deploy past a failing verdict: who, why, when.
+type Override struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// ExportQuery selects deployments made in [From, To), optionally of one repository.
+type ExportQuery struct {
+	From, To time.Time
+	Repo     string
+}
+
+// ExportRow is one change deployed: what an auditor samples. JSON names are the export's contract.
+type ExportRow struct {
+	DeployedAt     time.Time `json:"deployed_at"`
+	Service        string    `json:"service"`
+	Environment    string    `json:"environment"`
+	Repo           string    `json:"repo"`
+	Deployer       string    `json:"deployer"`
+	Requester      string    `json:"requester"`
+	DeployID       int64     `json:"deploy_id"`
+	DeploymentID   int64     `json:"github_deployment_id"`
+	SHA            string    `json:"sha"`
+	PRNumber       int       `json:"pr_number,omitempty"`
+	PRURL          string    `json:"pr_url"`
+	Title          string    `json:"title"`
+	Author         string    `json:"author"`
+	Approvers      []string  `json:"approvers"`
+	Tickets        []string  `json:"tickets"` // "PAY-1 (In Progress)": status at deploy time
+	Compliant      bool      `json:"compliant"`
+	Violations     []string  `json:"violations"` // "code: message"
+	OverrideBy     string    `json:"override_by,omitempty"`
+	OverrideReason string    `json:"override_reason,omitempty"`
+	EvidenceSeq    int64     `json:"evidence_seq"`
+}
+
+// Export calls fn for each change of each deployment_created record in q, in deploy order. It
+// decodes one record at a time, so memory stays flat however long the period. A record that
+// cannot be decoded is an error, not a skipped row: an export with holes would mislead.
+func (s *Store) Export(ctx context.Context, q ExportQuery, fn func(ExportRow) error) error {
+	query := "SELECT seq, at, body FROM evidence WHERE kind = $1 AND at_ns >= $2 AND at_ns < $3"
+	args := []any{KindDeploymentCreated, nanos(q.From), nanos(q.To)}
+	if q.Repo != "" {
+		query += " AND repo = $4"
+		args = append(args, q.Repo)
+	}
+	rows, err := s.db.QueryContext(ctx, query+" ORDER BY at_ns, seq", args...)
+	if err != nil {
+		return fmt.Errorf("store: export: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var at string
+		var body []byte
+		if err := rows.Scan(&seq, &at, &body); err != nil {
+			return fmt.Errorf("store: export: %w", err)
+		}
+		deployedAt, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return fmt.Errorf("store: export: record %d: time %q: %w", seq, at, err)
+		}
+		var d DeploymentEvidence
+		if err := json.Unmarshal(body, &d); err != nil {
+			return fmt.Errorf("store: export: record %d: decode deployment: %w", seq, err)
+		}
+		for _, c := range d.Report.Changes {
+			if err := fn(exportRow(seq, deployedAt, &d, c)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: export: %w", err)
+	}
+	return nil
+}
+
+func exportRow(seq int64, at time.Time, d *DeploymentEvidence, c compliance.ChangeReport) ExportRow {
+	row := ExportRow{
+		DeployedAt: at, Service: d.Service, Environment: d.Environment, Repo: d.Repo,
+		Deployer: d.Deployer, Requester: d.Requester, DeployID: d.DeployID,
+		DeploymentID: d.GitHubDeploymentID, SHA: d.SHA,
+		PRNumber: c.Number, PRURL: c.URL, Title: c.Title, Author: c.Author,
+		Approvers: []string{}, Tickets: []string{}, Violations: []string{},
+		Compliant: c.Compliant, EvidenceSeq: seq,
+	}
+	for _, a := range c.Approvals {
+		row.Approvers = append(row.Approvers, a.User)
+	}
+	for _, t := range c.Tickets {
+		status := t.Status
+		if !t.Found {
+			status = "not found"
+		}
+		row.Tickets = append(row.Tickets, fmt.Sprintf("%s (%s)", t.Key, status))
+	}
+	for _, v := range c.Violations {
+		row.Violations = append(row.Violations, fmt.Sprintf("%s: %s", v.Code, v.Message))
+	}
+	if d.Override != nil {
+		row.OverrideBy, row.OverrideReason = d.Override.By, d.Override.Reason
+	}
+	return row
+}
+
+var csvHeader = []string{
+	"deployed_at", "service", "environment", "repo", "deployer", "requester", "deploy_id",
+	"github_deployment_id", "sha", "pr_number", "pr_url", "title", "author", "approvers", "tickets",
+	"compliant", "violations", "override_by", "override_reason", "evidence_seq",
+}
+
+// WriteCSV streams the export of q as CSV with a header row; list cells are joined with "; ".
+func WriteCSV(ctx context.Context, st *Store, q ExportQuery, w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return err
+	}
+	err := st.Export(ctx, q, func(r ExportRow) error {
+		pr := ""
+		if r.PRNumber != 0 {
+			pr = strconv.Itoa(r.PRNumber)
+		}
+		return cw.Write([]string{
+			r.DeployedAt.Format(time.RFC3339), cell(r.Service), cell(r.Environment), cell(r.Repo),
+			cell(r.Deployer), cell(r.Requester), strconv.FormatInt(r.DeployID, 10),
+			strconv.FormatInt(r.DeploymentID, 10), cell(r.SHA), pr, cell(r.PRURL), cell(r.Title),
+			cell(r.Author), cell(strings.Join(r.Approvers, "; ")), cell(strings.Join(r.Tickets, "; ")),
+			strconv.FormatBool(r.Compliant), cell(strings.Join(r.Violations, "; ")),
+			cell(r.OverrideBy), cell(r.OverrideReason), strconv.FormatInt(r.EvidenceSeq, 10),
+		})
+	})
+	if err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// cell defuses spreadsheet formulas: auditors open the CSV in Excel, and a PR title is written by
+// anyone who can open a pull request. A leading quote is the OWASP-recommended neutraliser; the
+// JSON export keeps the text exactly.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// WriteJSON streams the export of q as one JSON array, a row per line.
+func WriteJSON(ctx context.Context, st *Store, q ExportQuery, w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	sep := "[\n"
+	err := st.Export(ctx, q, func(r ExportRow) error {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		bw.WriteString(sep)
+		sep = ",\n"
+		_, err = bw.Write(b)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if sep == "[\n" {
+		bw.WriteString("[")
+	}
+	bw.WriteString("\n]\n")
+	return bw.Flush()
+}
