@@ -1,0 +1,259 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"sockembot/compliance"
+	"sockembot/integrations/store"
+)
+
+// onInteraction handles the digest's Deploy and Cancel buttons.
+func (a *App) onInteraction(ctx context.Context, cb slack.InteractionCallback) error {
+	if cb.Type != slack.InteractionTypeBlockActions {
+		return nil
+	}
+	var errs []error
+	for _, act := range cb.ActionCallback.BlockActions {
+		if act.ActionID != actionDeploy && act.ActionID != actionCancel {
+			continue
+		}
+		var id int64
+		if _, err := fmt.Sscan(act.Value, &id); err != nil {
+			errs = append(errs, fmt.Errorf("button %s: bad deploy id %q", act.ActionID, act.Value))
+			continue
+		}
+		if act.ActionID == actionDeploy {
+			errs = append(errs, a.confirmDeploy(ctx, cb, id))
+		} else {
+			errs = append(errs, a.cancelDeploy(ctx, cb, id))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// mayPress says whether user may press a digest's buttons: the requester, or anyone allowed to
+// deploy there.
+func (a *App) mayPress(ctx context.Context, d store.Deploy, user, action string) (bool, error) {
+	if user == d.Requester {
+		return true, nil
+	}
+	ok, err := a.mayDeploy(ctx, user, d.Environment)
+	if err != nil || ok {
+		return ok, err
+	}
+	return false, a.denied(ctx, d.Repo, attemptDeniedEvidence{Service: d.Service, Environment: d.Environment, User: user, Action: action, Reason: "not the requester nor a deployer", DeployID: d.ID})
+}
+
+func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, id int64) error {
+	user, channel := cb.User.ID, cb.Container.ChannelID
+	d, err := a.Store.GetDeploy(ctx, id)
+	if err != nil {
+		return err
+	}
+	if d.TS == "" {
+		// Clicked before the digest's ts was saved: the click says where the digest is.
+		d.Channel, d.TS = channel, cb.Container.MessageTs
+	}
+	if ok, err := a.mayPress(ctx, d, user, "confirm"); err != nil {
+		return err
+	} else if !ok {
+		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Only %s or a deployer for *%s* (%s) may deploy this.", mention(d.Requester), d.Environment, a.deployersText(d.Environment)))
+	}
+	if lock, err := a.Store.GetLock(ctx, d.Service, d.Environment); err != nil {
+		return err
+	} else if lock != nil {
+		return a.ephemeral(ctx, channel, user, lockedText(d.Service, d.Environment, lock))
+	}
+	// The compare-and-swap is what makes Deploy happen once: a double click, or the same click
+	// delivered to two replicas, finds the deploy already confirming and stops here.
+	won, err := a.Store.TransitionDeploy(ctx, id, store.StateReady, store.StateConfirming)
+	if err != nil {
+		return err
+	}
+	if !won {
+		now, err := a.Store.GetDeploy(ctx, id)
+		if err != nil {
+			return err
+		}
+		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Deploy #%d is already %s: nothing more to do.", id, stateWords(now.State)))
+	}
+	at := a.now()
+	err = Safely(func() error { return a.createDeployment(ctx, d, user, at) })
+	if err == nil {
+		return nil
+	}
+	// The GitHub deployment may or may not exist: never retry blindly, say so in the thread.
+	_, _ = a.Store.TransitionDeploy(ctx, id, store.StateConfirming, store.StateFailed)
+	m := failureMessage(Failure{Doing: fmt.Sprintf("create the GitHub deployment of %s `%s` to %s", d.Service, short(d.HeadSHA), d.Environment), Err: err},
+		fmt.Sprintf("deploy #%d · Deploy pressed by %s", d.ID, mention(user)))
+	_, perr := a.postMessage(ctx, d.Channel, d.TS, m)
+	uerr := a.updateRoot(ctx, d, fmt.Sprintf("⚠️ *Deploy failed* after %s pressed Deploy: see the thread.", mention(user)))
+	return errors.Join(perr, uerr)
+}
+
+func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string, at time.Time) error {
+	report, policyHash, err := a.checkedReport(ctx, d)
+	if err != nil {
+		return err
+	}
+	rechecked := false
+	if at.Sub(d.CreatedAt) > recheckAfter {
+		run, err := a.Checker().Check(ctx, d.Repo, d.BaseSHA, d.HeadSHA, a.Config.Policy, fmt.Sprintf("deploy/%d re-check by %s", d.ID, user))
+		if err != nil {
+			return fmt.Errorf("re-check %s %s..%s: %w", d.Repo, short(d.BaseSHA), short(d.HeadSHA), err)
+		}
+		report, policyHash, rechecked, d.CheckSeq = run.Report, run.PolicyHash, true, run.Seq
+		if err := a.Store.UpdateDeploy(ctx, d.ID, func(x *store.Deploy) { x.CheckSeq = run.Seq }); err != nil {
+			return err
+		}
+		if !report.Compliant {
+			if _, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateConfirming, store.StateRefused); err != nil {
+				return err
+			}
+			if err := a.record(ctx, store.KindDeployRefused, d.Repo, deploySubject(d.ID), deployRefusedEvidence{
+				DeployID: d.ID, Service: d.Service, Environment: d.Environment, HeadSHA: d.HeadSHA, BaseSHA: d.BaseSHA,
+				Requester: d.Requester, CheckSeq: run.Seq, Reason: "re-check before deploying found violations", Violations: violationCodes(report),
+			}); err != nil {
+				return err
+			}
+			dg := a.digest(d, report, policyHash)
+			dg.Status = fmt.Sprintf("Re-checked when %s pressed Deploy: no longer compliant.", mention(user))
+			root, _ := digestMessage(dg)
+			_, perr := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 Re-checked before deploying (the digest was older than %s): *no longer compliant*, deploy refused.\n%s", recheckAfter, strings.Join(violationLines(report), "\n")))
+			return errors.Join(perr, a.update(ctx, d.Channel, d.TS, root.Text, root.Blocks...))
+		}
+		if _, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 Re-checked before deploying (the digest was older than %s): still compliant.", recheckAfter)); err != nil {
+			return err
+		}
+	}
+	if err := a.record(ctx, store.KindDeployConfirmed, d.Repo, deploySubject(d.ID), deployDecisionEvidence{
+		DeployID: d.ID, Service: d.Service, Environment: d.Environment, HeadSHA: d.HeadSHA, By: user, At: at,
+		CheckSeq: d.CheckSeq, Rechecked: rechecked,
+	}); err != nil {
+		return err
+	}
+	payload := deploymentPayload{Sockembot: deploymentRef{DeployID: d.ID, Service: d.Service, Requester: d.Requester, Deployer: user, CheckSeq: d.CheckSeq, PolicyHash: policyHash}}
+	ghID, err := a.GitHub.CreateDeployment(ctx, d.Repo, d.HeadSHA, d.Environment, payload,
+		fmt.Sprintf("%s %s via sockembot (deploy #%d)", d.Service, d.Ref, d.ID))
+	if err != nil {
+		return fmt.Errorf("create deployment of %s %s to %s: %w", d.Repo, short(d.HeadSHA), d.Environment, err)
+	}
+	d.GitHubDeploymentID = ghID
+	if err := a.Store.UpdateDeploy(ctx, d.ID, func(x *store.Deploy) { x.GitHubDeploymentID = ghID }); err != nil {
+		return err
+	}
+	if _, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateConfirming, store.StateDeployed); err != nil {
+		return err
+	}
+	if err := a.record(ctx, store.KindDeploymentCreated, d.Repo, deploySubject(d.ID), store.DeploymentEvidence{
+		DeployID: d.ID, Service: d.Service, Environment: d.Environment, Repo: d.Repo, Ref: d.Ref,
+		SHA: d.HeadSHA, BaseSHA: d.BaseSHA, Requester: d.Requester, Deployer: user,
+		GitHubDeploymentID: ghID, CheckSeq: d.CheckSeq, PolicyHash: policyHash,
+		Report: report, Compliant: report.Compliant,
+	}); err != nil {
+		return err
+	}
+	when := at.Format("15:04 MST")
+	if _, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("🚀 %s pressed Deploy at %s. GitHub deployment %d created: `%s` → *%s*.", mention(user), when, ghID, short(d.HeadSHA), d.Environment)); err != nil {
+		return err
+	}
+	dg := a.digest(d, report, policyHash)
+	dg.Status = fmt.Sprintf("🚀 *Deploying* · GitHub deployment %d · confirmed by %s at %s", ghID, mention(user), when)
+	root, _ := digestMessage(dg)
+	return a.update(ctx, d.Channel, d.TS, root.Text, root.Blocks...)
+}
+
+// checkedReport reads back the report a deploy's digest showed, from its check_run evidence:
+// the evidence, not memory, is what a confirmation acts on, on whichever replica gets the click.
+func (a *App) checkedReport(ctx context.Context, d store.Deploy) (compliance.Report, string, error) {
+	var ev CheckRunEvidence
+	found := false
+	err := a.Store.Records(ctx, store.KindCheckRun, d.HeadSHA, func(r store.Record) error {
+		if r.Seq != d.CheckSeq {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(r.Body, &ev)
+	})
+	if err != nil {
+		return compliance.Report{}, "", fmt.Errorf("read check run %d of deploy %d: %w", d.CheckSeq, d.ID, err)
+	}
+	if !found {
+		return compliance.Report{}, "", fmt.Errorf("check run %d of deploy %d: %w", d.CheckSeq, d.ID, store.ErrNotFound)
+	}
+	return ev.Report, ev.PolicyHash, nil
+}
+
+// updateRoot re-renders a deploy's digest with a status line in place of the buttons.
+func (a *App) updateRoot(ctx context.Context, d store.Deploy, status string) error {
+	if d.TS == "" {
+		return nil
+	}
+	report, policyHash, err := a.checkedReport(ctx, d)
+	if err != nil {
+		return err
+	}
+	dg := a.digest(d, report, policyHash)
+	dg.Status = status
+	root, _ := digestMessage(dg)
+	return a.update(ctx, d.Channel, d.TS, root.Text, root.Blocks...)
+}
+
+func (a *App) cancelDeploy(ctx context.Context, cb slack.InteractionCallback, id int64) error {
+	user, channel := cb.User.ID, cb.Container.ChannelID
+	d, err := a.Store.GetDeploy(ctx, id)
+	if err != nil {
+		return err
+	}
+	if ok, err := a.mayPress(ctx, d, user, "cancel"); err != nil {
+		return err
+	} else if !ok {
+		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Only %s or a deployer for *%s* may cancel this.", mention(d.Requester), d.Environment))
+	}
+	won, err := a.Store.TransitionDeploy(ctx, id, store.StateReady, store.StateCancelled)
+	if err != nil {
+		return err
+	}
+	if !won {
+		now, err := a.Store.GetDeploy(ctx, id)
+		if err != nil {
+			return err
+		}
+		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Deploy #%d is already %s: it can't be cancelled now.", id, stateWords(now.State)))
+	}
+	at := a.now()
+	if err := a.record(ctx, store.KindDeployCancelled, d.Repo, deploySubject(d.ID), deployDecisionEvidence{
+		DeployID: d.ID, Service: d.Service, Environment: d.Environment, HeadSHA: d.HeadSHA, By: user, At: at, CheckSeq: d.CheckSeq,
+	}); err != nil {
+		return err
+	}
+	if _, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("✋ Cancelled by %s at %s. Nothing was deployed.", mention(user), at.Format("15:04 MST"))); err != nil {
+		return err
+	}
+	return a.updateRoot(ctx, d, fmt.Sprintf("✋ *Cancelled* by %s at %s", mention(user), at.Format("15:04 MST")))
+}
+
+func stateWords(s store.State) string {
+	switch s {
+	case store.StateConfirming:
+		return "being deployed"
+	case store.StateDeployed:
+		return "deployed"
+	case store.StateCancelled:
+		return "cancelled"
+	case store.StateRefused:
+		return "refused"
+	case store.StateFailed:
+		return "failed"
+	case store.StateRequested:
+		return "still being checked"
+	}
+	return string(s)
+}

@@ -1,0 +1,102 @@
+package bot
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"sockembot/compliance"
+)
+
+// Config is sockembot.yaml. Unknown keys are refused: a typo in a compliance setting must not
+// silently fall back to a default.
+type Config struct {
+	ReleaseChannel   string              `yaml:"release_channel"`
+	EmergencyChannel string              `yaml:"emergency_channel"`
+	Services         map[string]Service  `yaml:"services"`
+	Deployers        map[string][]string `yaml:"deployers"`
+	Emergency        map[string][]string `yaml:"emergency"`
+	People           map[string]string   `yaml:"people"`
+	Policy           compliance.Policy   `yaml:"policy"`
+	Schedules        Schedules           `yaml:"schedules"`
+	PublicURL        string              `yaml:"public_url"`
+}
+
+// Service is one deployable service.
+type Service struct {
+	Repo         string   `yaml:"repo"`
+	Environments []string `yaml:"environments"`
+}
+
+// Schedules are cron expressions (robfig/cron, with optional seconds field off).
+type Schedules struct {
+	Reconcile    string `yaml:"reconcile"`
+	DailySummary string `yaml:"daily_summary"`
+}
+
+// DefaultConfig holds the defaults every loaded file starts from.
+func DefaultConfig() Config {
+	return Config{
+		Policy:    compliance.DefaultPolicy(),
+		Schedules: Schedules{Reconcile: "*/10 * * * *", DailySummary: "0 9 * * *"},
+	}
+}
+
+// ParseConfig reads a YAML config over the defaults and validates it.
+func ParseConfig(data []byte) (Config, error) {
+	cfg := DefaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// ParsePolicy reads a policy file (the `check --policy` file or a repository's .sockembot.yml)
+// over the defaults.
+func ParsePolicy(data []byte) (compliance.Policy, error) {
+	p := compliance.DefaultPolicy()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil && !errors.Is(err, io.EOF) {
+		return compliance.Policy{}, fmt.Errorf("policy: %w", err)
+	}
+	if err := p.Validate(); err != nil {
+		return compliance.Policy{}, fmt.Errorf("policy: %w", err)
+	}
+	return p, nil
+}
+
+// Validate says what is wrong with a config, all at once.
+func (c Config) Validate() error {
+	var problems []string
+	names := make([]string, 0, len(c.Services))
+	for n := range c.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := c.Services[n]
+		if s.Repo == "" {
+			problems = append(problems, fmt.Sprintf("service %q has no repo", n))
+		} else if parts := strings.Split(s.Repo, "/"); len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+			problems = append(problems, fmt.Sprintf("service %q: repo %q is not OWNER/NAME", n, s.Repo))
+		}
+		if len(s.Environments) == 0 {
+			problems = append(problems, fmt.Sprintf("service %q lists no environments", n))
+		}
+	}
+	if err := c.Policy.Validate(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("config: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,294 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/sirupsen/logrus"
+
+	"sockembot/compliance"
+	"sockembot/integrations/store"
+)
+
+// reconcileLookback is how far back the first reconciliation of a repository looks, when no
+// cursor has been stored yet.
+const reconcileLookback = 24 * time.Hour
+
+// reconcileOverlap re-reads a little before the cursor: GitHub's list of closed pull requests is
+// eventually consistent, so a PR merged just before the last run may only show up now. Merges
+// already recorded are skipped, so the overlap costs requests, never duplicates.
+const reconcileOverlap = time.Hour
+
+// runScheduler runs the scheduled jobs until ctx is done. Each run takes a lease in the shared
+// store first, so with several replicas exactly one of them does the work.
+func (a *App) runScheduler(ctx context.Context) error {
+	// A run still going when its next tick comes (a slow GitHub) is not started twice.
+	c := cron.New(cron.WithLocation(time.UTC), cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
+	jobs := []struct {
+		name, spec string
+		ttl        time.Duration
+		run        func(context.Context) error
+	}{
+		{"reconcile", a.Config.Schedules.Reconcile, 5 * time.Minute, func(ctx context.Context) error {
+			_, err := a.Reconcile(ctx)
+			return err
+		}},
+		{"daily_summary", a.Config.Schedules.DailySummary, time.Hour, a.dailySummaryJob},
+	}
+	for _, j := range jobs {
+		if j.spec == "" {
+			continue // turned off in the config
+		}
+		if _, err := c.AddFunc(j.spec, func() { a.runJob(ctx, j.name, j.ttl, j.run) }); err != nil {
+			return fmt.Errorf("scheduler: %s schedule %q: %w", j.name, j.spec, err)
+		}
+	}
+	c.Start()
+	<-ctx.Done()
+	<-c.Stop().Done()
+	return ctx.Err()
+}
+
+// runJob runs one scheduled job if this replica wins its lease. The lease is not released at
+// the end: it expires on its own, so a replica whose clock ticks a moment later does not run the
+// same tick again.
+func (a *App) runJob(ctx context.Context, name string, ttl time.Duration, run func(context.Context) error) {
+	log := a.log().WithFields(logrus.Fields{"job": name, "replica": a.replica()})
+	ok, err := a.Store.AcquireLease(ctx, "job:"+name, a.replica(), ttl)
+	if err != nil {
+		log.WithError(err).Error("scheduler: lease")
+		return
+	}
+	if !ok {
+		log.Debug("scheduler: another replica holds the lease")
+		return
+	}
+	if err := Safely(func() error { return run(ctx) }); err != nil {
+		log.WithError(err).Error("scheduler: job failed")
+	}
+}
+
+// Reconcile records every merge of a configured repository that no webhook delivered: GitHub
+// does not retry failed deliveries, so without this a merge during an outage would leave no
+// verdict. It returns how many merges it recorded.
+func (a *App) Reconcile(ctx context.Context) (int, error) {
+	total := 0
+	var errs []string
+	for _, repo := range a.serviceRepos() {
+		n, err := a.reconcileRepo(ctx, repo)
+		total += n
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return total, fmt.Errorf("reconcile: %s", strings.Join(errs, "; "))
+	}
+	return total, nil
+}
+
+func (a *App) reconcileRepo(ctx context.Context, repo string) (int, error) {
+	key := "reconcile.cursor:" + repo
+	since := a.now().Add(-reconcileLookback)
+	if v, ok, err := a.Store.GetState(ctx, key); err != nil {
+		return 0, fmt.Errorf("%s: cursor: %w", repo, err)
+	} else if ok {
+		if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return 0, fmt.Errorf("%s: cursor %q: %w", repo, v, err)
+		}
+	}
+	prs, err := a.GitHub.MergedPullsSince(ctx, repo, since.Add(-reconcileOverlap))
+	if err != nil {
+		return 0, fmt.Errorf("%s: merged pull requests: %w", repo, err)
+	}
+	sort.SliceStable(prs, func(i, j int) bool { return prs[i].MergedAt.Before(prs[j].MergedAt) })
+	recorded := 0
+	cursor := since
+	for _, pr := range prs {
+		done, err := a.mergeRecorded(ctx, mergeSubject(repo, pr.Number))
+		if err == nil && !done {
+			var first bool
+			first, err = a.RecordMerge(ctx, repo, pr.Number, "reconcile")
+			if first {
+				recorded++
+			}
+		}
+		if err != nil {
+			// The cursor stops before the failed merge, so the next run tries it again.
+			a.saveCursor(ctx, key, cursor)
+			return recorded, fmt.Errorf("%s#%d: %w", repo, pr.Number, err)
+		}
+		if pr.MergedAt.After(cursor) {
+			cursor = pr.MergedAt
+		}
+	}
+	if err := a.saveCursor(ctx, key, cursor); err != nil {
+		return recorded, err
+	}
+	return recorded, nil
+}
+
+func (a *App) saveCursor(ctx context.Context, key string, t time.Time) error {
+	if err := a.Store.SetState(ctx, key, t.UTC().Format(time.RFC3339Nano)); err != nil {
+		return fmt.Errorf("save %s: %w", key, err)
+	}
+	return nil
+}
+
+// serviceRepos are the configured repositories, each once, in a stable order.
+func (a *App) serviceRepos() []string {
+	seen := map[string]bool{}
+	var repos []string
+	for _, s := range a.Config.Services {
+		if s.Repo != "" && !seen[s.Repo] {
+			seen[s.Repo] = true
+			repos = append(repos, s.Repo)
+		}
+	}
+	sort.Strings(repos)
+	return repos
+}
+
+// dailySummaryJob posts yesterday's summary once, however many replicas and restarts there are.
+func (a *App) dailySummaryJob(ctx context.Context) error {
+	day := a.now().Truncate(24*time.Hour).AddDate(0, 0, -1)
+	const key = "daily_summary.last"
+	last, _, err := a.Store.GetState(ctx, key)
+	if err != nil {
+		return fmt.Errorf("daily summary: %w", err)
+	}
+	if last == day.Format(time.DateOnly) {
+		return nil
+	}
+	if _, err := a.DailySummary(ctx, day); err != nil {
+		return err
+	}
+	return a.Store.SetState(ctx, key, day.Format(time.DateOnly))
+}
+
+// Summary is one day of the gates in numbers.
+type Summary struct {
+	Day                time.Time
+	Merges             int
+	CompliantMerges    int
+	Deploys            int
+	CompliantDeploys   int
+	DirectPushes       int
+	Violations         map[compliance.Code]int // by kind, over merges and deploys
+	NonCompliantMerges []string                // repo#n
+}
+
+// DailySummary posts the summary of day (a UTC date) to the release channel and returns it.
+func (a *App) DailySummary(ctx context.Context, day time.Time) (Summary, error) {
+	from := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(0, 0, 1)
+	s := Summary{Day: from, Violations: map[compliance.Code]int{}}
+	inDay := func(r store.Record) bool { return !r.At.Before(from) && r.At.Before(to) }
+	countViolations := func(rep compliance.Report) {
+		for _, c := range rep.Changes {
+			for _, v := range c.Violations {
+				s.Violations[v.Code]++
+			}
+		}
+	}
+
+	err := a.Store.Records(ctx, store.KindMergeVerdict, "", func(r store.Record) error {
+		// A merge counts on the day it happened, even when reconciliation recorded it later. It
+		// cannot be recorded before it happened (give or take GitHub's clock against ours).
+		if r.At.Before(from.Add(-time.Hour)) {
+			return nil
+		}
+		var ev MergeVerdictEvidence
+		if err := json.Unmarshal(r.Body, &ev); err != nil {
+			return fmt.Errorf("merge verdict #%d: %w", r.Seq, err)
+		}
+		at := ev.MergedAt
+		if at.IsZero() {
+			at = r.At
+		}
+		if at.Before(from) || !at.Before(to) {
+			return nil
+		}
+		s.Merges++
+		if ev.Compliant {
+			s.CompliantMerges++
+		} else {
+			s.NonCompliantMerges = append(s.NonCompliantMerges, mergeSubject(ev.Repo, ev.Number))
+		}
+		countViolations(ev.Report)
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("daily summary: merges: %w", err)
+	}
+	err = a.Store.Records(ctx, store.KindDeploymentCreated, "", func(r store.Record) error {
+		if !inDay(r) {
+			return nil
+		}
+		var ev store.DeploymentEvidence
+		if err := json.Unmarshal(r.Body, &ev); err != nil {
+			return fmt.Errorf("deployment #%d: %w", r.Seq, err)
+		}
+		s.Deploys++
+		if ev.Compliant {
+			s.CompliantDeploys++
+		}
+		countViolations(ev.Report)
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("daily summary: deploys: %w", err)
+	}
+	err = a.Store.Records(ctx, store.KindDirectPush, "", func(r store.Record) error {
+		if inDay(r) {
+			s.DirectPushes++
+		}
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("daily summary: direct pushes: %w", err)
+	}
+	if a.Config.ReleaseChannel != "" {
+		if _, err := a.post(ctx, a.Config.ReleaseChannel, "", SummaryText(s)); err != nil {
+			return s, fmt.Errorf("daily summary: post: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// SummaryText renders a summary for the release channel.
+func SummaryText(s Summary) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*Daily summary for %s*\n", s.Day.Format("Mon 2 Jan 2006"))
+	fmt.Fprintf(&b, "Merges: %d (%d compliant, %d not) · Deploys: %d (%d compliant) · Direct pushes: %d\n",
+		s.Merges, s.CompliantMerges, s.Merges-s.CompliantMerges, s.Deploys, s.CompliantDeploys, s.DirectPushes)
+	if len(s.Violations) == 0 {
+		b.WriteString("Violations: none")
+	} else {
+		codes := make([]string, 0, len(s.Violations))
+		for c := range s.Violations {
+			codes = append(codes, string(c))
+		}
+		sort.Slice(codes, func(i, j int) bool {
+			ci, cj := s.Violations[compliance.Code(codes[i])], s.Violations[compliance.Code(codes[j])]
+			if ci != cj {
+				return ci > cj
+			}
+			return codes[i] < codes[j]
+		})
+		parts := make([]string, len(codes))
+		for i, c := range codes {
+			parts[i] = fmt.Sprintf("%s ×%d", c, s.Violations[compliance.Code(c)])
+		}
+		b.WriteString("Violations: " + strings.Join(parts, " · "))
+	}
+	if len(s.NonCompliantMerges) > 0 {
+		b.WriteString("\nMerged without meeting the policy: " + strings.Join(s.NonCompliantMerges, ", "))
+	}
+	return b.String()
+}

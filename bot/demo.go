@@ -1,0 +1,396 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	gh "github.com/google/go-github/v62/github"
+	"github.com/sirupsen/logrus"
+	"github.com/slack-go/slack"
+
+	fakegithub "sockembot/integrations/fake/github"
+	fakejira "sockembot/integrations/fake/jira"
+	fakeslack "sockembot/integrations/fake/slack"
+	"sockembot/integrations/github"
+	"sockembot/integrations/jira"
+	"sockembot/integrations/store"
+)
+
+// The demo workspace. Alice asks for deploys, Bob presses Deploy for production (through the
+// S0OPS user group), Mallory is not allowed to deploy there.
+const (
+	demoRelease  = "C0RELEASE"
+	demoDev      = "C0DEV"
+	demoAlice    = "U0ALICE"
+	demoBob      = "U0BOB"
+	demoMallory  = "U0MALLORY"
+	demoOpsGroup = "S0OPS"
+	demoSecret   = "demo-webhook-secret"
+)
+
+// world is the whole bot running against in-process fakes: the `demo` subcommand and the
+// end-to-end tests both drive it. The App is built exactly as `sockembot run` builds it (real
+// GitHub, Jira and Slack clients, the SQLite store, socket mode, the HTTP server); only the URLs
+// point at the fakes.
+type world struct {
+	Slack  *fakeslack.Server
+	GitHub *fakegithub.Server
+	Jira   *fakejira.Server
+	Store  *store.Store
+	App    *App
+	// CD is a plain go-github client standing in for the deployment system that reacts to
+	// GitHub deployments and reports their statuses.
+	CD *gh.Client
+
+	cancel     context.CancelFunc
+	done       chan error
+	deliveries atomic.Int64
+}
+
+type worldOptions struct {
+	Dir string // for the SQLite file; required
+	Log *logrus.Logger
+	// GitHubRetries is the adapter's retry count for 5xx (0 means the adapter's default).
+	GitHubRetries int
+	// Configure and WrapJira let tests change the config and the Jira adapter before the App
+	// starts.
+	Configure func(*Config)
+	WrapJira  func(Jira) Jira
+	Now       func() time.Time
+}
+
+func demoConfig() Config {
+	cfg := DefaultConfig()
+	cfg.ReleaseChannel = demoRelease
+	cfg.Services = map[string]Service{
+		"payments": {Repo: "acme/payments", Environments: []string{"staging", "production"}},
+		"search":   {Repo: "acme/search", Environments: []string{"production"}},
+		"billing":  {Repo: "acme/billing", Environments: []string{"production"}},
+	}
+	cfg.Deployers = map[string][]string{"production": {demoAlice, demoOpsGroup}}
+	// No scheduled jobs: the story must not depend on the wall clock.
+	cfg.Schedules = Schedules{}
+	return cfg
+}
+
+// startWorld starts the fakes, opens the store and runs the App until Close.
+func startWorld(ctx context.Context, opts worldOptions) (w *world, err error) {
+	log := opts.Log
+	if log == nil {
+		log = logrus.New()
+		log.SetOutput(io.Discard)
+	}
+	w = &world{
+		Slack: fakeslack.New(fakeslack.Config{
+			ChannelNames: map[string]string{demoRelease: "releases", demoDev: "dev"},
+			UserGroups:   map[string][]string{demoOpsGroup: {demoBob}},
+		}),
+		GitHub: fakegithub.New(fakegithub.Options{}),
+		Jira:   fakejira.New(fakejira.Options{}),
+		done:   make(chan error, 1),
+	}
+	defer func() {
+		if err != nil {
+			w.Close()
+		}
+	}()
+	w.Store, err = store.Open(ctx, "sqlite://"+filepath.Join(opts.Dir, "sockembot.db"))
+	if err != nil {
+		return nil, err
+	}
+	ghc, err := github.New(github.Options{BaseURL: w.GitHub.URL(), Retries: opts.GitHubRetries, Backoff: 50 * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
+	jc, err := jira.New(jira.Options{BaseURL: w.Jira.URL()})
+	if err != nil {
+		return nil, err
+	}
+	if w.CD, err = gh.NewClient(nil).WithEnterpriseURLs(w.GitHub.URL(), w.GitHub.URL()); err != nil {
+		return nil, err
+	}
+	cfg := demoConfig()
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
+	var jiraAdapter Jira = jc
+	if opts.WrapJira != nil {
+		jiraAdapter = opts.WrapJira(jc)
+	}
+	w.App = &App{
+		Config: cfg,
+		GitHub: ghc,
+		Jira:   jiraAdapter,
+		Store:  w.Store,
+		Slack: slack.New(w.Slack.BotToken(),
+			slack.OptionAppLevelToken(w.Slack.AppToken()), slack.OptionAPIURL(w.Slack.APIURL())),
+		WebhookSecret: []byte(demoSecret),
+		Addr:          "127.0.0.1:0",
+		Log:           log,
+		ReplicaID:     "demo",
+		Now:           opts.Now,
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w.cancel = cancel
+	go func() { w.done <- w.App.Run(runCtx) }()
+	select {
+	case <-w.App.Listening():
+	case err := <-w.done:
+		w.done <- err
+		return nil, fmt.Errorf("the bot stopped while starting: %w", err)
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("the bot's HTTP server did not start")
+	}
+	if !w.Slack.WaitConnections(1, 10*time.Second) {
+		return nil, errors.New("the bot did not connect to Slack in socket mode")
+	}
+	return w, nil
+}
+
+// Close stops the App and the fakes.
+func (w *world) Close() {
+	if w.cancel != nil {
+		w.cancel()
+		select {
+		case <-w.done:
+		case <-time.After(30 * time.Second):
+		}
+	}
+	if w.Store != nil {
+		w.Store.Close()
+	}
+	w.Slack.Close()
+	w.GitHub.Close()
+	w.Jira.Close()
+}
+
+// command types a slash command as user in channel.
+func (w *world) command(user, channel, text string) string {
+	return w.Slack.SendSlashCommand(fakeslack.SlashCommand{UserID: user, ChannelID: channel, Command: "/deploy", Text: text})
+}
+
+// click presses a button on a message.
+func (w *world) click(user, actionID string, m fakeslack.Message) string {
+	return w.Slack.SendBlockAction(fakeslack.BlockAction{ActionID: actionID, UserID: user, ChannelID: m.Channel, MessageTS: m.TS})
+}
+
+// reportStatus is the CD system reporting on a deployment: it writes the status to GitHub, and
+// GitHub sends the deployment_status webhook, signed, to the bot's endpoint.
+func (w *world) reportStatus(ctx context.Context, repo string, id int64, state, desc string) error {
+	owner, name, _ := strings.Cut(repo, "/")
+	st, _, err := w.CD.Repositories.CreateDeploymentStatus(ctx, owner, name, id, &gh.DeploymentStatusRequest{
+		State: gh.String(state), Description: gh.String(desc), LogURL: gh.String(fmt.Sprintf("https://ci.example/deploys/%d", id)),
+	})
+	if err != nil {
+		return fmt.Errorf("cd: create %s status on deployment %d: %w", state, id, err)
+	}
+	deps, _, err := w.CD.Repositories.ListDeployments(ctx, owner, name, &gh.DeploymentsListOptions{ListOptions: gh.ListOptions{PerPage: 100}})
+	if err != nil {
+		return fmt.Errorf("cd: list deployments: %w", err)
+	}
+	var dep *gh.Deployment
+	for _, d := range deps {
+		if d.GetID() == id {
+			dep = d
+		}
+	}
+	if dep == nil {
+		return fmt.Errorf("cd: deployment %d not found", id)
+	}
+	r, _, err := w.CD.Repositories.Get(ctx, owner, name)
+	if err != nil {
+		return fmt.Errorf("cd: get %s: %w", repo, err)
+	}
+	body, err := json.Marshal(gh.DeploymentStatusEvent{
+		Action: gh.String("created"), Deployment: dep, DeploymentStatus: st, Repo: r, Sender: st.Creator,
+	})
+	if err != nil {
+		return err
+	}
+	return w.deliver(ctx, "deployment_status", body)
+}
+
+// deliver posts a webhook the way GitHub does: JSON body, event and delivery headers, and the
+// HMAC-SHA256 signature.
+func (w *world) deliver(ctx context.Context, event string, body []byte) error {
+	mac := hmac.New(sha256.New, w.App.WebhookSecret)
+	mac.Write(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+w.App.ListenAddr()+"/webhooks/github", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("demo-delivery-%d", w.deliveries.Add(1)))
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook %s: %w", event, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("webhook %s: %s: %s", event, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// demoWait polls until cond holds. The bot works after acking, so the story waits on what it
+// posts, not on the command.
+func demoWait(ctx context.Context, what string, timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// roots returns the root messages the bot posted in the release channel.
+func (w *world) roots() []fakeslack.Message { return w.Slack.Messages(demoRelease) }
+
+func hasAction(m fakeslack.Message, actionID string) bool {
+	return bytes.Contains(m.Blocks, []byte(`"action_id":"`+actionID+`"`))
+}
+
+// seedDemo builds the repositories and tickets of the story.
+func seedDemo(w *world) {
+	for _, k := range []string{"PAY", "SRCH", "BILL"} {
+		w.Jira.AddProject(k)
+	}
+	w.Jira.AddIssue("PAY-101", "In Progress")
+	w.Jira.AddIssue("PAY-102", "Done")
+
+	pay := w.GitHub.AddRepo("acme/payments", "main")
+	pay.Commit("Initial import", "alice")
+	v1 := pay.Tag("v1.4.0")
+	pay.Deploy(v1, "production", "success")
+	pay.MergePR(fakegithub.PR{Title: "PAY-101 Refunds endpoint", Author: "alice",
+		Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED"}}}, fakegithub.Squash)
+	pay.MergePR(fakegithub.PR{Title: "Retry failed card captures", Body: "Fixes PAY-102", Author: "carol",
+		Reviews: []fakegithub.Review{{User: "dave", State: "APPROVED"}}}, fakegithub.MergeCommit)
+
+	search := w.GitHub.AddRepo("acme/search", "main")
+	search.Commit("Initial import", "erin")
+	search.Deploy(search.Tag("v2.0.0"), "production", "success")
+	search.MergePR(fakegithub.PR{Title: "SRCH-7 Faster indexing", Author: "erin",
+		Reviews: []fakegithub.Review{{User: "frank", State: "APPROVED"}}}, fakegithub.Squash)
+	search.MergePR(fakegithub.PR{Title: "Tweak ranking weights", Author: "frank"}, fakegithub.Squash)
+	search.Commit("hotfix: typo in config", "frank")
+
+	billing := w.GitHub.AddRepo("acme/billing", "main")
+	billing.Commit("Initial import", "gina")
+	billing.Deploy(billing.Tag("v0.9.0"), "production", "success")
+	billing.MergePR(fakegithub.PR{Title: "BILL-3 Invoice PDFs", Author: "gina",
+		Reviews: []fakegithub.Review{{User: "hank", State: "APPROVED"}}}, fakegithub.Squash)
+}
+
+// Demo runs the whole bot against built-in fakes and prints what it posted in Slack: a
+// compliant deploy (digest, Deploy pressed, GitHub deployment, statuses in the thread), a
+// refused deploy, a failure report, and someone not allowed to deploy.
+func Demo(ctx context.Context, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "sockembot-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	// One retry keeps the GitHub outage short; `run` uses the adapter's defaults.
+	w, err := startWorld(ctx, worldOptions{Dir: dir, GitHubRetries: 1})
+	if err != nil {
+		return fmt.Errorf("start the demo: %w", err)
+	}
+	defer w.Close()
+	seedDemo(w)
+	if err := playDemo(ctx, w); err != nil {
+		return err
+	}
+	fmt.Fprint(out, w.Slack.Render())
+	return nil
+}
+
+func playDemo(ctx context.Context, w *world) error {
+	const wait = 30 * time.Second
+
+	// 1. A compliant release: Alice asks, Bob (in @ops) presses Deploy, the CD system reports.
+	w.command(demoAlice, demoRelease, "payments to production")
+	var digest fakeslack.Message
+	if err := demoWait(ctx, "the payments digest", wait, func() bool {
+		for _, m := range w.roots() {
+			if hasAction(m, actionDeploy) {
+				digest = m
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		return err
+	}
+	w.click(demoBob, actionDeploy, digest)
+	pay := w.GitHub.Repo("acme/payments")
+	var depID int64
+	if err := demoWait(ctx, "the GitHub deployment", wait, func() bool {
+		for _, d := range pay.Deployments() {
+			if d.Creator != "deployer" {
+				depID = d.ID
+			}
+		}
+		return depID != 0 && len(w.Slack.Thread(demoRelease, digest.TS)) >= 2
+	}); err != nil {
+		return err
+	}
+	for i, st := range []struct{ state, desc string }{{"in_progress", "rolling out to 12 pods"}, {"success", "12/12 pods healthy"}} {
+		if err := w.reportStatus(ctx, "acme/payments", depID, st.state, st.desc); err != nil {
+			return err
+		}
+		if err := demoWait(ctx, "the "+st.state+" status in the thread", wait, func() bool {
+			return len(w.Slack.Thread(demoRelease, digest.TS)) >= 3+i
+		}); err != nil {
+			return err
+		}
+	}
+
+	// 2. A release that breaks the policy: refused, with Clippy.
+	n := len(w.roots())
+	w.command(demoAlice, demoRelease, "search to production")
+	if err := demoWait(ctx, "the refused search digest", wait, func() bool { return len(w.roots()) > n }); err != nil {
+		return err
+	}
+
+	// 3. GitHub fails for billing: a failure report instead of a digest.
+	w.GitHub.FailNext(1000, "/repos/acme/billing", http.StatusInternalServerError)
+	n = len(w.roots())
+	w.command(demoAlice, demoRelease, "billing to production")
+	if err := demoWait(ctx, "the billing failure report", wait, func() bool { return len(w.roots()) > n }); err != nil {
+		return err
+	}
+
+	// 4. Someone who may not deploy to production.
+	w.command(demoMallory, demoDev, "payments to production")
+	return demoWait(ctx, "the answer to Mallory", wait, func() bool {
+		for _, e := range w.Slack.Ephemerals() {
+			if e.User == demoMallory {
+				return true
+			}
+		}
+		return false
+	})
+}

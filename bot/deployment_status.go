@@ -1,0 +1,148 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	gh "github.com/google/go-github/v62/github"
+
+	"sockembot/integrations/store"
+)
+
+// errNotOurs marks a deployment sockembot did not create; its statuses are ignored.
+var errNotOurs = errors.New("not a sockembot deployment")
+
+// onDeploymentStatus threads a GitHub deployment_status under the digest of the deploy that
+// created the deployment, and records it. The merge gate's webhook workers call it; an error
+// makes them retry the delivery.
+func (a *App) onDeploymentStatus(ctx context.Context, ev *gh.DeploymentStatusEvent) error {
+	repo := ev.GetRepo().GetFullName()
+	ghID := ev.GetDeployment().GetID()
+	st := ev.GetDeploymentStatus()
+	d, err := a.deployOf(ctx, repo, ghID, ev.GetDeployment().Payload)
+	if errors.Is(err, errNotOurs) {
+		a.log().WithField("repo", repo).WithField("deployment", ghID).Debug("deployment_status for a deployment sockembot did not make")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	state := st.GetState()
+	if err := a.record(ctx, store.KindDeploymentStatus, d.Repo, deploySubject(d.ID), deploymentStatusEvidence{
+		DeployID: d.ID, Service: d.Service, Environment: d.Environment, GitHubDeploymentID: ghID,
+		StatusID: st.GetID(), State: state, Description: st.GetDescription(), LogURL: statusURL(st),
+		Creator: st.GetCreator().GetLogin(), SHA: ev.GetDeployment().GetSHA(),
+	}); err != nil {
+		return err
+	}
+	if state == "failure" || state == "error" {
+		if _, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateDeployed, store.StateFailed); err != nil {
+			return err
+		}
+	}
+	line := fmt.Sprintf("%s GitHub deployment %d to *%s*: *%s*", statusEmoji(state), ghID, d.Environment, strings.ReplaceAll(state, "_", " "))
+	if desc := st.GetDescription(); desc != "" {
+		line += " — " + esc(desc)
+	}
+	if u := statusURL(st); u != "" {
+		line += fmt.Sprintf(" · <%s|logs>", u)
+	}
+	if by := st.GetCreator().GetLogin(); by != "" {
+		line += " (by " + esc(by) + ")"
+	}
+	channel, thread := d.Channel, d.TS
+	if channel == "" {
+		channel = a.Config.ReleaseChannel
+	}
+	if _, err := a.post(ctx, channel, thread, line); err != nil {
+		return err
+	}
+	status := fmt.Sprintf("%s *%s* · GitHub deployment %d: %s", statusEmoji(state), statusHeadline(state), ghID, strings.ReplaceAll(state, "_", " "))
+	if who, err := a.confirmation(ctx, d); err != nil {
+		return err
+	} else if who != "" {
+		status += " · " + who
+	}
+	return a.updateRoot(ctx, d, status)
+}
+
+// confirmation says who pressed Deploy and when, from the evidence.
+func (a *App) confirmation(ctx context.Context, d store.Deploy) (string, error) {
+	rec, found, err := a.Store.LastRecord(ctx, store.KindDeployConfirmed, deploySubject(d.ID))
+	if err != nil || !found {
+		return "", err
+	}
+	var ev deployDecisionEvidence
+	if err := json.Unmarshal(rec.Body, &ev); err != nil {
+		return "", fmt.Errorf("read deploy_confirmed %d: %w", rec.Seq, err)
+	}
+	return fmt.Sprintf("confirmed by %s at %s", mention(ev.By), ev.At.UTC().Format("15:04 MST")), nil
+}
+
+func statusHeadline(state string) string {
+	switch state {
+	case "success":
+		return "Deployed"
+	case "failure", "error":
+		return "Deploy failed"
+	case "inactive":
+		return "Superseded"
+	}
+	return "Deploying"
+}
+
+// deployOf finds the deploy behind a GitHub deployment. The payload names it (the deployment
+// may arrive before its id is saved), but anyone with write access can create a deployment
+// with any payload, so the claim is checked against the deploy.
+func (a *App) deployOf(ctx context.Context, repo string, ghID int64, payload json.RawMessage) (store.Deploy, error) {
+	var p deploymentPayload
+	if len(payload) > 0 && json.Unmarshal(payload, &p) == nil && p.Sockembot.DeployID != 0 {
+		d, err := a.Store.GetDeploy(ctx, p.Sockembot.DeployID)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Deploy{}, errNotOurs
+		}
+		if err != nil {
+			return store.Deploy{}, err
+		}
+		switch {
+		case d.Repo != repo:
+			return store.Deploy{}, errNotOurs
+		case d.GitHubDeploymentID == ghID:
+			return d, nil
+		case d.GitHubDeploymentID == 0 && d.State == store.StateConfirming:
+			// Created but not saved yet: retry the delivery once it is.
+			return store.Deploy{}, fmt.Errorf("deploy %d: GitHub deployment %d not recorded yet", d.ID, ghID)
+		default:
+			return store.Deploy{}, errNotOurs
+		}
+	}
+	d, err := a.Store.DeployByGitHubID(ctx, repo, ghID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Deploy{}, errNotOurs
+	}
+	return d, err
+}
+
+func statusURL(st *gh.DeploymentStatus) string {
+	if u := st.GetLogURL(); u != "" {
+		return u
+	}
+	return st.GetTargetURL()
+}
+
+func statusEmoji(state string) string {
+	switch state {
+	case "success":
+		return "✅"
+	case "failure", "error":
+		return "❌"
+	case "in_progress":
+		return "🔄"
+	case "inactive":
+		return "💤"
+	}
+	return "⏳"
+}

@@ -1,0 +1,75 @@
+package bot
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+)
+
+// PanicError is a recovered panic, kept with the stack where it happened so the failure report
+// can show it: a bot that breaks must say so where the digest would have been.
+type PanicError struct {
+	Value any
+	Stack string
+}
+
+func (p *PanicError) Error() string { return fmt.Sprintf("panic: %v", p.Value) }
+
+// Safely runs fn and turns a panic into a *PanicError. Every handler runs under it so one bad
+// event never takes the process down.
+func Safely(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: string(debug.Stack())}
+		}
+	}()
+	return fn()
+}
+
+// Failure is what the bot was doing when it could not finish, and why. Rendered as a failure
+// report in Slack, on stderr for the CLI.
+type Failure struct {
+	Doing string
+	Err   error
+}
+
+// Chain lists the error and every error it wraps, outermost first.
+func (f Failure) Chain() []string {
+	var out []string
+	for e := f.Err; e != nil; e = errors.Unwrap(e) {
+		msg := e.Error()
+		if len(out) > 0 && out[len(out)-1] == msg {
+			continue
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+// Stack is the panic stack, or "" for an ordinary error.
+func (f Failure) Stack() string {
+	var p *PanicError
+	if errors.As(f.Err, &p) {
+		return p.Stack
+	}
+	return ""
+}
+
+// Text is the plain-text failure report.
+func (f Failure) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sockembot failure: could not %s\n", f.Doing)
+	fmt.Fprintf(&b, "The check did not complete, so nothing is treated as compliant.\n")
+	for i, m := range f.Chain() {
+		if i == 0 {
+			fmt.Fprintf(&b, "error: %s\n", m)
+		} else {
+			fmt.Fprintf(&b, "  caused by: %s\n", m)
+		}
+	}
+	if s := f.Stack(); s != "" {
+		fmt.Fprintf(&b, "stack trace:\n%s", s)
+	}
+	return b.String()
+}
