@@ -1,0 +1,343 @@
+// Command sockembot makes SOC 2 change management automatic: a merge gate, a deploy gate in
+// Slack, and tamper-evident evidence. main reads the environment and the config and starts the
+// chosen subcommand; everything else lives in bot/, compliance/ and integrations/.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"sockembot/bot"
+	"sockembot/compliance"
+	"sockembot/integrations/github"
+	"sockembot/integrations/jira"
+	"sockembot/integrations/store"
+
+	"github.com/sirupsen/logrus"
+	"github.com/slack-go/slack"
+)
+
+// Exit codes are a contract with CI pipelines.
+const (
+	exitCompliant    = 0
+	exitNotCompliant = 1
+	exitCouldNotRun  = 2
+)
+
+const usage = `sockembot — SOC 2 change management for GitHub, Jira and Slack
+
+Usage:
+  sockembot check --repo OWNER/NAME --base REF --head REF [--policy FILE] [--format text|json]
+  sockembot run                     Slack bot (socket mode) + GitHub webhook endpoint
+  sockembot demo                    the whole bot against built-in fakes (no credentials)
+  sockembot audit export --from DATE --to DATE [--repo R] [--format csv|json]
+  sockembot audit verify
+
+Exit codes: 0 compliant / ok, 1 not compliant / tampered, 2 could not run.
+Environment: see README.md (GITHUB_TOKEN, GITHUB_API_URL, JIRA_URL, JIRA_USER, JIRA_TOKEN,
+DATABASE_URL, SLACK_APP_TOKEN, SLACK_BOT_TOKEN, SLACK_API_URL, GITHUB_WEBHOOK_SECRET, PORT,
+SOCKEMBOT_CONFIG).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitCouldNotRun
+	}
+	switch args[0] {
+	case "check":
+		return cmdCheck(ctx, args[1:], stdout, stderr, getenv)
+	case "audit":
+		return cmdAudit(ctx, args[1:], stdout, stderr, getenv)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr, getenv)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitCompliant
+	default:
+		fmt.Fprintf(stderr, "sockembot: unknown command %q\n\n%s", args[0], usage)
+		return exitCouldNotRun
+	}
+}
+
+// failure prints a failure report and returns exit code 2.
+func failure(stderr io.Writer, doing string, err error) int {
+	fmt.Fprint(stderr, bot.Failure{Doing: doing, Err: err}.Text())
+	return exitCouldNotRun
+}
+
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	repo := fs.String("repo", "", "repository OWNER/NAME")
+	base := fs.String("base", "", "base ref (what is deployed now)")
+	head := fs.String("head", "", "head ref (what is to be deployed)")
+	policyFile := fs.String("policy", "", "policy YAML file (default: built-in policy)")
+	format := fs.String("format", "text", "output format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return exitCouldNotRun
+	}
+	if *repo == "" || *base == "" || *head == "" || (*format != "text" && *format != "json") || fs.NArg() > 0 {
+		fmt.Fprint(stderr, "usage: sockembot check --repo OWNER/NAME --base REF --head REF [--policy FILE] [--format text|json]\n")
+		return exitCouldNotRun
+	}
+	policy := compliance.DefaultPolicy()
+	if *policyFile != "" {
+		data, err := os.ReadFile(*policyFile)
+		if err != nil {
+			return failure(stderr, "read the policy file", err)
+		}
+		if policy, err = bot.ParsePolicy(data); err != nil {
+			return failure(stderr, "read the policy file "+*policyFile, err)
+		}
+	}
+	checker, closeFn, err := newChecker(ctx, getenv, getenv("DATABASE_URL") != "")
+	if err != nil {
+		return failure(stderr, "set up the check", err)
+	}
+	defer closeFn()
+	result, err := checker.Check(ctx, *repo, *base, *head, policy, "cli")
+	if err != nil {
+		return failure(stderr, fmt.Sprintf("check %s %s..%s", *repo, *base, *head), err)
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(result.Report); err != nil {
+			return failure(stderr, "write the report", err)
+		}
+	} else {
+		fmt.Fprint(stdout, bot.ReportText(result.Report))
+	}
+	if !result.Report.Compliant {
+		return exitNotCompliant
+	}
+	return exitCompliant
+}
+
+// newChecker builds the GitHub and Jira adapters from the environment, and the store when asked.
+func newChecker(ctx context.Context, getenv func(string) string, withStore bool) (*bot.Checker, func(), error) {
+	gh, err := newGitHub(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	jc, err := newJira(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &bot.Checker{GitHub: gh, Jira: jc}
+	closeFn := func() {}
+	if withStore {
+		st, err := store.Open(ctx, getenv("DATABASE_URL"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("open the evidence store: %w", err)
+		}
+		c.Evidence = st
+		closeFn = func() { st.Close() }
+	}
+	return c, closeFn, nil
+}
+
+func newGitHub(getenv func(string) string) (*github.Client, error) {
+	return github.New(github.Options{BaseURL: getenv("GITHUB_API_URL"), Token: getenv("GITHUB_TOKEN")})
+}
+
+func newJira(getenv func(string) string) (*jira.Client, error) {
+	if getenv("JIRA_URL") == "" {
+		// Without Jira no ticket can be verified; refusing beats a check that passes blind.
+		return nil, errors.New("JIRA_URL is not set")
+	}
+	if getenv("JIRA_TOKEN") == "" {
+		return nil, errors.New("JIRA_TOKEN is not set")
+	}
+	return jira.New(jira.Options{BaseURL: getenv("JIRA_URL"), User: getenv("JIRA_USER"), Token: getenv("JIRA_TOKEN")})
+}
+
+func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	const auditUsage = "usage: sockembot audit export --from DATE --to DATE [--repo R] [--format csv|json]\n       sockembot audit verify\n"
+	if len(args) == 0 {
+		fmt.Fprint(stderr, auditUsage)
+		return exitCouldNotRun
+	}
+	switch args[0] {
+	case "verify":
+		st, err := store.Open(ctx, getenv("DATABASE_URL"))
+		if err != nil {
+			return failure(stderr, "open the evidence store", err)
+		}
+		defer st.Close()
+		res, err := st.Verify(ctx)
+		if err != nil {
+			return failure(stderr, "verify the evidence chain", err)
+		}
+		if !res.OK {
+			fmt.Fprintf(stdout, "TAMPERED: evidence record %d: %s (%d records checked)\n", res.FirstBad, res.Problem, res.Checked)
+			return exitNotCompliant
+		}
+		fmt.Fprintf(stdout, "OK: %d evidence records, chain intact\n", res.Checked)
+		return exitCompliant
+	case "export":
+		fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		from := fs.String("from", "", "first day (YYYY-MM-DD or RFC 3339), inclusive")
+		to := fs.String("to", "", "last day (YYYY-MM-DD, inclusive) or RFC 3339 instant (exclusive)")
+		repo := fs.String("repo", "", "only this repository")
+		format := fs.String("format", "csv", "csv or json")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitCouldNotRun
+		}
+		fromT, err1 := parseDay(*from, false)
+		toT, err2 := parseDay(*to, true)
+		if err1 != nil || err2 != nil || (*format != "csv" && *format != "json") || !fromT.Before(toT) {
+			fmt.Fprint(stderr, auditUsage)
+			return exitCouldNotRun
+		}
+		st, err := store.Open(ctx, getenv("DATABASE_URL"))
+		if err != nil {
+			return failure(stderr, "open the evidence store", err)
+		}
+		defer st.Close()
+		q := store.ExportQuery{From: fromT, To: toT, Repo: *repo}
+		if *format == "json" {
+			err = store.WriteJSON(ctx, st, q, stdout)
+		} else {
+			err = store.WriteCSV(ctx, st, q, stdout)
+		}
+		if err != nil {
+			return failure(stderr, "export evidence", err)
+		}
+		return exitCompliant
+	default:
+		fmt.Fprint(stderr, auditUsage)
+		return exitCouldNotRun
+	}
+}
+
+// parseDay reads YYYY-MM-DD (a whole UTC day; as an upper bound it includes that day) or RFC 3339.
+func parseDay(s string, upper bool) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse("2006-01-02", strings.TrimSpace(s))
+	if err != nil {
+		return time.Time{}, err
+	}
+	if upper {
+		t = t.AddDate(0, 0, 1)
+	}
+	return t, nil
+}
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprint(stderr, "usage: sockembot demo\n")
+		return exitCouldNotRun
+	}
+	if err := bot.Demo(ctx, stdout); err != nil {
+		return failure(stderr, "run the demo", err)
+	}
+	return exitCompliant
+}
+
+// cmdRun starts the bot. It refuses to start on anything missing rather than run half-configured:
+// a bot that can't verify webhooks or reach Slack would quietly stop enforcing the policy.
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) > 0 {
+		fmt.Fprint(stderr, "usage: sockembot run\n")
+		return exitCouldNotRun
+	}
+	log := logrus.New()
+	log.SetOutput(stderr)
+	if f, ok := stderr.(*os.File); !ok || !isTerminal(f) {
+		log.SetFormatter(&logrus.JSONFormatter{})
+	}
+	var problems []string
+	appToken, botToken := getenv("SLACK_APP_TOKEN"), getenv("SLACK_BOT_TOKEN")
+	if !strings.HasPrefix(appToken, "xapp-") {
+		problems = append(problems, "SLACK_APP_TOKEN must be set to the app-level token (xapp-...)")
+	}
+	if !strings.HasPrefix(botToken, "xoxb-") {
+		problems = append(problems, "SLACK_BOT_TOKEN must be set to the bot token (xoxb-...)")
+	}
+	secret := getenv("GITHUB_WEBHOOK_SECRET")
+	if secret == "" {
+		problems = append(problems, "GITHUB_WEBHOOK_SECRET must be set (webhooks are verified with it)")
+	}
+	cfgPath := getenv("SOCKEMBOT_CONFIG")
+	if cfgPath == "" {
+		cfgPath = "./sockembot.yaml"
+	}
+	var cfg bot.Config
+	if data, err := os.ReadFile(cfgPath); err != nil {
+		problems = append(problems, fmt.Sprintf("read config %s: %v", cfgPath, err))
+	} else if cfg, err = bot.ParseConfig(data); err != nil {
+		problems = append(problems, fmt.Sprintf("%s: %v", cfgPath, err))
+	} else if cfg.ReleaseChannel == "" {
+		problems = append(problems, fmt.Sprintf("%s: release_channel is not set", cfgPath))
+	}
+	gh, err := newGitHub(getenv)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	jc, err := newJira(getenv)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(stderr, "sockembot run: refusing to start:\n  - %s\n", strings.Join(problems, "\n  - "))
+		return exitCouldNotRun
+	}
+	st, err := store.Open(ctx, getenv("DATABASE_URL"))
+	if err != nil {
+		return failure(stderr, "open the evidence store", err)
+	}
+	defer st.Close()
+	port := getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	opts := []slack.Option{slack.OptionAppLevelToken(appToken)}
+	if u := getenv("SLACK_API_URL"); u != "" {
+		opts = append(opts, slack.OptionAPIURL(u))
+	}
+	host, _ := os.Hostname()
+	app := &bot.App{
+		Config:        cfg,
+		GitHub:        gh,
+		Jira:          jc,
+		Store:         st,
+		Slack:         slack.New(botToken, opts...),
+		WebhookSecret: []byte(secret),
+		Addr:          ":" + port,
+		Log:           log,
+		ReplicaID:     fmt.Sprintf("%s-%d", host, os.Getpid()),
+	}
+	log.WithFields(logrus.Fields{"port": port, "store": st.Dialect(), "services": len(cfg.Services)}).Info("sockembot starting")
+	if err := app.Run(ctx); err != nil {
+		return failure(stderr, "run the bot", err)
+	}
+	return exitCompliant
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
