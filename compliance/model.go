@@ -155,8 +155,31 @@ type Report struct {
 
 // Policy is the change policy. Zero values are not the defaults: start from DefaultPolicy.
 type Policy struct {
-	Tickets   TicketPolicy   `json:"tickets" yaml:"tickets"`
-	Approvals ApprovalPolicy `json:"approvals" yaml:"approvals"`
+	Tickets            TicketPolicy    `json:"tickets" yaml:"tickets"`
+	Approvals          ApprovalPolicy  `json:"approvals" yaml:"approvals"`
+	SeparationOfDuties DutiesPolicy    `json:"separation_of_duties" yaml:"separation_of_duties"`
+	Emergency          EmergencyPolicy `json:"emergency" yaml:"emergency"`
+}
+
+// Finding actions: what a policy does about a finding that is not one of the check's violations.
+const (
+	ActionRefuse = "refuse" // the deploy is refused, like any violation
+	ActionWarn   = "warn"   // shown and recorded, but the deploy may go ahead
+)
+
+// DutiesPolicy is separation of duties at deploy time.
+type DutiesPolicy struct {
+	// RequesterSoleApprover is what happens when the person deploying to production is the only
+	// approver of a change in it (known only where the config maps Slack users to GitHub logins):
+	// "refuse" (default) or "warn".
+	RequesterSoleApprover string `json:"requester_sole_approver" yaml:"requester_sole_approver"`
+}
+
+// EmergencyPolicy governs break-glass deploys.
+type EmergencyPolicy struct {
+	// ReviewWithinBusinessDays is how long a retroactive review of an overridden change may stay
+	// open before it is overdue (Saturdays and Sundays do not count).
+	ReviewWithinBusinessDays int `json:"review_within_business_days" yaml:"review_within_business_days"`
 }
 
 type TicketPolicy struct {
@@ -166,6 +189,9 @@ type TicketPolicy struct {
 	// AllowedStatuses lists the statuses a ticket may be in; empty means any status whose
 	// category is not "To Do".
 	AllowedStatuses []string `json:"allowed_statuses" yaml:"allowed_statuses"`
+	// DeployedTransition, when set, is the Jira transition (e.g. "Deployed" or "Done") each ticket
+	// is moved through after a successful deploy.
+	DeployedTransition string `json:"deployed_transition" yaml:"deployed_transition"`
 }
 
 type ApprovalPolicy struct {
@@ -179,7 +205,9 @@ type ApprovalPolicy struct {
 // the final commit.
 func DefaultPolicy() Policy {
 	return Policy{
-		Tickets:   TicketPolicy{Required: true, Projects: []string{}, AllowedStatuses: []string{}},
-		Approvals: ApprovalPolicy{Required: 1, InvalidateOnPush: true},
+		Tickets:            TicketPolicy{Required: true, Projects: []string{}, AllowedStatuses: []string{}},
+		Approvals:          ApprovalPolicy{Required: 1, InvalidateOnPush: true},
+		SeparationOfDuties: DutiesPolicy{RequesterSoleApprover: ActionRefuse},
+		Emergency:          EmergencyPolicy{ReviewWithinBusinessDays: 2},
 	}
 }

@@ -30,6 +30,16 @@ func (p *Policy) Validate() error {
 			problems = append(problems, fmt.Sprintf("tickets.projects[%d]: %q is not a Jira project key (upper case, like PAY)", i, k))
 		}
 	}
+	switch p.SeparationOfDuties.RequesterSoleApprover {
+	case ActionRefuse, ActionWarn:
+	default:
+		problems = append(problems, fmt.Sprintf("separation_of_duties.requester_sole_approver must be %q or %q, not %q",
+			ActionRefuse, ActionWarn, p.SeparationOfDuties.RequesterSoleApprover))
+	}
+	if p.Emergency.ReviewWithinBusinessDays < 1 {
+		problems = append(problems, fmt.Sprintf("emergency.review_within_business_days must be 1 or more, not %d",
+			p.Emergency.ReviewWithinBusinessDays))
+	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
