@@ -34,15 +34,35 @@ type Failure struct {
 	Err   error
 }
 
-// Chain lists the error and every error it wraps, outermost first.
+// Chain lists the error and what it wraps, outermost first: the whole message, then each wrapped
+// error that says something its wrapper did not (most layers only prefix context to the text of
+// the one inside, so repeating them adds nothing), and the innermost error of a telling type
+// (*github.ErrorResponse, *url.Error, ...) with that type, as the root cause.
 func (f Failure) Chain() []string {
-	var out []string
+	var layers []error
 	for e := f.Err; e != nil; e = errors.Unwrap(e) {
-		msg := e.Error()
-		if len(out) > 0 && out[len(out)-1] == msg {
+		layers = append(layers, e)
+	}
+	if len(layers) == 0 {
+		return nil
+	}
+	out := []string{layers[0].Error()}
+	shown := map[int]bool{0: true}
+	for i := 1; i < len(layers); i++ {
+		if msg := layers[i].Error(); !strings.HasSuffix(layers[i-1].Error(), msg) {
+			out = append(out, msg)
+			shown[i] = true
+		}
+	}
+	for i := len(layers) - 1; i > 0; i-- {
+		t := fmt.Sprintf("%T", layers[i])
+		if t == "*errors.errorString" || t == "*fmt.wrapError" || t == "*fmt.wrapErrors" || t == "*errors.joinError" {
 			continue
 		}
-		out = append(out, msg)
+		if !shown[i] {
+			out = append(out, layers[i].Error()+" ("+t+")")
+		}
+		break
 	}
 	return out
 }
