@@ -54,6 +54,7 @@ func evaluateChange(p Policy, c Change, refs []string, known map[string]Ticket) 
 		}
 		cr.Title, _, _ = strings.Cut(push.Message, "\n")
 		cr.Author = push.Author
+		cr.URL = push.URL
 		if len(cr.Commits) == 0 && push.SHA != "" {
 			cr.Commits = []string{push.SHA}
 		}

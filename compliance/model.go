@@ -43,6 +43,7 @@ type Commit struct {
 	Author     string    `json:"author"`
 	Committer  string    `json:"committer"`
 	AuthoredAt time.Time `json:"authored_at"`
+	URL        string    `json:"url,omitempty"` // the commit's web page
 }
 
 // Review is one submitted pull request review.
@@ -129,7 +130,7 @@ type Approval struct {
 // ChangeReport is the verdict on one change. Field names are the CLI's JSON contract.
 type ChangeReport struct {
 	Kind       Kind        `json:"kind"`
-	Number     int         `json:"number,omitempty"`
+	Number     int         `json:"number"` // 0 for a direct push
 	Title      string      `json:"title"`
 	URL        string      `json:"url"`
 	Author     string      `json:"author"`

@@ -132,6 +132,7 @@ func toCommit(c *gh.RepositoryCommit) compliance.Commit {
 		SHA: c.GetSHA(), Message: c.GetCommit().GetMessage(),
 		Author: c.GetAuthor().GetLogin(), Committer: c.GetCommitter().GetLogin(),
 		AuthoredAt: c.GetCommit().GetAuthor().GetDate().Time,
+		URL:        c.GetHTMLURL(),
 	}
 }
 

@@ -1,0 +1,459 @@
+package main
+
+// End-to-end tests of the sockembot binary: built once, run as a process against the fake GitHub
+// (served under /api/v3/, like GitHub Enterprise) and the fake Jira, with only the environment
+// the README documents. They pin the CLI contract other tools parse: exit codes, the JSON shape
+// and the failure report.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	fakegithub "sockembot/integrations/fake/github"
+	fakejira "sockembot/integrations/fake/jira"
+)
+
+// Distinctive secrets: no output may ever contain them.
+const (
+	ghToken   = "ghp_e2eSecretToken0123456789abcdef"
+	jiraUser  = "ci-bot@acme.test"
+	jiraToken = "ATATT3xE2ESecretJiraToken9876543210"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sockembot-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "sockembot")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build sockembot: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// world is one repository with a base tag and the outside systems it lives in.
+type world struct {
+	gh   *fakegithub.Server
+	jira *fakejira.Server
+	repo *fakegithub.Repo
+	base string // tag name
+}
+
+func newWorld(t *testing.T, mode fakejira.Mode) *world {
+	t.Helper()
+	gh := fakegithub.New(fakegithub.Options{Token: ghToken})
+	t.Cleanup(gh.Close)
+	opts := fakejira.Options{Mode: mode, Token: jiraToken}
+	if mode == fakejira.Cloud {
+		opts.User = jiraUser
+	}
+	jr := fakejira.New(opts)
+	t.Cleanup(jr.Close)
+	jr.AddProject("PAY")
+	jr.AddIssue("PAY-1", "In Progress")
+	jr.AddIssue("PAY-2", "Done")
+	jr.AddIssue("PAY-3", "To Do")
+	r := gh.AddRepo("acme/payments", "main")
+	r.Commit("Initial commit", "alice")
+	r.Tag("v1.0.0")
+	return &world{gh: gh, jira: jr, repo: r, base: "v1.0.0"}
+}
+
+func (w *world) env(extra ...string) []string {
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + os.Getenv("HOME"),
+		"GITHUB_API_URL=" + w.gh.URL(),
+		"GITHUB_TOKEN=" + ghToken,
+		"JIRA_URL=" + w.jira.URL(),
+		"JIRA_TOKEN=" + jiraToken,
+	}
+	if w.jira.Mode() == fakejira.Cloud {
+		env = append(env, "JIRA_USER="+jiraUser)
+	}
+	return append(env, extra...)
+}
+
+// compliantPR merges a PR with a ticket and an independent approval on its last commit.
+func (w *world) compliantPR(title string) fakegithub.PRInfo {
+	return w.repo.MergePR(fakegithub.PR{Title: title, Author: "alice", MergedBy: "alice",
+		Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED"}}}, fakegithub.Squash)
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// sockembot runs the binary in dir (a temp dir unless given) with env.
+func sockembot(t *testing.T, env []string, dir string, args ...string) result {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	cmd := exec.Command(binary, args...)
+	cmd.Env = env
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	res := result{stdout: out.String(), stderr: errb.String()}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		res.code = exit.ExitCode()
+	default:
+		t.Fatalf("run sockembot %v: %v", args, err)
+	}
+	for _, secret := range []string{ghToken, jiraToken} {
+		if strings.Contains(res.stdout, secret) || strings.Contains(res.stderr, secret) {
+			t.Errorf("sockembot %v printed a token", args)
+		}
+	}
+	return res
+}
+
+func (w *world) check(t *testing.T, format string, extra ...string) result {
+	t.Helper()
+	args := []string{"check", "--repo", "acme/payments", "--base", w.base, "--head", "main", "--format", format}
+	return sockembot(t, w.env(extra...), "", args...)
+}
+
+// The JSON contract, field by field, as the issue states it.
+type jsonReport struct {
+	Repo      *string      `json:"repo"`
+	Base      *string      `json:"base"`
+	Head      *string      `json:"head"`
+	BaseSHA   *string      `json:"base_sha"`
+	HeadSHA   *string      `json:"head_sha"`
+	Compliant *bool        `json:"compliant"`
+	Changes   []jsonChange `json:"changes"`
+}
+
+type jsonChange struct {
+	Kind     string   `json:"kind"`
+	Number   int      `json:"number"`
+	Title    string   `json:"title"`
+	URL      string   `json:"url"`
+	Author   string   `json:"author"`
+	MergedBy string   `json:"merged_by"`
+	MergeSHA string   `json:"merge_sha"`
+	Commits  []string `json:"commits"`
+	Tickets  []struct {
+		Key    string `json:"key"`
+		Status string `json:"status"`
+		URL    string `json:"url"`
+	} `json:"tickets"`
+	Approvals []struct {
+		User string    `json:"user"`
+		At   time.Time `json:"at"`
+	} `json:"approvals"`
+	Compliant  *bool `json:"compliant"`
+	Violations []struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"violations"`
+}
+
+func decodeReport(t *testing.T, res result) jsonReport {
+	t.Helper()
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(res.stdout), &raw); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s\nstderr: %s", err, res.stdout, res.stderr)
+	}
+	for _, k := range []string{"repo", "base", "head", "base_sha", "head_sha", "compliant", "changes"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("JSON lacks %q", k)
+		}
+	}
+	var rep jsonReport
+	if err := json.Unmarshal([]byte(res.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Compliant == nil || rep.Repo == nil || rep.HeadSHA == nil {
+		t.Fatalf("JSON lacks required fields: %s", res.stdout)
+	}
+	var changes []map[string]json.RawMessage
+	json.Unmarshal(raw["changes"], &changes)
+	for _, c := range changes {
+		for _, k := range []string{"kind", "number", "title", "url", "author", "merged_by", "merge_sha", "commits", "tickets", "approvals", "compliant", "violations"} {
+			if _, ok := c[k]; !ok {
+				t.Errorf("a change lacks %q: %v", k, c)
+			}
+		}
+	}
+	return rep
+}
+
+func codes(c jsonChange) []string {
+	var out []string
+	for _, v := range c.Violations {
+		out = append(out, v.Code)
+	}
+	return out
+}
+
+func TestCheckCompliantRangeExitsZero(t *testing.T) {
+	for _, mode := range []fakejira.Mode{fakejira.Cloud, fakejira.DataCenter} {
+		t.Run(mode.String(), func(t *testing.T) {
+			w := newWorld(t, mode)
+			pr := w.compliantPR("PAY-1 Refunds endpoint")
+			res := w.check(t, "json")
+			if res.code != 0 {
+				t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
+			}
+			rep := decodeReport(t, res)
+			if !*rep.Compliant || *rep.Repo != "acme/payments" || *rep.Base != "v1.0.0" || *rep.Head != "main" ||
+				*rep.HeadSHA != w.repo.Head() || len(*rep.BaseSHA) != 40 {
+				t.Fatalf("report header wrong: %s", res.stdout)
+			}
+			if len(rep.Changes) != 1 {
+				t.Fatalf("want 1 change, got %d", len(rep.Changes))
+			}
+			c := rep.Changes[0]
+			if c.Kind != "pull_request" || c.Number != pr.Number || c.Author != "alice" || c.MergedBy != "alice" ||
+				c.MergeSHA != pr.MergeSHA || !strings.HasSuffix(c.URL, fmt.Sprintf("/acme/payments/pull/%d", pr.Number)) ||
+				len(c.Commits) != 1 || c.Commits[0] != pr.MergeSHA || c.Compliant == nil || !*c.Compliant || len(c.Violations) != 0 {
+				t.Errorf("change wrong: %+v", c)
+			}
+			if len(c.Tickets) != 1 || c.Tickets[0].Key != "PAY-1" || c.Tickets[0].Status != "In Progress" ||
+				!strings.HasSuffix(c.Tickets[0].URL, "/browse/PAY-1") {
+				t.Errorf("tickets wrong: %+v", c.Tickets)
+			}
+			if len(c.Approvals) != 1 || c.Approvals[0].User != "bob" || c.Approvals[0].At.IsZero() {
+				t.Errorf("approvals wrong: %+v", c.Approvals)
+			}
+		})
+	}
+}
+
+func TestCheckNonCompliantRangeExitsOneNamingEveryViolation(t *testing.T) {
+	w := newWorld(t, fakejira.Cloud)
+	w.jira.AddIssue("PAY-4", "In Progress")
+	prs := []fakegithub.PRInfo{
+		// missing_ticket + missing_approval
+		w.repo.MergePR(fakegithub.PR{Title: "Tweak ranking weights", Author: "frank"}, fakegithub.MergeCommit),
+		// ticket_not_found ("UTF-8" is not a ticket: no such project)
+		w.repo.MergePR(fakegithub.PR{Title: "PAY-999 handle UTF-8 names", Author: "alice",
+			Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED"}}}, fakegithub.Squash),
+		// ticket_status
+		w.repo.MergePR(fakegithub.PR{Title: "PAY-3 not started yet", Author: "alice",
+			Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED"}}}, fakegithub.Rebase),
+		// stale_approval: approved the first of two commits
+		w.repo.MergePR(fakegithub.PR{Title: "PAY-1 pushed after approval", Author: "alice", Commits: 2,
+			Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED", OnCommit: 1}}}, fakegithub.Squash),
+		// changes_requested: carol's latest review requests changes
+		w.repo.MergePR(fakegithub.PR{Title: "PAY-4 risky change", Author: "alice",
+			Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED"}, {User: "carol", State: "CHANGES_REQUESTED"}}}, fakegithub.Squash),
+	}
+	push := w.repo.Commit("hotfix: typo in config", "frank") // direct_push
+
+	res := w.check(t, "json")
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
+	}
+	rep := decodeReport(t, res)
+	if *rep.Compliant {
+		t.Fatal("report says compliant")
+	}
+	byNumber := map[int]jsonChange{}
+	var direct *jsonChange
+	for i, c := range rep.Changes {
+		if c.Kind == "direct_push" {
+			direct = &rep.Changes[i]
+			continue
+		}
+		byNumber[c.Number] = c
+	}
+	want := map[int][]string{
+		prs[0].Number: {"missing_ticket", "missing_approval"},
+		prs[1].Number: {"ticket_not_found"},
+		prs[2].Number: {"ticket_status"},
+		prs[3].Number: {"stale_approval"},
+		prs[4].Number: {"changes_requested"},
+	}
+	for n, wantCodes := range want {
+		c, ok := byNumber[n]
+		if !ok {
+			t.Errorf("PR #%d missing from the report", n)
+			continue
+		}
+		got := codes(c)
+		for _, code := range wantCodes {
+			if !slices.Contains(got, code) {
+				t.Errorf("PR #%d: violations %v lack %s", n, got, code)
+			}
+		}
+		if *c.Compliant {
+			t.Errorf("PR #%d marked compliant", n)
+		}
+		for _, v := range c.Violations {
+			if v.Message == "" {
+				t.Errorf("PR #%d: violation %s has no message", n, v.Code)
+			}
+		}
+	}
+	if c := byNumber[prs[1].Number]; len(c.Tickets) != 1 || c.Tickets[0].Key != "PAY-999" {
+		t.Errorf("UTF-8 must not be taken for a ticket: %+v", c.Tickets)
+	}
+	if c := byNumber[prs[2].Number]; len(c.Commits) != 1 {
+		t.Errorf("a rebase-merged single-commit PR owns its one copied commit, got %v", c.Commits)
+	}
+	if direct == nil || !slices.Equal(direct.Commits, []string{push}) || !slices.Contains(codes(*direct), "direct_push") {
+		t.Errorf("direct push not reported: %+v", direct)
+	} else if direct.Number != 0 || !strings.HasSuffix(direct.URL, "/acme/payments/commit/"+push) || direct.Author != "frank" {
+		t.Errorf("direct push: number %d, url %q, author %q", direct.Number, direct.URL, direct.Author)
+	}
+
+	// The same range as text: a readable digest naming the failures.
+	text := w.check(t, "text")
+	if text.code != 1 {
+		t.Fatalf("text: exit %d", text.code)
+	}
+	for _, s := range []string{fmt.Sprintf("#%d", prs[0].Number), "PAY-999", "direct push", push[:7]} {
+		if !strings.Contains(text.stdout, s) {
+			t.Errorf("text digest lacks %q:\n%s", s, text.stdout)
+		}
+	}
+}
+
+func TestCheckGitHubDownExitsTwoWithAFailureReport(t *testing.T) {
+	w := newWorld(t, fakejira.Cloud)
+	w.compliantPR("PAY-1 Refunds endpoint")
+	w.gh.FailNext(1000, "/compare/", http.StatusInternalServerError)
+	res := w.check(t, "json")
+	if res.code != 2 {
+		t.Fatalf("exit %d, want 2\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
+	}
+	if strings.Contains(res.stdout, `"compliant"`) {
+		t.Errorf("stdout claims a verdict: %s", res.stdout)
+	}
+	for _, s := range []string{"could not", "error:", "500"} {
+		if !strings.Contains(res.stderr, s) {
+			t.Errorf("failure report lacks %q:\n%s", s, res.stderr)
+		}
+	}
+}
+
+func TestCheckJiraOutageExitsTwoNeverZero(t *testing.T) {
+	for _, mode := range []fakejira.Mode{fakejira.Cloud, fakejira.DataCenter} {
+		t.Run(mode.String(), func(t *testing.T) {
+			w := newWorld(t, mode)
+			w.compliantPR("PAY-1 Refunds endpoint")
+			w.jira.SetOutage(true)
+			res := w.check(t, "json")
+			if res.code != 2 {
+				t.Fatalf("exit %d, want 2\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
+			}
+			if !strings.Contains(res.stderr, "503") {
+				t.Errorf("failure report does not say Jira answered 503:\n%s", res.stderr)
+			}
+		})
+	}
+}
+
+func TestCheckSecondaryRateLimitThatClearsExitsZero(t *testing.T) {
+	for _, status := range []int{http.StatusForbidden, http.StatusTooManyRequests} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			w := newWorld(t, fakejira.Cloud)
+			w.compliantPR("PAY-1 Refunds endpoint")
+			w.gh.SecondaryRateLimit(2, status)
+			res := w.check(t, "json")
+			if res.code != 0 {
+				t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
+			}
+			limited := 0
+			for _, r := range w.gh.Requests() {
+				if r.Status == status {
+					limited++
+				}
+			}
+			if limited != 2 {
+				t.Errorf("the fake rate-limited %d requests, want 2 (the test did not exercise the wait)", limited)
+			}
+		})
+	}
+}
+
+func TestCheckBadInvocationsExitTwoWithUsage(t *testing.T) {
+	w := newWorld(t, fakejira.Cloud)
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	os.WriteFile(policy, []byte("approvals:\n  requried: 2\n"), 0o600)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no repo", []string{"check", "--base", "v1", "--head", "v2"}, "usage: sockembot check"},
+		{"unknown flag", []string{"check", "--repo", "a/b", "--base", "v1", "--head", "v2", "--verbose"}, "flag provided but not defined"},
+		{"bad format", []string{"check", "--repo", "a/b", "--base", "v1", "--head", "v2", "--format", "yaml"}, "usage: sockembot check"},
+		{"policy typo", []string{"check", "--repo", "acme/payments", "--base", "v1.0.0", "--head", "main", "--policy", policy}, "requried"},
+		{"unknown command", []string{"chekc"}, "unknown command"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := sockembot(t, w.env(), "", c.args...)
+			if res.code != 2 || !strings.Contains(res.stderr, c.want) {
+				t.Fatalf("exit %d (want 2), stderr lacks %q:\n%s", res.code, c.want, res.stderr)
+			}
+		})
+	}
+	t.Run("no Jira", func(t *testing.T) {
+		env := slices.DeleteFunc(w.env(), func(s string) bool { return strings.HasPrefix(s, "JIRA_URL=") })
+		res := sockembot(t, env, "", "check", "--repo", "acme/payments", "--base", "v1.0.0", "--head", "main")
+		if res.code != 2 || !strings.Contains(res.stderr, "JIRA_URL") {
+			t.Fatalf("exit %d, stderr:\n%s", res.code, res.stderr)
+		}
+	})
+}
+
+func TestCheckRecordsEvidenceOnlyWithAStore(t *testing.T) {
+	w := newWorld(t, fakejira.Cloud)
+	w.compliantPR("PAY-1 Refunds endpoint")
+
+	// Without DATABASE_URL nothing is written, not even the default SQLite file.
+	dir := t.TempDir()
+	res := sockembot(t, w.env(), dir, "check", "--repo", "acme/payments", "--base", "v1.0.0", "--head", "main")
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("check without DATABASE_URL wrote files: %v", entries)
+	}
+
+	db := filepath.Join(t.TempDir(), "evidence.db")
+	env := w.env("DATABASE_URL=" + db)
+	if res := sockembot(t, env, "", "check", "--repo", "acme/payments", "--base", "v1.0.0", "--head", "main"); res.code != 0 {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	verify := sockembot(t, env, "", "audit", "verify")
+	if verify.code != 0 || !strings.Contains(verify.stdout, "1 evidence records") {
+		t.Fatalf("audit verify: exit %d\n%s%s", verify.code, verify.stdout, verify.stderr)
+	}
+	export := sockembot(t, env, "", "audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "csv")
+	if export.code != 0 || !strings.HasPrefix(export.stdout, "deployed_at,") {
+		t.Fatalf("audit export: exit %d\n%s%s", export.code, export.stdout, export.stderr)
+	}
+	if bad := sockembot(t, env, "", "audit", "export", "--from", "yesterday"); bad.code != 2 || !strings.Contains(bad.stderr, "usage") {
+		t.Fatalf("audit export with a bad date: exit %d\n%s", bad.code, bad.stderr)
+	}
+}
