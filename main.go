@@ -143,7 +143,7 @@ func newChecker(ctx context.Context, getenv func(string) string, withStore bool)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &bot.Checker{GitHub: gh, Jira: jc}
+	c := &bot.Checker{GitHub: gh, Jira: jc, Files: gh}
 	closeFn := func() {}
 	if withStore {
 		st, err := store.Open(ctx, getenv("DATABASE_URL"))

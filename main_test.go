@@ -457,3 +457,17 @@ func TestCheckRecordsEvidenceOnlyWithAStore(t *testing.T) {
 		t.Fatalf("audit export with a bad date: exit %d\n%s", bad.code, bad.stderr)
 	}
 }
+
+func TestCheckHonoursTheRepositoryPolicy(t *testing.T) {
+	w := newWorld(t, fakejira.Cloud)
+	w.compliantPR("PAY-1 Refunds endpoint")
+	w.repo.SetFile(".sockembot.yml", "approvals:\n  required: 2\n")
+	if res := w.check(t, "json"); res.code != 1 || !strings.Contains(res.stdout, "missing_approval") {
+		t.Fatalf("a repository asking for two approvals: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	w.repo.SetFile(".sockembot.yml", "approvals:\n  requried: 2\n")
+	res := w.check(t, "json")
+	if res.code != 2 || !strings.Contains(res.stderr, ".sockembot.yml in acme/payments is invalid") || !strings.Contains(res.stderr, "requried") {
+		t.Fatalf("an invalid repository policy: exit %d\n%s", res.code, res.stderr)
+	}
+}

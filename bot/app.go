@@ -15,6 +15,7 @@ import (
 // (deploy.go, merge.go); integrations/github satisfies all of them without knowing.
 type GitHub interface {
 	RangeGatherer
+	PolicyFiles
 	deployGitHub
 	mergeGitHub
 }
@@ -72,7 +73,7 @@ func (a *App) log() *logrus.Logger {
 // Checker is the shared check pipeline, recording into the app's store.
 func (a *App) Checker() *Checker {
 	a.checkerOnce.Do(func() {
-		a.checker = &Checker{GitHub: a.GitHub, Jira: a.Jira, Evidence: a.Store, Now: a.now}
+		a.checker = &Checker{GitHub: a.GitHub, Jira: a.Jira, Evidence: a.Store, Files: a.GitHub, Now: a.now}
 	})
 	return a.checker
 }

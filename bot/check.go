@@ -31,35 +31,40 @@ type Checker struct {
 	Jira   TicketSource
 	// Evidence is optional: without a store the check still runs (the CLI in a CI job).
 	Evidence EvidenceWriter
-	Now      func() time.Time
+	// Files, when set, is where a repository's own policy (.sockembot.yml) is read from.
+	Files PolicyFiles
+	Now   func() time.Time
 }
 
 // CheckRun is the recorded outcome of one check.
 type CheckRun struct {
-	Report     compliance.Report
-	Policy     compliance.Policy
-	PolicyHash string
-	Seq        int64 // evidence sequence number, 0 when not recorded
-	At         time.Time
+	Report       compliance.Report
+	Policy       compliance.Policy
+	PolicyHash   string
+	PolicySource string // "global", or "OWNER/NAME/.sockembot.yml"
+	Seq          int64  // evidence sequence number, 0 when not recorded
+	At           time.Time
 }
 
 // CheckRunEvidence is the body of a check_run evidence record: everything needed to re-derive
 // the verdict later, frozen as it was seen.
 type CheckRunEvidence struct {
-	Repo       string            `json:"repo"`
-	Base       string            `json:"base"`
-	Head       string            `json:"head"`
-	BaseSHA    string            `json:"base_sha"`
-	HeadSHA    string            `json:"head_sha"`
-	Policy     compliance.Policy `json:"policy"`
-	PolicyHash string            `json:"policy_hash"`
-	Compliant  bool              `json:"compliant"`
-	Facts      compliance.Facts  `json:"facts"`
-	Report     compliance.Report `json:"report"`
-	Trigger    string            `json:"trigger"`
+	Repo         string            `json:"repo"`
+	Base         string            `json:"base"`
+	Head         string            `json:"head"`
+	BaseSHA      string            `json:"base_sha"`
+	HeadSHA      string            `json:"head_sha"`
+	Policy       compliance.Policy `json:"policy"`
+	PolicyHash   string            `json:"policy_hash"`
+	PolicySource string            `json:"policy_source,omitempty"`
+	Compliant    bool              `json:"compliant"`
+	Facts        compliance.Facts  `json:"facts"`
+	Report       compliance.Report `json:"report"`
+	Trigger      string            `json:"trigger"`
 }
 
-// Check gathers base..head of repo, evaluates it under p and records the run. Any error, or a
+// Check gathers base..head of repo, evaluates it under the policy that applies to repo (its own
+// .sockembot.yml, else p) and records the run. Any error, or a
 // panic anywhere below, comes back as an error: a check that could not run is never a pass.
 func (c *Checker) Check(ctx context.Context, repo, base, head string, p compliance.Policy, trigger string) (run CheckRun, err error) {
 	err = Safely(func() error {
@@ -74,6 +79,10 @@ func (c *Checker) check(ctx context.Context, repo, base, head string, p complian
 	now := time.Now
 	if c.Now != nil {
 		now = c.Now
+	}
+	p, source, err := c.PolicyFor(ctx, repo, p)
+	if err != nil {
+		return CheckRun{}, err
 	}
 	if err := p.Validate(); err != nil {
 		return CheckRun{}, fmt.Errorf("policy: %w", err)
@@ -104,13 +113,13 @@ func (c *Checker) check(ctx context.Context, repo, base, head string, p complian
 		}
 	}
 	report := compliance.Evaluate(p, facts)
-	run := CheckRun{Report: report, Policy: p, PolicyHash: compliance.PolicyHash(p), At: now().UTC()}
+	run := CheckRun{Report: report, Policy: p, PolicyHash: compliance.PolicyHash(p), PolicySource: source, At: now().UTC()}
 	if c.Evidence != nil {
 		rec, err := c.Evidence.Append(ctx, store.Evidence{
 			At: run.At, Kind: store.KindCheckRun, Repo: repo, Subject: rng.HeadSHA,
 			Body: CheckRunEvidence{
 				Repo: repo, Base: base, Head: head, BaseSHA: rng.BaseSHA, HeadSHA: rng.HeadSHA,
-				Policy: p, PolicyHash: run.PolicyHash, Compliant: report.Compliant,
+				Policy: p, PolicyHash: run.PolicyHash, PolicySource: source, Compliant: report.Compliant,
 				Facts: facts, Report: report, Trigger: trigger,
 			},
 		})

@@ -73,9 +73,11 @@ type MergeVerdictEvidence struct {
 	MergedAt   time.Time         `json:"merged_at"`
 	Policy     compliance.Policy `json:"policy"`
 	PolicyHash string            `json:"policy_hash"`
-	Compliant  bool              `json:"compliant"`
-	Facts      compliance.Facts  `json:"facts"`
-	Report     compliance.Report `json:"report"`
+	// PolicySource is "global" or the repository's own policy file.
+	PolicySource string            `json:"policy_source,omitempty"`
+	Compliant    bool              `json:"compliant"`
+	Facts        compliance.Facts  `json:"facts"`
+	Report       compliance.Report `json:"report"`
 	// Source says how sockembot learned of the merge: "webhook" or "reconcile".
 	Source string `json:"source"`
 }
@@ -162,7 +164,7 @@ func (a *App) CheckPullRequest(ctx context.Context, repo string, number int, hea
 			sha = chk.HeadSHA
 		}
 		if sha != "" {
-			desc := truncateRunes("check could not run: "+err.Error(), maxStatusDescription)
+			desc := statusErrorDescription(err)
 			if serr := a.GitHub.SetStatus(ctx, repo, sha, statusError, StatusContext, desc, ""); serr != nil {
 				err = errors.Join(err, fmt.Errorf("set error status: %w", serr))
 			}
@@ -276,7 +278,10 @@ func (a *App) publishComment(ctx context.Context, chk PRCheck) error {
 
 // evaluatePR is gather, evaluate, record for one pull request, as it is now.
 func (a *App) evaluatePR(ctx context.Context, repo string, number int, trigger string) (PRCheck, error) {
-	p := a.Config.Policy
+	p, source, err := a.Checker().PolicyFor(ctx, repo, a.Config.Policy)
+	if err != nil {
+		return PRCheck{}, err
+	}
 	if err := p.Validate(); err != nil {
 		return PRCheck{}, fmt.Errorf("policy: %w", err)
 	}
@@ -290,7 +295,7 @@ func (a *App) evaluatePR(ctx context.Context, repo string, number int, trigger s
 		At: a.now(), Kind: store.KindCheckRun, Repo: repo, Subject: chk.HeadSHA,
 		Body: CheckRunEvidence{
 			Repo: repo, Base: facts.Range.Base, Head: facts.Range.Head, HeadSHA: chk.HeadSHA,
-			Policy: p, PolicyHash: compliance.PolicyHash(p), Compliant: chk.Report.Compliant,
+			Policy: p, PolicyHash: compliance.PolicyHash(p), PolicySource: source, Compliant: chk.Report.Compliant,
 			Facts: facts, Report: chk.Report, Trigger: trigger,
 		},
 	})
@@ -348,7 +353,7 @@ func (a *App) gatherPR(ctx context.Context, repo string, number int, p complianc
 // RecordMerge records the verdict on a merged pull request as frozen evidence and posts the
 // merge note. Whether the webhook, a redelivery or the reconciliation job gets there first, on
 // any replica, a merge is recorded once. It reports whether this call recorded it.
-func (a *App) RecordMerge(ctx context.Context, repo string, number int, source string) (bool, error) {
+func (a *App) RecordMerge(ctx context.Context, repo string, number int, via string) (bool, error) {
 	subject := mergeSubject(repo, number)
 	// Under the PR's lock, "no verdict yet" cannot change before this call records one.
 	unlock, err := a.lockPR(ctx, subject)
@@ -359,13 +364,17 @@ func (a *App) RecordMerge(ctx context.Context, repo string, number int, source s
 	if done, err := a.mergeRecorded(ctx, subject); err != nil || done {
 		return false, err
 	}
-	p := a.Config.Policy
-	if err := p.Validate(); err != nil {
-		return false, fmt.Errorf("merge %s: policy: %w", subject, err)
-	}
 	var facts compliance.Facts
+	var p compliance.Policy
+	var source string
 	err = Safely(func() error {
 		var err error
+		if p, source, err = a.Checker().PolicyFor(ctx, repo, a.Config.Policy); err != nil {
+			return err
+		}
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("policy: %w", err)
+		}
 		facts, err = a.gatherPR(ctx, repo, number, p)
 		return err
 	})
@@ -379,14 +388,14 @@ func (a *App) RecordMerge(ctx context.Context, repo string, number int, source s
 	ev := MergeVerdictEvidence{
 		Repo: repo, Number: number, Title: pr.Title, URL: pr.URL, HeadSHA: pr.HeadSHA,
 		MergeSHA: pr.MergeSHA, MergedBy: pr.MergedBy, MergedAt: pr.MergedAt,
-		Policy: p, PolicyHash: compliance.PolicyHash(p), Compliant: report.Compliant,
-		Facts: facts, Report: report, Source: source,
+		Policy: p, PolicyHash: compliance.PolicyHash(p), PolicySource: source, Compliant: report.Compliant,
+		Facts: facts, Report: report, Source: via,
 	}
 	rec, err := a.Store.Append(ctx, store.Evidence{At: a.now(), Kind: store.KindMergeVerdict, Repo: repo, Subject: subject, Body: ev})
 	if err != nil {
 		return false, fmt.Errorf("merge %s: record verdict: %w", subject, err)
 	}
-	a.log().WithFields(logrus.Fields{"repo": repo, "pr": number, "compliant": report.Compliant, "source": source, "seq": rec.Seq}).Info("merge gate: merge recorded")
+	a.log().WithFields(logrus.Fields{"repo": repo, "pr": number, "compliant": report.Compliant, "source": via, "seq": rec.Seq}).Info("merge gate: merge recorded")
 	if a.Config.ReleaseChannel != "" {
 		if _, err := a.post(ctx, a.Config.ReleaseChannel, "", mergeNote(ev, rec.Seq)); err != nil {
 			return true, fmt.Errorf("merge %s: post merge note: %w", subject, err)
