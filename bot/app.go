@@ -31,6 +31,7 @@ type Store interface {
 // Jira is what the bot asks of Jira.
 type Jira interface {
 	TicketSource
+	TicketUpdater
 }
 
 // App is the running bot: Slack in socket mode, the GitHub webhook endpoint, the delivery

@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -173,22 +172,8 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 // checkedReport reads back the report a deploy's digest showed, from its check_run evidence:
 // the evidence, not memory, is what a confirmation acts on, on whichever replica gets the click.
 func (a *App) checkedReport(ctx context.Context, d store.Deploy) (compliance.Report, string, error) {
-	var ev CheckRunEvidence
-	found := false
-	err := a.Store.Records(ctx, store.KindCheckRun, d.HeadSHA, func(r store.Record) error {
-		if r.Seq != d.CheckSeq {
-			return nil
-		}
-		found = true
-		return json.Unmarshal(r.Body, &ev)
-	})
-	if err != nil {
-		return compliance.Report{}, "", fmt.Errorf("read check run %d of deploy %d: %w", d.CheckSeq, d.ID, err)
-	}
-	if !found {
-		return compliance.Report{}, "", fmt.Errorf("check run %d of deploy %d: %w", d.CheckSeq, d.ID, store.ErrNotFound)
-	}
-	return ev.Report, ev.PolicyHash, nil
+	ev, err := a.checkRun(ctx, d)
+	return ev.Report, ev.PolicyHash, err
 }
 
 // updateRoot re-renders a deploy's digest with a status line in place of the buttons.

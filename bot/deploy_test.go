@@ -267,11 +267,12 @@ func TestDeploymentStatusesThreaded(t *testing.T) {
 		n, err := r.Store.PendingDeliveries(ctx)
 		return err == nil && n == 0
 	})
+	r.until("the Jira update in the thread", func() bool { return len(r.thread(root)) == 6 })
 	th := r.thread(root)
-	if len(th) != 5 {
-		t.Fatalf("thread has %d messages, want root + confirmation + 3 statuses:\n%s", len(th), r.Slack.Render())
+	if len(th) != 6 {
+		t.Fatalf("thread has %d messages, want root + confirmation + 3 statuses + Jira:\n%s", len(th), r.Slack.Render())
 	}
-	for i, want := range []string{"pressed Deploy", "*pending*", "*in progress*", "*success*"} {
+	for i, want := range []string{"pressed Deploy", "*pending*", "*in progress*", "*success*", "Jira: commented on PAY-101, PAY-102"} {
 		if !strings.Contains(th[i+1].Text, want) {
 			t.Errorf("thread reply %d = %q, want %q", i+1, th[i+1].Text, want)
 		}
@@ -290,7 +291,7 @@ func TestDeploymentStatusesThreaded(t *testing.T) {
 	if err := r.reportStatus(ctx, "acme/payments", dep.ID, "failure", "pods crash-looping"); err != nil {
 		t.Fatal(err)
 	}
-	r.until("the failure in the thread", func() bool { return len(r.thread(root)) == 6 })
+	r.until("the failure in the thread", func() bool { return len(r.thread(root)) == 7 })
 	r.until("the root message says failed", func() bool { return strings.Contains(text(r.roots()[0]), "Deploy failed") })
 	if d := r.deploys("payments", "production")[0]; d.State != store.StateFailed {
 		t.Errorf("deploy state %s after a failure status", d.State)
@@ -571,7 +572,7 @@ func TestReconnectMidDeploy(t *testing.T) {
 	if err := r.reportStatus(context.Background(), "acme/payments", madeByBot(pay)[0].ID, "success", "done"); err != nil {
 		t.Fatal(err)
 	}
-	r.until("the status in the thread", func() bool { return len(r.thread(root)) == 3 })
+	r.until("the status and the Jira update in the thread", func() bool { return len(r.thread(root)) == 4 })
 
 	// Commands still arrive on the new connection.
 	after := r.command(demoAlice, demoRelease, "search to production")

@@ -66,7 +66,13 @@ func (a *App) onDeploymentStatus(ctx context.Context, ev *gh.DeploymentStatusEve
 	} else if who != "" {
 		status += " · " + who
 	}
-	return a.updateRoot(ctx, d, status)
+	if err := a.updateRoot(ctx, d, status); err != nil {
+		return err
+	}
+	if state == "success" {
+		return a.closeTheLoop(ctx, d, ghID)
+	}
+	return nil
 }
 
 // confirmation says who pressed Deploy and when, from the evidence.

@@ -105,15 +105,25 @@ func (c *Client) Comment(ctx context.Context, key, body string) error {
 	return nil
 }
 
-// Transition moves an issue through the transition with this name (case-insensitive).
+// Transition moves an issue through the transition called name, or the one leading to a status
+// called name (both case-insensitive). An issue already in that status is left alone: moving a
+// ticket to "Done" that is done already is not a failure.
 func (c *Client) Transition(ctx context.Context, key, name string) error {
+	want := strings.TrimSpace(name)
+	issue, resp, err := c.api.Issue.GetWithContext(ctx, key, &gojira.GetQueryOptions{Fields: "status"})
+	if err != nil {
+		return c.wrap("status of "+key, resp, err)
+	}
+	if issue.Fields != nil && issue.Fields.Status != nil && strings.EqualFold(issue.Fields.Status.Name, want) {
+		return nil
+	}
 	ts, resp, err := c.api.Issue.GetTransitionsWithContext(ctx, key)
 	if err != nil {
 		return c.wrap("transitions of "+key, resp, err)
 	}
 	var names []string
 	for _, t := range ts {
-		if strings.EqualFold(strings.TrimSpace(t.Name), strings.TrimSpace(name)) {
+		if strings.EqualFold(strings.TrimSpace(t.Name), want) || strings.EqualFold(strings.TrimSpace(t.To.Name), want) {
 			resp, err := c.api.Issue.DoTransitionWithContext(ctx, key, t.ID)
 			if err != nil {
 				return c.wrap(fmt.Sprintf("transition %s to %q", key, t.Name), resp, err)

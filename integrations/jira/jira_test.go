@@ -505,6 +505,16 @@ func TestCommentAndTransition(t *testing.T) {
 	if len(s.Performed()) != 1 {
 		t.Error("a transition was done for an absent name")
 	}
+	// By target status, and a ticket already there is left alone.
+	if err := c.Transition(ctx, "PAY-1", "done"); err != nil {
+		t.Fatalf("transition by target status: %v", err)
+	}
+	if err := c.Transition(ctx, "PAY-1", "Done"); err != nil {
+		t.Fatalf("transition to the status the ticket is in: %v", err)
+	}
+	if p := s.Performed(); len(p) != 2 || p[1].TransitionID != "31" {
+		t.Errorf("performed %+v, want one more (to Done) and none for the ticket already done", p)
+	}
 	if err := c.Comment(ctx, "PAY-404", "x"); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
 		t.Errorf("comment on a missing issue: %v", err)
 	}

@@ -27,6 +27,7 @@ const (
 	KindDirectPush          = "direct_push"
 	KindRetroReview         = "retro_review"
 	KindDeployAttemptDenied = "deploy_attempt_denied"
+	KindJiraUpdate          = "jira_update" // tickets commented on and moved after a successful deploy
 )
 
 // GenesisHash is the prev_hash of the first record.

@@ -96,6 +96,8 @@ func (s *Server) dispatchLocked(req apiRequest, call *Call) (map[string]any, int
 		body, aerr = s.chatPostEphemeralLocked(req, call)
 	case "conversations.replies":
 		body, aerr = s.conversationsRepliesLocked(req)
+	case "chat.getPermalink":
+		body, aerr = s.chatGetPermalinkLocked(req)
 	case "usergroups.users.list":
 		body, aerr = s.usergroupsUsersListLocked(req)
 	case "users.info":
@@ -242,6 +244,23 @@ func (s *Server) conversationsRepliesLocked(req apiRequest) (map[string]any, *ap
 	}
 	return map[string]any{"messages": msgs, "has_more": false}, nil
 }
+
+// chatGetPermalinkLocked answers like Slack: the workspace URL, the channel, and the ts without
+// its dot behind a "p" ({"ok":true,"channel":"C1H9RESGA","permalink":"https://ghostbusters.slack.com/archives/C1H9RESGA/p135854651500008"}).
+func (s *Server) chatGetPermalinkLocked(req apiRequest) (map[string]any, *apiError) {
+	channel, ts := req.params["channel"], req.params["message_ts"]
+	if _, ok := s.channels[channel]; !ok {
+		return nil, fail("channel_not_found")
+	}
+	if s.findMessageLocked(channel, ts) == nil {
+		return nil, fail("message_not_found")
+	}
+	return map[string]any{"channel": channel,
+		"permalink": PermalinkBase + "/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")}, nil
+}
+
+// PermalinkBase is the fake workspace's URL in permalinks.
+const PermalinkBase = "https://acme-fake.slack.com"
 
 func (s *Server) usergroupsUsersListLocked(req apiRequest) (map[string]any, *apiError) {
 	members, ok := s.groups[req.params["usergroup"]]

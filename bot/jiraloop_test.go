@@ -1,0 +1,134 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	fakejira "sockembot/integrations/fake/jira"
+	fakeslack "sockembot/integrations/fake/slack"
+	"sockembot/integrations/store"
+)
+
+// deployPayments requests, confirms and reports success for a compliant payments deploy, and
+// returns the digest root and the GitHub deployment id.
+func deployPayments(t *testing.T, r *slackRig) (fakeslack.Message, int64) {
+	t.Helper()
+	r.command(demoAlice, demoRelease, "payments to production")
+	root := r.digest(1)
+	r.click(demoAlice, actionDeploy, root)
+	pay := r.GitHub.Repo("acme/payments")
+	r.until("the GitHub deployment", func() bool { return len(madeByBot(pay)) == 1 && len(r.thread(root)) >= 2 })
+	id := madeByBot(pay)[0].ID
+	if err := r.reportStatus(context.Background(), "acme/payments", id, "success", "12/12 pods healthy"); err != nil {
+		t.Fatal(err)
+	}
+	return root, id
+}
+
+func TestJiraTicketsCommentedAndMovedAfterDeploy(t *testing.T) {
+	r := newSlackRig(t, func(o *worldOptions) {
+		o.Configure = func(c *Config) { c.Policy.Tickets.DeployedTransition = "Deployed" }
+	})
+	for _, k := range []string{"PAY-101", "PAY-102"} {
+		r.Jira.SetTransitions(k, append([]fakejira.Transition{{ID: "51", Name: "Ship", To: "Deployed"}}, fakejira.DefaultTransitions...))
+	}
+	root, id := deployPayments(t, r)
+	r.until("the Jira update in the thread", func() bool {
+		th := r.thread(root)
+		return len(th) == 4 && strings.Contains(th[3].Text, "Jira: commented on PAY-101, PAY-102 and moved them to *Deployed*")
+	})
+	comments := r.Jira.Comments()
+	if len(comments) != 2 {
+		t.Fatalf("%d Jira comments, want one per ticket: %+v", len(comments), comments)
+	}
+	for _, c := range comments {
+		for _, want := range []string{"Deployed to production", "payments", "30d7acc", "GitHub deployment", fakeslack.PermalinkBase + "/archives/" + demoRelease + "/p"} {
+			if !strings.Contains(c.Body, want) {
+				t.Errorf("comment on %s lacks %q: %s", c.Issue, want, c.Body)
+			}
+		}
+	}
+	for _, k := range []string{"PAY-101", "PAY-102"} {
+		if is, _ := r.Jira.Issue(k); is.Status != "Deployed" {
+			t.Errorf("%s is %q, want Deployed (by the transition named by its target status)", k, is.Status)
+		}
+	}
+	recs := r.records(store.KindJiraUpdate)
+	if len(recs) != 1 {
+		t.Fatalf("%d jira_update records", len(recs))
+	}
+	var ev jiraUpdateEvidence
+	if err := json.Unmarshal(recs[0].Body, &ev); err != nil || ev.GitHubDeploymentID != id || len(ev.Tickets) != 2 ||
+		!ev.Tickets[0].Commented || !ev.Tickets[0].Transitioned || ev.Tickets[0].Error != "" {
+		t.Errorf("jira_update evidence %+v (%v)", ev, err)
+	}
+
+	// GitHub (or a redelivery) reports success again: the tickets are not told twice.
+	if err := r.reportStatus(context.Background(), "acme/payments", id, "success", "again"); err != nil {
+		t.Fatal(err)
+	}
+	r.until("the second status in the thread", func() bool { return len(r.thread(root)) == 5 })
+	r.until("the delivery queue drained", func() bool {
+		n, err := r.Store.PendingDeliveries(context.Background())
+		return err == nil && n == 0
+	})
+	if n := len(r.Jira.Comments()); n != 2 {
+		t.Errorf("%d comments after a second success, want still 2", n)
+	}
+	if n := len(r.records(store.KindJiraUpdate)); n != 1 {
+		t.Errorf("%d jira_update records after a second success", n)
+	}
+	r.noWebAPIErrors()
+}
+
+func TestJiraOutageAfterDeployIsReportedAndTheDeployStands(t *testing.T) {
+	r := newSlackRig(t, func(o *worldOptions) {
+		o.Configure = func(c *Config) { c.Policy.Tickets.DeployedTransition = "Done" }
+	})
+	r.command(demoAlice, demoRelease, "payments to production")
+	root := r.digest(1)
+	r.click(demoAlice, actionDeploy, root)
+	pay := r.GitHub.Repo("acme/payments")
+	r.until("the GitHub deployment", func() bool { return len(madeByBot(pay)) == 1 && len(r.thread(root)) >= 2 })
+	r.Jira.SetOutage(true)
+	if err := r.reportStatus(context.Background(), "acme/payments", madeByBot(pay)[0].ID, "success", "done"); err != nil {
+		t.Fatal(err)
+	}
+	r.until("the Jira failure in the thread", func() bool {
+		th := r.thread(root)
+		return len(th) == 4 && strings.Contains(th[3].Text, "could not update 2 ticket(s); the deploy stands")
+	})
+	th := r.thread(root)
+	for _, want := range []string{"PAY-101", "PAY-102", "503"} {
+		if !strings.Contains(th[3].Text, want) {
+			t.Errorf("Jira failure report lacks %q: %s", want, th[3].Text)
+		}
+	}
+	if d := r.deploys("payments", "production")[0]; d.State != store.StateDeployed {
+		t.Errorf("deploy state %s: a Jira failure must not undo the deploy", d.State)
+	}
+	r.until("the root message says deployed", func() bool { return strings.Contains(text(r.roots()[0]), "Deployed") })
+	var ev jiraUpdateEvidence
+	recs := r.records(store.KindJiraUpdate)
+	if len(recs) != 1 || json.Unmarshal(recs[0].Body, &ev) != nil || ev.Tickets[0].Error == "" || ev.Tickets[0].Commented {
+		t.Errorf("jira_update evidence does not record the failure: %+v", ev)
+	}
+}
+
+func TestJiraMissingTransitionIsReported(t *testing.T) {
+	r := newSlackRig(t, func(o *worldOptions) {
+		o.Configure = func(c *Config) { c.Policy.Tickets.DeployedTransition = "Released" }
+	})
+	root, _ := deployPayments(t, r)
+	r.until("the Jira report in the thread", func() bool { return len(r.thread(root)) == 4 })
+	line := r.thread(root)[3].Text
+	// PAY-102 is not "Released" either; both are commented on, neither can be moved.
+	if !strings.Contains(line, `has no transition "Released"`) || !strings.Contains(line, "could not update 2 ticket(s)") {
+		t.Errorf("thread line: %s", line)
+	}
+	if n := len(r.Jira.Comments()); n != 2 {
+		t.Errorf("%d comments, want the comment made even when the transition is missing", n)
+	}
+}
