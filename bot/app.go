@@ -26,6 +26,7 @@ type Store interface {
 	EvidenceWriter
 	deployStore
 	mergeStore
+	retroStore
 }
 
 // Jira is what the bot asks of Jira.

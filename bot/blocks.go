@@ -8,6 +8,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"sockembot/compliance"
+	"sockembot/integrations/store"
 )
 
 // Slack's Block Kit limits. A message over them is rejected outright (invalid_blocks), so a big
@@ -41,6 +42,9 @@ type Digest struct {
 	CompareURL string
 	Report     compliance.Report
 	PolicyHash string
+	// Emergency is a break-glass request: violations are shown overridden, with the reason.
+	Emergency       bool
+	EmergencyReason string
 	// Buttons offers Deploy and Cancel; only while the request is ready.
 	Buttons bool
 	// Status replaces the buttons once something happened (confirmed, cancelled, a deployment
@@ -60,12 +64,18 @@ func digestMessage(d Digest) (root Message, thread []Message) {
 	r := d.Report
 	bad := nonCompliant(r)
 	root.Text = fmt.Sprintf("Deploy %s %s → %s: %s", d.Service, orHead(d.Ref), d.Env, summary(r, bad))
-	if !r.Compliant {
+	overridden := d.Emergency && !r.Compliant
+	header := fmt.Sprintf("%s %s → %s", verdictEmoji(r.Compliant), d.Service, d.Env)
+	switch {
+	case overridden:
+		root.Text = "EMERGENCY deploy, violations overridden: " + root.Text
+		header = fmt.Sprintf("🚨 %s → %s · emergency override", d.Service, d.Env)
+	case !r.Compliant:
 		root.Text = "Deploy refused: " + root.Text
 	}
 
 	b := []slack.Block{
-		slack.NewHeaderBlock(plain(clip(fmt.Sprintf("%s %s → %s", verdictEmoji(r.Compliant), d.Service, d.Env), maxHeaderText))),
+		slack.NewHeaderBlock(plain(clip(header, maxHeaderText))),
 		section(fmt.Sprintf("*%s* `%s` %s  ·  requested by %s",
 			esc(d.Repo), esc(orHead(d.Ref)), rangeLink(d.CompareURL, r.BaseSHA, r.HeadSHA), mention(d.Requester))),
 	}
@@ -96,8 +106,12 @@ func digestMessage(d Digest) (root Message, thread []Message) {
 	}
 
 	var tail []slack.Block
+	if overridden {
+		tail = append(tail, slack.NewDividerBlock())
+		tail = append(tail, overrideBlocks(d, violations)...)
+	}
 	switch {
-	case !r.Compliant:
+	case !r.Compliant && !overridden:
 		tail = append(tail, slack.NewDividerBlock())
 		tail = append(tail, refusalBlocks(r, violations, inline)...)
 	case d.Buttons:
@@ -131,6 +145,23 @@ func violationLines(r compliance.Report) []string {
 		}
 	}
 	return lines
+}
+
+// overrideBlocks says who broke glass and why, and lists every violation as overridden: the
+// emergency path hides nothing.
+func overrideBlocks(d Digest, lines []string) []slack.Block {
+	text := fmt.Sprintf("*🚨 Emergency override* by %s: _%s_\nThese violations are overridden; each change needs a retroactive review by a second person after the deploy:\n",
+		mention(d.Requester), esc(d.EmergencyReason))
+	marked := make([]string, len(lines))
+	for i, l := range lines {
+		marked[i] = l + " _(overridden)_"
+	}
+	parts := splitText(text+strings.Join(marked, "\n"), maxSectionText)
+	out := []slack.Block{section(parts[0])}
+	if len(parts) > 1 {
+		out = append(out, contextBlock(fmt.Sprintf("… %d violations in all; every change is listed with its violations above or in the thread.", len(lines))))
+	}
+	return out
 }
 
 // refusalBlocks names every violation with its change, then Clippy. When the changes are in the
@@ -236,6 +267,9 @@ func changeText(c compliance.ChangeReport) string {
 	for _, v := range c.Violations {
 		b.WriteString("\n✗ " + esc(v.Message))
 	}
+	for _, w := range c.Warnings {
+		b.WriteString("\n⚠️ " + esc(w.Message))
+	}
 	return clip(b.String(), maxSectionText)
 }
 
@@ -258,12 +292,7 @@ func ticketLinks(ts []compliance.Ticket) string {
 	return strings.Join(parts, ", ")
 }
 
-func changeName(c compliance.ChangeReport) string {
-	if c.Kind == compliance.KindDirectPush {
-		return "direct push " + short(firstOr(c.Commits))
-	}
-	return fmt.Sprintf("#%d", c.Number)
-}
+func changeName(c compliance.ChangeReport) string { return store.ChangeName(c) }
 
 func firstViolation(c compliance.ChangeReport) string {
 	if len(c.Violations) == 0 {

@@ -20,6 +20,10 @@ func (a *App) onInteraction(ctx context.Context, cb slack.InteractionCallback) e
 	}
 	var errs []error
 	for _, act := range cb.ActionCallback.BlockActions {
+		if act.ActionID == actionRetroApprove {
+			errs = append(errs, a.approveRetro(ctx, cb, act.Value))
+			continue
+		}
 		if act.ActionID != actionDeploy && act.ActionID != actionCancel {
 			continue
 		}
@@ -98,21 +102,23 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 }
 
 func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string, at time.Time) error {
-	report, policyHash, err := a.checkedReport(ctx, d)
+	check, err := a.checkRun(ctx, d)
 	if err != nil {
 		return err
 	}
+	report, policyHash, policy := check.Report, check.PolicyHash, check.Policy
 	rechecked := false
 	if at.Sub(d.CreatedAt) > recheckAfter {
-		run, err := a.Checker().Check(ctx, d.Repo, d.BaseSHA, d.HeadSHA, a.Config.Policy, fmt.Sprintf("deploy/%d re-check by %s", d.ID, user))
+		run, err := a.Checker().CheckDeploy(ctx, d.Repo, d.BaseSHA, d.HeadSHA, a.Config.Policy, fmt.Sprintf("deploy/%d re-check by %s", d.ID, user),
+			a.requesterLogin(d.Requester, d.Environment))
 		if err != nil {
 			return fmt.Errorf("re-check %s %s..%s: %w", d.Repo, short(d.BaseSHA), short(d.HeadSHA), err)
 		}
-		report, policyHash, rechecked, d.CheckSeq = run.Report, run.PolicyHash, true, run.Seq
+		report, policyHash, policy, rechecked, d.CheckSeq = run.Report, run.PolicyHash, run.Policy, true, run.Seq
 		if err := a.Store.UpdateDeploy(ctx, d.ID, func(x *store.Deploy) { x.CheckSeq = run.Seq }); err != nil {
 			return err
 		}
-		if !report.Compliant {
+		if !report.Compliant && !d.Emergency {
 			if _, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateConfirming, store.StateRefused); err != nil {
 				return err
 			}
@@ -151,11 +157,15 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 	if _, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateConfirming, store.StateDeployed); err != nil {
 		return err
 	}
+	var override *store.Override
+	if d.Emergency && !report.Compliant {
+		override = &store.Override{By: d.Requester, Reason: d.Reason, At: d.CreatedAt}
+	}
 	if err := a.record(ctx, store.KindDeploymentCreated, d.Repo, deploySubject(d.ID), store.DeploymentEvidence{
 		DeployID: d.ID, Service: d.Service, Environment: d.Environment, Repo: d.Repo, Ref: d.Ref,
 		SHA: d.HeadSHA, BaseSHA: d.BaseSHA, Requester: d.Requester, Deployer: user,
 		GitHubDeploymentID: ghID, CheckSeq: d.CheckSeq, PolicyHash: policyHash,
-		Report: report, Compliant: report.Compliant,
+		Report: report, Compliant: report.Compliant, Override: override,
 	}); err != nil {
 		return err
 	}
@@ -166,7 +176,13 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 	dg := a.digest(d, report, policyHash)
 	dg.Status = fmt.Sprintf("🚀 *Deploying* · GitHub deployment %d · confirmed by %s at %s", ghID, mention(user), when)
 	root, _ := digestMessage(dg)
-	return a.update(ctx, d.Channel, d.TS, root.Text, root.Blocks...)
+	if err := a.update(ctx, d.Channel, d.TS, root.Text, root.Blocks...); err != nil {
+		return err
+	}
+	if override != nil {
+		return a.openRetroReviews(ctx, d, report, policy, user, at)
+	}
+	return nil
 }
 
 // checkedReport reads back the report a deploy's digest showed, from its check_run evidence:

@@ -61,21 +61,30 @@ type CheckRunEvidence struct {
 	Facts        compliance.Facts  `json:"facts"`
 	Report       compliance.Report `json:"report"`
 	Trigger      string            `json:"trigger"`
+	// RequesterLogin is the deploy requester's GitHub login when separation of duties applied.
+	RequesterLogin string `json:"requester_login,omitempty"`
 }
 
 // Check gathers base..head of repo, evaluates it under the policy that applies to repo (its own
 // .sockembot.yml, else p) and records the run. Any error, or a
 // panic anywhere below, comes back as an error: a check that could not run is never a pass.
 func (c *Checker) Check(ctx context.Context, repo, base, head string, p compliance.Policy, trigger string) (run CheckRun, err error) {
+	return c.CheckDeploy(ctx, repo, base, head, p, trigger, "")
+}
+
+// CheckDeploy is Check for a deploy to production requested by the GitHub user requesterLogin
+// ("" when unknown): the report also carries the separation-of-duties finding
+// (compliance.ApplyDuties), so the recorded verdict is the one the deploy gate acts on.
+func (c *Checker) CheckDeploy(ctx context.Context, repo, base, head string, p compliance.Policy, trigger, requesterLogin string) (run CheckRun, err error) {
 	err = Safely(func() error {
 		var e error
-		run, e = c.check(ctx, repo, base, head, p, trigger)
+		run, e = c.check(ctx, repo, base, head, p, trigger, requesterLogin)
 		return e
 	})
 	return run, err
 }
 
-func (c *Checker) check(ctx context.Context, repo, base, head string, p compliance.Policy, trigger string) (CheckRun, error) {
+func (c *Checker) check(ctx context.Context, repo, base, head string, p compliance.Policy, trigger, requesterLogin string) (CheckRun, error) {
 	now := time.Now
 	if c.Now != nil {
 		now = c.Now
@@ -112,7 +121,7 @@ func (c *Checker) check(ctx context.Context, repo, base, head string, p complian
 			return CheckRun{}, fmt.Errorf("jira tickets: %w", err)
 		}
 	}
-	report := compliance.Evaluate(p, facts)
+	report := compliance.ApplyDuties(p, compliance.Evaluate(p, facts), requesterLogin)
 	run := CheckRun{Report: report, Policy: p, PolicyHash: compliance.PolicyHash(p), PolicySource: source, At: now().UTC()}
 	if c.Evidence != nil {
 		rec, err := c.Evidence.Append(ctx, store.Evidence{
@@ -120,7 +129,7 @@ func (c *Checker) check(ctx context.Context, repo, base, head string, p complian
 			Body: CheckRunEvidence{
 				Repo: repo, Base: base, Head: head, BaseSHA: rng.BaseSHA, HeadSHA: rng.HeadSHA,
 				Policy: p, PolicyHash: run.PolicyHash, PolicySource: source, Compliant: report.Compliant,
-				Facts: facts, Report: report, Trigger: trigger,
+				Facts: facts, Report: report, Trigger: trigger, RequesterLogin: requesterLogin,
 			},
 		})
 		if err != nil {

@@ -30,9 +30,15 @@ type Command struct {
 	Env string
 	// From overrides the base of the range (what is deployed now).
 	From string
-	// Reason is the lock reason.
+	// Reason is the lock reason, or the emergency reason of a break-glass deploy.
 	Reason string
+	// Emergency asks to deploy past violations (break glass), with Reason saying why.
+	Emergency bool
 }
+
+// minEmergencyWords is how many words an emergency reason needs: enough for someone reading the
+// evidence later to understand why the policy was bypassed.
+const minEmergencyWords = 3
 
 // UsageError is a command that could not be understood. Its text is what the person sees: what
 // was wrong, then how to write it.
@@ -53,6 +59,8 @@ const Usage = "*How to use /deploy*\n" +
 	"• `/deploy history SERVICE [ENV]` — the last 10 deploy requests, with links to their threads\n" +
 	"• `/deploy lock SERVICE ENV REASON` — stop deploys to an environment\n" +
 	"• `/deploy unlock SERVICE ENV`\n" +
+	"• `/deploy SERVICE@REF to ENV emergency \"REASON\"` — break glass: deploy past violations, for people in " +
+	"`emergency`; every overridden change must be reviewed by a second person afterwards\n" +
 	"• `/deploy help`\n" +
 	"Example: `/deploy payments@v1.4.2 to production`"
 
@@ -120,11 +128,22 @@ func parseDeploy(target word, rest []word) (Command, error) {
 	if c.Service == "" {
 		return Command{}, usagef("`%s` has no service name before `@`.", target.text)
 	}
-	// Clauses may come in any order, each once. New clauses (an emergency reason, say) slot in
-	// here as another case.
+	// Clauses may come in any order, each once.
 	for i := 0; i < len(rest); i++ {
 		kw := strings.ToLower(rest[i].text)
 		switch kw {
+		case "emergency":
+			if c.Emergency {
+				return Command{}, usagef("`emergency` was given twice.")
+			}
+			if i+1 >= len(rest) || !rest[i+1].quoted {
+				return Command{}, usagef("`emergency` needs a reason in quotes: `/deploy %s to production emergency \"checkout is down, hotfix for INC-42\"`.", target.text)
+			}
+			c.Emergency, c.Reason = true, strings.TrimSpace(rest[i+1].text)
+			i++
+			if n := len(strings.Fields(c.Reason)); n < minEmergencyWords {
+				return Command{}, usagef("An emergency reason needs at least %d words saying why this can't wait for review (got %q).", minEmergencyWords, c.Reason)
+			}
 		case "to", "from":
 			if i+1 >= len(rest) {
 				return Command{}, usagef("`%s` needs a value after it.", kw)

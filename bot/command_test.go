@@ -30,6 +30,10 @@ func TestParseCommand(t *testing.T) {
 		{"lock with curly quotes", "lock payments production “incident 42”", Command{Kind: CmdLock, Service: "payments", Env: "production", Reason: "incident 42"}},
 		{"lock reason with escaped ampersand", "lock payments production R&amp;D freeze", Command{Kind: CmdLock, Service: "payments", Env: "production", Reason: "R&D freeze"}},
 		{"unlock", "unlock payments production", Command{Kind: CmdUnlock, Service: "payments", Env: "production"}},
+		{"emergency", `payments@hotfix to production emergency "checkout is down INC-42"`,
+			Command{Kind: CmdDeploy, Service: "payments", Ref: "hotfix", Env: "production", Emergency: true, Reason: "checkout is down INC-42"}},
+		{"emergency first, curly quotes", "payments emergency “card captures failing since 09:00” to production",
+			Command{Kind: CmdDeploy, Service: "payments", Env: "production", Emergency: true, Reason: "card captures failing since 09:00"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,6 +72,10 @@ func TestParseCommandMalformed(t *testing.T) {
 		{"unclosed quote", `lock payments production "incident`, "never closed"},
 		{"quote inside a word", `pay"ments`, "quote in the middle"},
 		{"help with arguments", "help me", "`help` takes nothing"},
+		{"emergency without reason", "payments to production emergency", "`emergency` needs a reason in quotes"},
+		{"emergency with unquoted reason", "payments to production emergency checkout down now", "`emergency` needs a reason in quotes"},
+		{"emergency reason too short", `payments to production emergency "urgent"`, "at least 3 words"},
+		{"emergency twice", `payments emergency "a b c" emergency "d e f"`, "`emergency` was given twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

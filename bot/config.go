@@ -16,15 +16,21 @@ import (
 // Config is sockembot.yaml. Unknown keys are refused: a typo in a compliance setting must not
 // silently fall back to a default.
 type Config struct {
-	ReleaseChannel   string              `yaml:"release_channel"`
-	EmergencyChannel string              `yaml:"emergency_channel"`
-	Services         map[string]Service  `yaml:"services"`
-	Deployers        map[string][]string `yaml:"deployers"`
-	Emergency        map[string][]string `yaml:"emergency"`
-	People           map[string]string   `yaml:"people"`
-	Policy           compliance.Policy   `yaml:"policy"`
-	Schedules        Schedules           `yaml:"schedules"`
-	PublicURL        string              `yaml:"public_url"`
+	ReleaseChannel string             `yaml:"release_channel"`
+	Services       map[string]Service `yaml:"services"`
+	// Deployers lists, per environment, the Slack user and user group ids who may deploy there.
+	Deployers map[string][]string `yaml:"deployers"`
+	// Emergency lists, per environment, who may break glass: deploy past violations with a
+	// reason. An environment not listed has no emergency path.
+	Emergency map[string][]string `yaml:"emergency"`
+	// EmergencyChannel, when set, also hears of every emergency deploy.
+	EmergencyChannel string `yaml:"emergency_channel"`
+	// People maps Slack user ids to GitHub logins, for separation of duties.
+	People map[string]string `yaml:"people"`
+	// ProductionEnvironments are where separation of duties applies; default [production].
+	ProductionEnvironments []string          `yaml:"production_environments"`
+	Policy                 compliance.Policy `yaml:"policy"`
+	Schedules              Schedules         `yaml:"schedules"`
 }
 
 // Service is one deployable service.
@@ -42,8 +48,9 @@ type Schedules struct {
 // DefaultConfig holds the defaults every loaded file starts from.
 func DefaultConfig() Config {
 	return Config{
-		Policy:    compliance.DefaultPolicy(),
-		Schedules: Schedules{Reconcile: "*/10 * * * *", DailySummary: "0 9 * * *"},
+		Policy:                 compliance.DefaultPolicy(),
+		Schedules:              Schedules{Reconcile: "*/10 * * * *", DailySummary: "0 9 * * *"},
+		ProductionEnvironments: []string{"production"},
 	}
 }
 

@@ -181,6 +181,10 @@ type Summary struct {
 	DirectPushes       int
 	Violations         map[compliance.Code]int // by kind, over merges and deploys
 	NonCompliantMerges []string                // repo#n
+	Overrides          int                     // emergency deploys past violations
+	// OverdueReviews are the retroactive reviews still open past their deadline, as of when
+	// the summary was made.
+	OverdueReviews []string
 }
 
 // DailySummary posts the summary of day (a UTC date) to the release channel and returns it.
@@ -238,6 +242,9 @@ func (a *App) DailySummary(ctx context.Context, day time.Time) (Summary, error) 
 		if ev.Compliant {
 			s.CompliantDeploys++
 		}
+		if ev.Override != nil {
+			s.Overrides++
+		}
 		countViolations(ev.Report)
 		return nil
 	})
@@ -253,10 +260,19 @@ func (a *App) DailySummary(ctx context.Context, day time.Time) (Summary, error) 
 	if err != nil {
 		return s, fmt.Errorf("daily summary: direct pushes: %w", err)
 	}
+	now := a.now()
+	overdue, err := a.overdueRetroReviews(ctx, now)
+	if err != nil {
+		return s, fmt.Errorf("daily summary: retroactive reviews: %w", err)
+	}
+	s.OverdueReviews = overdueLines(overdue, now)
 	if a.Config.ReleaseChannel != "" {
 		if _, err := a.post(ctx, a.Config.ReleaseChannel, "", SummaryText(s)); err != nil {
 			return s, fmt.Errorf("daily summary: post: %w", err)
 		}
+	}
+	if err := a.remindOverdue(ctx, overdue, now); err != nil {
+		return s, fmt.Errorf("daily summary: reminders: %w", err)
 	}
 	return s, nil
 }
@@ -289,6 +305,12 @@ func SummaryText(s Summary) string {
 	}
 	if len(s.NonCompliantMerges) > 0 {
 		b.WriteString("\nMerged without meeting the policy: " + strings.Join(s.NonCompliantMerges, ", "))
+	}
+	if s.Overrides > 0 {
+		fmt.Fprintf(&b, "\nEmergency overrides: %d", s.Overrides)
+	}
+	if len(s.OverdueReviews) > 0 {
+		fmt.Fprintf(&b, "\n*Overdue retroactive reviews (%d):*\n%s", len(s.OverdueReviews), strings.Join(s.OverdueReviews, "\n"))
 	}
 	return b.String()
 }

@@ -72,6 +72,22 @@ type deployRequestEvidence struct {
 	Ref         string `json:"ref"`
 	From        string `json:"from,omitempty"`
 	Requester   string `json:"requester"`
+	// Emergency asks to deploy past violations, for EmergencyReason.
+	Emergency       bool   `json:"emergency,omitempty"`
+	EmergencyReason string `json:"emergency_reason,omitempty"`
+}
+
+// overrideEvidence is the body of an override record: an emergency deploy request whose check
+// found violations, let through on someone's word. The violations stay on record beside it.
+type overrideEvidence struct {
+	DeployID    int64    `json:"deploy_id"`
+	Service     string   `json:"service"`
+	Environment string   `json:"environment"`
+	HeadSHA     string   `json:"head_sha"`
+	By          string   `json:"by"`
+	Reason      string   `json:"reason"`
+	CheckSeq    int64    `json:"check_seq"`
+	Violations  []string `json:"violations"`
 }
 
 type deployRefusedEvidence struct {
@@ -219,10 +235,21 @@ func (a *App) mayDeploy(ctx context.Context, user, env string) (bool, error) {
 	if !listed {
 		return true, nil
 	}
-	if slices.Contains(allowed, user) {
+	return a.memberOf(ctx, user, allowed)
+}
+
+// mayBreakGlass says whether user may make an emergency deploy to env: only people listed in
+// the config's emergency list for env; an environment not listed has no emergency path.
+func (a *App) mayBreakGlass(ctx context.Context, user, env string) (bool, error) {
+	return a.memberOf(ctx, user, a.Config.Emergency[env])
+}
+
+// memberOf says whether user is one of ids, directly or through a user group (S...).
+func (a *App) memberOf(ctx context.Context, user string, ids []string) (bool, error) {
+	if slices.Contains(ids, user) {
 		return true, nil
 	}
-	for _, id := range allowed {
+	for _, id := range ids {
 		if !strings.HasPrefix(id, "S") {
 			continue
 		}
@@ -243,9 +270,21 @@ func (a *App) mayDeploy(ctx context.Context, user, env string) (bool, error) {
 	return false, nil
 }
 
-func (a *App) deployersText(env string) string {
+// requesterLogin is the GitHub login separation of duties checks the requester against: known
+// only for production environments and people mapped in the config.
+func (a *App) requesterLogin(user, env string) string {
+	if !slices.Contains(a.Config.ProductionEnvironments, env) {
+		return ""
+	}
+	return a.Config.People[user]
+}
+
+func (a *App) deployersText(env string) string { return idsText(a.Config.Deployers[env]) }
+
+// idsText mentions Slack users and user groups.
+func idsText(ids []string) string {
 	var names []string
-	for _, id := range a.Config.Deployers[env] {
+	for _, id := range ids {
 		if strings.HasPrefix(id, "S") {
 			names = append(names, "<!subteam^"+id+">")
 		} else {
@@ -268,11 +307,20 @@ func (a *App) requestDeploy(ctx context.Context, r replyTo, cmd Command) error {
 	if err != nil {
 		return a.tell(ctx, r, err.Error())
 	}
-	ok, err := a.mayDeploy(ctx, r.user, env)
-	if err != nil {
+	if cmd.Emergency {
+		ok, err := a.mayBreakGlass(ctx, r.user, env)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			if err := a.denied(ctx, svc.Repo, attemptDeniedEvidence{Service: cmd.Service, Environment: env, User: r.user, Action: "emergency", Reason: "not in the emergency list: " + cmd.Reason}); err != nil {
+				return err
+			}
+			return a.tell(ctx, r, fmt.Sprintf("You may not make emergency deploys to *%s*; this attempt has been recorded. Who may: %s. Without `emergency`, `/deploy` runs the normal checks.", env, idsText(a.Config.Emergency[env])))
+		}
+	} else if ok, err := a.mayDeploy(ctx, r.user, env); err != nil {
 		return err
-	}
-	if !ok {
+	} else if !ok {
 		if err := a.denied(ctx, svc.Repo, attemptDeniedEvidence{Service: cmd.Service, Environment: env, User: r.user, Action: "request", Reason: "not a deployer"}); err != nil {
 			return err
 		}
@@ -297,12 +345,14 @@ func (a *App) requestDeploy(ctx context.Context, r replyTo, cmd Command) error {
 
 	// The request is on record before GitHub is asked anything, so even a request that fails
 	// at once leaves its trail.
-	d := store.Deploy{Service: cmd.Service, Environment: env, Repo: svc.Repo, Ref: cmd.Ref, Requester: r.user, State: store.StateRequested}
+	d := store.Deploy{Service: cmd.Service, Environment: env, Repo: svc.Repo, Ref: cmd.Ref, Requester: r.user, State: store.StateRequested,
+		Emergency: cmd.Emergency, Reason: cmd.Reason}
 	if d.ID, err = a.Store.CreateDeploy(ctx, d); err != nil {
 		return err
 	}
 	if err := a.record(ctx, store.KindDeployRequested, d.Repo, deploySubject(d.ID), deployRequestEvidence{
 		DeployID: d.ID, Service: d.Service, Environment: d.Environment, Repo: d.Repo, Ref: cmd.Ref, From: cmd.From, Requester: d.Requester,
+		Emergency: d.Emergency, EmergencyReason: d.Reason,
 	}); err != nil {
 		return err
 	}
@@ -360,7 +410,8 @@ func (a *App) checkAndPublish(ctx context.Context, d *store.Deploy, cmd Command)
 		return err
 	}
 
-	run, err := a.Checker().Check(ctx, d.Repo, d.BaseSHA, d.HeadSHA, a.Config.Policy, fmt.Sprintf("deploy/%d by %s", d.ID, d.Requester))
+	run, err := a.Checker().CheckDeploy(ctx, d.Repo, d.BaseSHA, d.HeadSHA, a.Config.Policy, fmt.Sprintf("deploy/%d by %s", d.ID, d.Requester),
+		a.requesterLogin(d.Requester, d.Environment))
 	if err != nil {
 		return fmt.Errorf("check %s %s..%s: %w", d.Repo, short(d.BaseSHA), short(d.HeadSHA), err)
 	}
@@ -369,7 +420,7 @@ func (a *App) checkAndPublish(ctx context.Context, d *store.Deploy, cmd Command)
 		return err
 	}
 	next := store.StateRefused
-	if run.Report.Compliant {
+	if run.Report.Compliant || d.Emergency {
 		next = store.StateReady
 	}
 	// The state is set before the digest is visible, so a quick click finds it ready.
@@ -377,7 +428,14 @@ func (a *App) checkAndPublish(ctx context.Context, d *store.Deploy, cmd Command)
 		return err
 	}
 	d.State = next
-	if !run.Report.Compliant {
+	if !run.Report.Compliant && d.Emergency {
+		if err := a.record(ctx, store.KindOverride, d.Repo, deploySubject(d.ID), overrideEvidence{
+			DeployID: d.ID, Service: d.Service, Environment: d.Environment, HeadSHA: d.HeadSHA,
+			By: d.Requester, Reason: d.Reason, CheckSeq: run.Seq, Violations: violationCodes(run.Report),
+		}); err != nil {
+			return err
+		}
+	} else if !run.Report.Compliant {
 		if err := a.record(ctx, store.KindDeployRefused, d.Repo, deploySubject(d.ID), deployRefusedEvidence{
 			DeployID: d.ID, Service: d.Service, Environment: d.Environment, HeadSHA: d.HeadSHA, BaseSHA: d.BaseSHA,
 			Requester: d.Requester, CheckSeq: run.Seq, Reason: "not compliant", Violations: violationCodes(run.Report),
@@ -387,7 +445,7 @@ func (a *App) checkAndPublish(ctx context.Context, d *store.Deploy, cmd Command)
 	}
 
 	dg := a.digest(*d, run.Report, run.PolicyHash)
-	dg.Buttons = run.Report.Compliant
+	dg.Buttons = next == store.StateReady
 	root, thread := digestMessage(dg)
 	ts, err := a.postMessage(ctx, a.Config.ReleaseChannel, "", root)
 	if err != nil {
@@ -401,6 +459,9 @@ func (a *App) checkAndPublish(ctx context.Context, d *store.Deploy, cmd Command)
 		if _, err := a.postMessage(ctx, d.Channel, ts, m); err != nil {
 			return err
 		}
+	}
+	if d.Emergency {
+		return a.announceEmergency(ctx, *d, run.Report)
 	}
 	return nil
 }
@@ -421,6 +482,7 @@ func (a *App) digest(d store.Deploy, r compliance.Report, policyHash string) Dig
 	return Digest{
 		DeployID: d.ID, Service: d.Service, Env: d.Environment, Repo: d.Repo, Ref: d.Ref,
 		Requester: d.Requester, CompareURL: compareURL(r), Report: r, PolicyHash: policyHash,
+		Emergency: d.Emergency, EmergencyReason: d.Reason,
 	}
 }
 

@@ -121,6 +121,13 @@ func (a *App) onPullRequest(ctx context.Context, ev *gh.PullRequestEvent) error 
 
 func (a *App) onPullRequestReview(ctx context.Context, ev *gh.PullRequestReviewEvent) error {
 	pr := ev.GetPullRequest()
+	// An approval after an emergency deploy is the retroactive review of that change; it
+	// usually arrives once the pull request is merged and closed.
+	if ev.GetAction() == "submitted" && strings.EqualFold(ev.GetReview().GetState(), compliance.StateApproved) {
+		if err := a.onApprovingReview(ctx, ev.GetRepo().GetFullName(), pr.GetNumber(), ev.GetReview().GetUser().GetLogin()); err != nil {
+			return err
+		}
+	}
 	// A review on a closed pull request changes nothing that can still be merged.
 	if pr.GetState() == "closed" {
 		return nil

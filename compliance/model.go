@@ -24,6 +24,9 @@ const (
 	StaleApproval    Code = "stale_approval"
 	ChangesRequested Code = "changes_requested"
 	DirectPush       Code = "direct_push"
+	// RequesterSoleApprover is a deploy-time finding, never produced by the range check alone:
+	// the person deploying is the only approver of the change (see ApplyDuties).
+	RequesterSoleApprover Code = "requester_sole_approver"
 )
 
 // Review states as GitHub spells them.
@@ -141,6 +144,8 @@ type ChangeReport struct {
 	Approvals  []Approval  `json:"approvals"`
 	Compliant  bool        `json:"compliant"`
 	Violations []Violation `json:"violations"`
+	// Warnings are findings the policy shows but lets through (deploy-time only).
+	Warnings []Violation `json:"warnings,omitempty"`
 }
 
 // Report is the verdict on a whole range. Field names are the CLI's JSON contract.

@@ -69,13 +69,27 @@ type ExportRow struct {
 	Violations     []string  `json:"violations"` // "code: message"
 	OverrideBy     string    `json:"override_by,omitempty"`
 	OverrideReason string    `json:"override_reason,omitempty"`
-	EvidenceSeq    int64     `json:"evidence_seq"`
+	// The retroactive review of an overridden change: when it is due, and who approved it when
+	// (empty while still open).
+	RetroReviewDue  *time.Time `json:"retro_review_due,omitempty"`
+	RetroReviewedBy string     `json:"retro_reviewed_by,omitempty"`
+	RetroReviewedAt *time.Time `json:"retro_reviewed_at,omitempty"`
+	EvidenceSeq     int64      `json:"evidence_seq"`
 }
 
 // Export calls fn for each change of each deployment_created record in q, in deploy order. It
 // decodes one record at a time, so memory stays flat however long the period. A record that
 // cannot be decoded is an error, not a skipped row: an export with holes would mislead.
 func (s *Store) Export(ctx context.Context, q ExportQuery, fn func(ExportRow) error) error {
+	// Retroactive reviews are few (one per change overridden in an emergency): held in memory.
+	reviews, err := s.RetroReviews(ctx)
+	if err != nil {
+		return fmt.Errorf("store: export: %w", err)
+	}
+	retro := make(map[string]RetroReview, len(reviews))
+	for _, r := range reviews {
+		retro[r.Opened.Key()] = r
+	}
 	query := "SELECT seq, at, body FROM evidence WHERE kind = $1 AND at_ns >= $2 AND at_ns < $3"
 	args := []any{KindDeploymentCreated, nanos(q.From), nanos(q.To)}
 	if q.Repo != "" {
@@ -103,7 +117,16 @@ func (s *Store) Export(ctx context.Context, q ExportQuery, fn func(ExportRow) er
 			return fmt.Errorf("store: export: record %d: decode deployment: %w", seq, err)
 		}
 		for _, c := range d.Report.Changes {
-			if err := fn(exportRow(seq, deployedAt, &d, c)); err != nil {
+			row := exportRow(seq, deployedAt, &d, c)
+			if rv, ok := retro[RetroReviewEvidence{DeployID: d.DeployID, Change: ChangeName(c)}.Key()]; ok {
+				due := rv.Opened.Due
+				row.RetroReviewDue = &due
+				if rv.Closed != nil {
+					at := rv.Closed.At
+					row.RetroReviewedBy, row.RetroReviewedAt = rv.Closed.By, &at
+				}
+			}
+			if err := fn(row); err != nil {
 				return err
 			}
 		}
@@ -145,7 +168,8 @@ func exportRow(seq int64, at time.Time, d *DeploymentEvidence, c compliance.Chan
 var csvHeader = []string{
 	"deployed_at", "service", "environment", "repo", "deployer", "requester", "deploy_id",
 	"github_deployment_id", "sha", "pr_number", "pr_url", "title", "author", "approvers", "tickets",
-	"compliant", "violations", "override_by", "override_reason", "evidence_seq",
+	"compliant", "violations", "override_by", "override_reason",
+	"retro_review_due", "retro_reviewed_by", "retro_reviewed_at", "evidence_seq",
 }
 
 // WriteCSV streams the export of q as CSV with a header row; list cells are joined with "; ".
@@ -165,7 +189,9 @@ func WriteCSV(ctx context.Context, st *Store, q ExportQuery, w io.Writer) error 
 			strconv.FormatInt(r.DeploymentID, 10), cell(r.SHA), pr, cell(r.PRURL), cell(r.Title),
 			cell(r.Author), cell(strings.Join(r.Approvers, "; ")), cell(strings.Join(r.Tickets, "; ")),
 			strconv.FormatBool(r.Compliant), cell(strings.Join(r.Violations, "; ")),
-			cell(r.OverrideBy), cell(r.OverrideReason), strconv.FormatInt(r.EvidenceSeq, 10),
+			cell(r.OverrideBy), cell(r.OverrideReason),
+			timeCell(r.RetroReviewDue), cell(r.RetroReviewedBy), timeCell(r.RetroReviewedAt),
+			strconv.FormatInt(r.EvidenceSeq, 10),
 		})
 	})
 	if err != nil {
@@ -173,6 +199,29 @@ func WriteCSV(ctx context.Context, st *Store, q ExportQuery, w io.Writer) error 
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+func timeCell(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// ChangeName names a change in a deploy the way people and retro reviews do: "#12", or
+// "direct push abc1234".
+func ChangeName(c compliance.ChangeReport) string {
+	if c.Kind == compliance.KindDirectPush {
+		sha := ""
+		if len(c.Commits) > 0 {
+			sha = c.Commits[0]
+		}
+		if len(sha) > 7 {
+			sha = sha[:7]
+		}
+		return "direct push " + sha
+	}
+	return fmt.Sprintf("#%d", c.Number)
 }
 
 // cell defuses spreadsheet formulas: auditors open the CSV in Excel, and a PR title is written by
