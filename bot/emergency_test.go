@@ -133,7 +133,9 @@ func TestEmergencyDeployOverridesViolationsAndOpensRetroReviews(t *testing.T) {
 	// #2 is approved on GitHub after the fact, by someone who is neither its author (frank)
 	// nor the requester.
 	deliverReview(t, r, "acme/search", 2, "carol", "approved")
-	r.until("the GitHub review closes #2", func() bool { return threadSays(r, root, "Retroactive review of *#2* done by carol (approving review on GitHub)") })
+	r.until("the GitHub review closes #2", func() bool {
+		return threadSays(r, root, "Retroactive review of *#2* done by carol (approving review on GitHub)")
+	})
 	// An approval by the change's own author does not count.
 	deliverReview(t, r, "acme/search", 1, "erin", "approved")
 
