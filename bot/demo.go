@@ -32,13 +32,14 @@ import (
 // The demo workspace. Alice asks for deploys, Bob presses Deploy for production (through the
 // S0OPS user group), Mallory is not allowed to deploy there.
 const (
-	demoRelease  = "C0RELEASE"
-	demoDev      = "C0DEV"
-	demoAlice    = "U0ALICE"
-	demoBob      = "U0BOB"
-	demoMallory  = "U0MALLORY"
-	demoOpsGroup = "S0OPS"
-	demoSecret   = "demo-webhook-secret"
+	demoRelease   = "C0RELEASE"
+	demoDev       = "C0DEV"
+	demoIncidents = "C0INCIDENTS"
+	demoAlice     = "U0ALICE"
+	demoBob       = "U0BOB"
+	demoMallory   = "U0MALLORY"
+	demoOpsGroup  = "S0OPS"
+	demoSecret    = "demo-webhook-secret"
 )
 
 // world is the whole bot running against in-process fakes: the `demo` subcommand and the
@@ -81,6 +82,9 @@ func demoConfig() Config {
 		"billing":  {Repo: "acme/billing", Environments: []string{"production"}},
 	}
 	cfg.Deployers = map[string][]string{"production": {demoAlice, demoOpsGroup}}
+	cfg.Emergency = map[string][]string{"production": {demoAlice}}
+	cfg.EmergencyChannel = demoIncidents
+	cfg.Policy.Tickets.DeployedTransition = "Done"
 	// No scheduled jobs: the story must not depend on the wall clock.
 	cfg.Schedules = Schedules{}
 	return cfg
@@ -95,7 +99,7 @@ func startWorld(ctx context.Context, opts worldOptions) (w *world, err error) {
 	}
 	w = &world{
 		Slack: fakeslack.New(fakeslack.Config{
-			ChannelNames: map[string]string{demoRelease: "releases", demoDev: "dev"},
+			ChannelNames: map[string]string{demoRelease: "releases", demoDev: "dev", demoIncidents: "incidents"},
 			UserGroups:   map[string][]string{demoOpsGroup: {demoBob}},
 		}),
 		GitHub: fakegithub.New(fakegithub.Options{}),
@@ -305,8 +309,9 @@ func seedDemo(w *world) {
 }
 
 // Demo runs the whole bot against built-in fakes and prints what it posted in Slack: a
-// compliant deploy (digest, Deploy pressed, GitHub deployment, statuses in the thread), a
-// refused deploy, a failure report, and someone not allowed to deploy.
+// compliant deploy (digest, Deploy pressed, GitHub deployment, statuses in the thread, Jira
+// tickets updated), a refused deploy, a failure report, someone not allowed to deploy, and an
+// emergency deploy past the violations with its retroactive review.
 func Demo(ctx context.Context, out io.Writer) error {
 	dir, err := os.MkdirTemp("", "sockembot-demo-")
 	if err != nil {
@@ -385,12 +390,46 @@ func playDemo(ctx context.Context, w *world) error {
 
 	// 4. Someone who may not deploy to production.
 	w.command(demoMallory, demoDev, "payments to production")
-	return demoWait(ctx, "the answer to Mallory", wait, func() bool {
+	if err := demoWait(ctx, "the answer to Mallory", wait, func() bool {
 		for _, e := range w.Slack.Ephemerals() {
 			if e.User == demoMallory {
 				return true
 			}
 		}
 		return false
+	}); err != nil {
+		return err
+	}
+
+	// 5. Search is down and the fix can't wait: Alice breaks glass, Bob reviews afterwards.
+	n = len(w.roots())
+	w.command(demoAlice, demoRelease, `search to production emergency "search is down for every customer"`)
+	var emergency fakeslack.Message
+	if err := demoWait(ctx, "the emergency digest", wait, func() bool {
+		if roots := w.roots(); len(roots) > n && hasAction(roots[len(roots)-1], actionDeploy) {
+			emergency = roots[len(roots)-1]
+			return true
+		}
+		return false
+	}); err != nil {
+		return err
+	}
+	w.click(demoAlice, actionDeploy, emergency)
+	var retro fakeslack.Message
+	if err := demoWait(ctx, "the retroactive reviews", wait, func() bool {
+		for _, m := range w.Slack.Thread(demoRelease, emergency.TS) {
+			if hasAction(m, actionRetroApprove) {
+				retro = m
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		return err
+	}
+	before := len(w.Slack.Thread(demoRelease, emergency.TS))
+	w.click(demoBob, actionRetroApprove, retro)
+	return demoWait(ctx, "the retroactive review closed", wait, func() bool {
+		return len(w.Slack.Thread(demoRelease, emergency.TS)) > before
 	})
 }
