@@ -192,7 +192,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			fmt.Fprintf(stdout, "TAMPERED: evidence record %d: %s (%d records checked)\n", res.FirstBad, res.Problem, res.Checked)
 			return exitNotCompliant
 		}
-		fmt.Fprintf(stdout, "OK: %d evidence records, chain intact\n", res.Checked)
+		fmt.Fprintf(stdout, "OK: %d evidence records, chain intact\nhead: record %d, hash %s\n", res.Checked, res.HeadSeq, res.HeadHash)
 		return exitCompliant
 	case "export":
 		fs := flag.NewFlagSet("audit export", flag.ContinueOnError)

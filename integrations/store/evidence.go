@@ -62,6 +62,11 @@ type VerifyResult struct {
 	Checked  int64
 	FirstBad int64
 	Problem  string
+	// HeadSeq and HeadHash identify the newest record of an intact chain. Kept outside the
+	// database (a ticket, a signed e-mail), they let a later verify prove the chain up to
+	// that point was not rewritten wholesale.
+	HeadSeq  int64
+	HeadHash string
 }
 
 // chainHash is hex(sha256(prev "\n" seq "\n" at "\n" kind "\n" repo "\n" subject "\n" body)).
@@ -281,6 +286,6 @@ func verifyChain(ctx context.Context, tx *sql.Tx) (VerifyResult, error) {
 	case headHash != prev:
 		return bad(last, "the chain head's hash does not match record %d: the head or the record was rewritten", last)
 	}
-	res.OK = true
+	res.OK, res.HeadSeq, res.HeadHash = true, last, prev
 	return res, nil
 }

@@ -231,8 +231,13 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 			t.Fatalf("empty chain: %+v, %v", res, err)
 		}
 		appendN(t, s, 7)
-		if res, err := s.Verify(ctx); err != nil || !res.OK || res.Checked != 7 || res.FirstBad != 0 {
+		res, err := s.Verify(ctx)
+		if err != nil || !res.OK || res.Checked != 7 || res.FirstBad != 0 {
 			t.Fatalf("7 records: %+v, %v", res, err)
+		}
+		last, found, err := s.LastRecord(ctx, "", "")
+		if err != nil || !found || res.HeadSeq != 7 || res.HeadHash != last.Hash {
+			t.Errorf("head %d %s, want the newest record %d %s", res.HeadSeq, res.HeadHash, last.Seq, last.Hash)
 		}
 	})
 
