@@ -205,7 +205,7 @@ func failureMessage(f Failure, notes ...string) Message {
 	text := fmt.Sprintf("sockembot failed: could not %s", f.Doing)
 	b := []slack.Block{
 		slack.NewHeaderBlock(plain("⚠️ sockembot failed")),
-		section(clip(fmt.Sprintf("Could not *%s*.\nThe check did not complete, so nothing is treated as compliant: *the deploy is refused*. Try again once the cause is fixed.", f.Doing), maxSectionText)),
+		section(clip(fmt.Sprintf("Could not *%s*.\n%s", f.Doing, f.consequence()), maxSectionText)),
 	}
 	var lines []string
 	for i, m := range f.Chain() {

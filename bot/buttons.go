@@ -94,7 +94,8 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	}
 	// The GitHub deployment may or may not exist: never retry blindly, say so in the thread.
 	_, _ = a.Store.TransitionDeploy(ctx, id, store.StateConfirming, store.StateFailed)
-	m := failureMessage(Failure{Doing: fmt.Sprintf("create the GitHub deployment of %s `%s` to %s", d.Service, short(d.HeadSHA), d.Environment), Err: err},
+	m := failureMessage(Failure{Doing: fmt.Sprintf("create the GitHub deployment of %s `%s` to %s", d.Service, short(d.HeadSHA), d.Environment), Err: err,
+		Consequence: "The deploy did not go through as far as sockembot knows. Check GitHub's deployments for this SHA before trying again: it will not retry on its own."},
 		fmt.Sprintf("deploy #%d · Deploy pressed by %s", d.ID, mention(user)))
 	_, perr := a.postMessage(ctx, d.Channel, d.TS, m)
 	uerr := a.updateRoot(ctx, d, fmt.Sprintf("⚠️ *Deploy failed* after %s pressed Deploy: see the thread.", mention(user)))
@@ -179,8 +180,16 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 	if err := a.update(ctx, d.Channel, d.TS, root.Text, root.Blocks...); err != nil {
 		return err
 	}
-	if override != nil {
-		return a.openRetroReviews(ctx, d, report, policy, user, at)
+	if override == nil {
+		return nil
+	}
+	if err := a.openRetroReviews(ctx, d, report, policy, user, at); err != nil {
+		// The deployment exists: say what went wrong with the reviews, not that the deploy failed.
+		a.log().WithError(err).WithField("deploy_id", d.ID).Error("retro reviews: open")
+		m := failureMessage(Failure{Doing: fmt.Sprintf("open the retroactive reviews of deploy #%d", d.ID), Err: err,
+			Consequence: "The GitHub deployment was created. The overridden changes still need a second person's review: do it by hand and note it in this thread."})
+		_, perr := a.postMessage(ctx, d.Channel, d.TS, m)
+		return perr
 	}
 	return nil
 }

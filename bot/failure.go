@@ -32,6 +32,9 @@ func Safely(fn func() error) (err error) {
 type Failure struct {
 	Doing string
 	Err   error
+	// Consequence says what the failure means for the person reading it; by default that the
+	// check did not complete and the deploy is refused.
+	Consequence string
 }
 
 // Chain lists the error and what it wraps, outermost first: the whole message, then each wrapped
@@ -65,6 +68,13 @@ func (f Failure) Chain() []string {
 		break
 	}
 	return out
+}
+
+func (f Failure) consequence() string {
+	if f.Consequence != "" {
+		return f.Consequence
+	}
+	return "The check did not complete, so nothing is treated as compliant: *the deploy is refused*. Try again once the cause is fixed."
 }
 
 // Stack is the panic stack, or "" for an ordinary error.
