@@ -76,16 +76,8 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	}
 	// The compare-and-swap is what makes Deploy happen once: a double click, or the same click
 	// delivered to two replicas, finds the deploy already confirming and stops here.
-	won, err := a.Store.TransitionDeploy(ctx, id, store.StateReady, store.StateConfirming)
-	if err != nil {
+	if won, err := a.claim(ctx, id, store.StateConfirming, channel, user, "nothing more to do."); err != nil || !won {
 		return err
-	}
-	if !won {
-		now, err := a.Store.GetDeploy(ctx, id)
-		if err != nil {
-			return err
-		}
-		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Deploy #%d is already %s: nothing more to do.", id, stateWords(now.State)))
 	}
 	at := a.now()
 	err = Safely(func() error { return a.createDeployment(ctx, d, user, at) })
@@ -100,6 +92,20 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	_, perr := a.postMessage(ctx, d.Channel, d.TS, m)
 	uerr := a.updateRoot(ctx, d, fmt.Sprintf("⚠️ *Deploy failed* after %s pressed Deploy: see the thread.", mention(user)))
 	return errors.Join(perr, uerr)
+}
+
+// claim moves deploy id from ready to state. When another click, or the same click on another
+// replica, got there first it tells user what became of the deploy and reports false.
+func (a *App) claim(ctx context.Context, id int64, to store.State, channel, user, tooLate string) (bool, error) {
+	won, err := a.Store.TransitionDeploy(ctx, id, store.StateReady, to)
+	if err != nil || won {
+		return won, err
+	}
+	now, err := a.Store.GetDeploy(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return false, a.ephemeral(ctx, channel, user, fmt.Sprintf("Deploy #%d is already %s: %s", id, stateWords(now.State), tooLate))
 }
 
 func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string, at time.Time) error {
@@ -227,16 +233,8 @@ func (a *App) cancelDeploy(ctx context.Context, cb slack.InteractionCallback, id
 	} else if !ok {
 		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Only %s or a deployer for *%s* may cancel this.", mention(d.Requester), d.Environment))
 	}
-	won, err := a.Store.TransitionDeploy(ctx, id, store.StateReady, store.StateCancelled)
-	if err != nil {
+	if won, err := a.claim(ctx, id, store.StateCancelled, channel, user, "it can't be cancelled now."); err != nil || !won {
 		return err
-	}
-	if !won {
-		now, err := a.Store.GetDeploy(ctx, id)
-		if err != nil {
-			return err
-		}
-		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Deploy #%d is already %s: it can't be cancelled now.", id, stateWords(now.State)))
 	}
 	at := a.now()
 	if err := a.record(ctx, store.KindDeployCancelled, d.Repo, deploySubject(d.ID), deployDecisionEvidence{

@@ -401,14 +401,7 @@ func (s *Server) commitPulls(req *http.Request, p map[string]string) reply {
 		}
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].number < found[j].number })
-	rep := reply{status: http.StatusOK}
-	lo, hi := paginate(req, len(found), &rep)
-	out := []any{}
-	for _, pl := range found[lo:hi] {
-		out = append(out, r.pullJSON(pl, false))
-	}
-	rep.body = out
-	return rep
+	return page(req, found, func(pl *pull) any { return r.pullJSON(pl, false) })
 }
 
 func contains(list []string, s string) bool {
@@ -469,14 +462,7 @@ func (s *Server) listPulls(req *http.Request, p map[string]string) reply {
 		}
 		return a.Before(b) != desc
 	})
-	rep := reply{status: http.StatusOK}
-	lo, hi := paginate(req, len(list), &rep)
-	out := []any{}
-	for _, pl := range list[lo:hi] {
-		out = append(out, r.pullJSON(pl, false))
-	}
-	rep.body = out
-	return rep
+	return page(req, list, func(pl *pull) any { return r.pullJSON(pl, false) })
 }
 
 func (s *Server) getPull(_ *http.Request, p map[string]string) reply {
@@ -492,14 +478,7 @@ func (s *Server) listReviews(req *http.Request, p map[string]string) reply {
 	if pl == nil {
 		return notFound()
 	}
-	rep := reply{status: http.StatusOK}
-	lo, hi := paginate(req, len(pl.reviews), &rep)
-	out := []any{}
-	for _, rv := range pl.reviews[lo:hi] {
-		out = append(out, r.reviewJSON(pl, rv))
-	}
-	rep.body = out
-	return rep
+	return page(req, pl.reviews, func(rv *review) any { return r.reviewJSON(pl, rv) })
 }
 
 // maxPullCommits is GitHub's cap on GET /pulls/{n}/commits.
@@ -511,14 +490,7 @@ func (s *Server) listPullCommits(req *http.Request, p map[string]string) reply {
 		return notFound()
 	}
 	shas := pl.commits[:min(len(pl.commits), maxPullCommits)]
-	rep := reply{status: http.StatusOK}
-	lo, hi := paginate(req, len(shas), &rep)
-	out := []any{}
-	for _, sha := range shas[lo:hi] {
-		out = append(out, r.commitJSON(r.commits[sha], false))
-	}
-	rep.body = out
-	return rep
+	return page(req, shas, func(sha string) any { return r.commitJSON(r.commits[sha], false) })
 }
 
 func (s *Server) createStatus(req *http.Request, p map[string]string) reply {
@@ -573,14 +545,7 @@ func (s *Server) listStatuses(req *http.Request, p map[string]string) reply {
 			list = append(list, r.statuses[i])
 		}
 	}
-	rep := reply{status: http.StatusOK}
-	lo, hi := paginate(req, len(list), &rep)
-	out := []any{}
-	for _, st := range list[lo:hi] {
-		out = append(out, r.statusJSON(st))
-	}
-	rep.body = out
-	return rep
+	return page(req, list, func(st *Status) any { return r.statusJSON(st) })
 }
 
 func (s *Server) listComments(req *http.Request, p map[string]string) reply {
@@ -594,14 +559,7 @@ func (s *Server) listComments(req *http.Request, p map[string]string) reply {
 			list = append(list, c)
 		}
 	}
-	rep := reply{status: http.StatusOK}
-	lo, hi := paginate(req, len(list), &rep)
-	out := []any{}
-	for _, c := range list[lo:hi] {
-		out = append(out, r.commentJSON(c))
-	}
-	rep.body = out
-	return rep
+	return page(req, list, func(c *Comment) any { return r.commentJSON(c) })
 }
 
 func (s *Server) createComment(req *http.Request, p map[string]string) reply {
@@ -658,14 +616,7 @@ func (s *Server) listDeployments(req *http.Request, p map[string]string) reply {
 		}
 		list = append(list, d)
 	}
-	rep := reply{status: http.StatusOK}
-	lo, hi := paginate(req, len(list), &rep)
-	out := []any{}
-	for _, d := range list[lo:hi] {
-		out = append(out, r.deploymentJSON(d))
-	}
-	rep.body = out
-	return rep
+	return page(req, list, func(d *Deployment) any { return r.deploymentJSON(d) })
 }
 
 func (s *Server) createDeployment(req *http.Request, p map[string]string) reply {
@@ -802,4 +753,17 @@ func (s *Server) getContents(req *http.Request, p map[string]string) reply {
 		"download_url": r.htmlURL() + "/raw/" + ref + "/" + path,
 		"_links":       obj{"self": self, "git": gitURL, "html": html},
 	})
+}
+
+// page answers a list request with the page the query asks for, rendering each item, with
+// GitHub's Link header.
+func page[T any](req *http.Request, list []T, render func(T) any) reply {
+	rep := reply{status: http.StatusOK}
+	lo, hi := paginate(req, len(list), &rep)
+	out := []any{}
+	for _, x := range list[lo:hi] {
+		out = append(out, render(x))
+	}
+	rep.body = out
+	return rep
 }
