@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"unicode/utf8"
 
@@ -218,16 +219,19 @@ func failureMessage(f Failure, notes ...string) Message {
 	for _, t := range splitText(strings.Join(lines, "\n"), maxSectionText-8) {
 		b = append(b, section(codeBlock(t)))
 	}
-	if st := f.Stack(); st != "" {
-		b = append(b, section("*Stack trace*"))
-		parts := splitText(st, maxSectionText-8)
-		for i, p := range parts {
-			if i == 10 {
-				b = append(b, contextBlock(fmt.Sprintf("… stack trace cut after %d parts", i)))
-				break
-			}
-			b = append(b, section(codeBlock(p)))
+	st, label := f.Stack(), "*Stack trace*"
+	if st == "" {
+		// An error carries no stack of its own: show where it was caught and reported, which
+		// names the handler and the step that failed.
+		st, label = string(debug.Stack()), "*Stack trace* (where the error was reported)"
+	}
+	b = append(b, section(label))
+	for i, p := range splitText(st, maxSectionText-8) {
+		if i == 10 {
+			b = append(b, contextBlock(fmt.Sprintf("… stack trace cut after %d parts", i)))
+			break
 		}
+		b = append(b, section(codeBlock(p)))
 	}
 	var tail []slack.Block
 	for _, n := range notes {
