@@ -791,6 +791,29 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		}
 	})
 
+	t.Run("RetroReviews", func(t *testing.T) {
+		s := fresh(t)
+		at := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+		add := func(ev RetroReviewEvidence) {
+			t.Helper()
+			if _, err := s.Append(ctx, Evidence{At: at, Kind: KindRetroReview, Repo: "acme/search", Subject: RetroReviewSubject(ev.DeployID), Body: ev}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		add(RetroReviewEvidence{Event: RetroOpened, DeployID: 4, Change: "#1", Repo: "acme/search", PRNumber: 1, Due: at.Add(48 * time.Hour), At: at})
+		add(RetroReviewEvidence{Event: RetroOpened, DeployID: 4, Change: "#2", Repo: "acme/search", PRNumber: 2, Due: at.Add(48 * time.Hour), At: at})
+		add(RetroReviewEvidence{Event: RetroClosed, DeployID: 4, Change: "#2", By: "U0BOB", Via: "slack", At: at.Add(time.Hour)})
+		add(RetroReviewEvidence{Event: RetroClosed, DeployID: 4, Change: "#2", By: "carol", Via: "github_review", At: at.Add(2 * time.Hour)})
+		add(RetroReviewEvidence{Event: RetroClosed, DeployID: 9, Change: "#7", By: "x", At: at}) // never opened: ignored
+		rs, err := s.RetroReviews(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != 2 || rs[0].Opened.Change != "#1" || rs[0].Closed != nil || rs[1].Closed == nil || rs[1].Closed.By != "U0BOB" {
+			t.Fatalf("reviews %+v: want #1 open and #2 closed by the first closing", rs)
+		}
+	})
+
 	t.Run("Export", func(t *testing.T) { testExport(t, fresh(t)) })
 
 	t.Run("Migrations", func(t *testing.T) {
