@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -36,7 +37,8 @@ func (a *App) runScheduler(ctx context.Context) error {
 	}{
 		{"reconcile", a.Config.Schedules.Reconcile, 5 * time.Minute, func(ctx context.Context) error {
 			_, err := a.Reconcile(ctx)
-			return err
+			_, rerr := a.RecoverInterrupted(ctx)
+			return errors.Join(err, rerr)
 		}},
 		{"daily_summary", a.Config.Schedules.DailySummary, time.Hour, a.dailySummaryJob},
 	}

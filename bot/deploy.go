@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,6 +23,7 @@ type deployGitHub interface {
 	// CurrentDeployment is the newest deployment to env whose latest status is success.
 	CurrentDeployment(ctx context.Context, repo, env string) (sha string, id int64, found bool, err error)
 	CreateDeployment(ctx context.Context, repo, sha, env string, payload any, description string) (id int64, err error)
+	DeploymentPayloads(ctx context.Context, repo, sha, env string) (map[int64]json.RawMessage, error)
 }
 
 // deployStore is what a deploy needs from the store besides appending evidence.
@@ -31,6 +33,7 @@ type deployStore interface {
 	GetDeploy(ctx context.Context, id int64) (store.Deploy, error)
 	UpdateDeploy(ctx context.Context, id int64, fn func(d *store.Deploy)) error
 	TransitionDeploy(ctx context.Context, id int64, from, to store.State) (ok bool, err error)
+	DeploysIn(ctx context.Context, state store.State, before time.Time) ([]store.Deploy, error)
 	DeployByGitHubID(ctx context.Context, repo string, ghID int64) (store.Deploy, error)
 	RecentDeploys(ctx context.Context, service, env string, n int) ([]store.Deploy, error)
 	Lock(ctx context.Context, service, env, by, reason string) (ok bool, existing *store.EnvLock, err error)

@@ -2,6 +2,7 @@ package github
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -158,6 +159,30 @@ func (c *Client) CurrentDeployment(ctx context.Context, repo, env string) (sha s
 		}
 		if resp.NextPage == 0 {
 			return "", 0, false, nil
+		}
+		opt.Page = resp.NextPage
+	}
+}
+
+// DeploymentPayloads lists the deployments of sha to env, newest first, as id → payload. It is
+// how an interrupted confirmation finds out whether GitHub got its deployment.
+func (c *Client) DeploymentPayloads(ctx context.Context, repo, sha, env string) (map[int64]json.RawMessage, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64]json.RawMessage{}
+	opt := &gh.DeploymentsListOptions{SHA: sha, Environment: env, ListOptions: gh.ListOptions{PerPage: perPage, Page: 1}}
+	for {
+		deps, resp, err := c.gh.Repositories.ListDeployments(ctx, owner, name, opt)
+		if err != nil {
+			return nil, fmt.Errorf("github: deployments of %s@%s to %s: %w", repo, short(sha), env, notFound(err))
+		}
+		for _, d := range deps {
+			out[d.GetID()] = d.Payload
+		}
+		if resp.NextPage == 0 {
+			return out, nil
 		}
 		opt.Page = resp.NextPage
 	}

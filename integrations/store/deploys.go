@@ -179,6 +179,26 @@ func (s *Store) DeployByGitHubID(ctx context.Context, repo string, ghID int64) (
 	return d, nil
 }
 
+// DeploysIn lists the deploys in state that last changed before before, oldest first: the
+// confirmations a crash interrupted, for example.
+func (s *Store) DeploysIn(ctx context.Context, state State, before time.Time) ([]Deploy, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+deployCols+
+		" FROM deploys WHERE state = $1 AND updated_ns < $2 ORDER BY id", string(state), nanos(before))
+	if err != nil {
+		return nil, fmt.Errorf("store: deploys %s before %s: %w", state, before, err)
+	}
+	defer rows.Close()
+	var out []Deploy
+	for rows.Next() {
+		d, err := scanDeploy(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: deploys %s: %w", state, err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
 // RecentDeploys returns up to n deploys of service to env, newest first.
 func (s *Store) RecentDeploys(ctx context.Context, service, env string, n int) ([]Deploy, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT "+deployCols+
