@@ -16,6 +16,9 @@ import (
 	"sockembot/integrations/store"
 )
 
+// pruneAfter is how long dedupe keys and processed webhook payloads are kept.
+const pruneAfter = 90 * 24 * time.Hour
+
 // reconcileLookback is how far back the first reconciliation of a repository looks, when no
 // cursor has been stored yet.
 const reconcileLookback = 24 * time.Hour
@@ -170,7 +173,13 @@ func (a *App) dailySummaryJob(ctx context.Context) error {
 	if _, err := a.DailySummary(ctx, day); err != nil {
 		return err
 	}
-	return a.Store.SetState(ctx, key, day.Format(time.DateOnly))
+	if err := a.Store.SetState(ctx, key, day.Format(time.DateOnly)); err != nil {
+		return err
+	}
+	// Housekeeping rides on the daily job: dedupe keys and processed payloads are kept for
+	// pruneAfter, evidence forever.
+	_, err = a.Store.Prune(ctx, a.now().Add(-pruneAfter))
+	return err
 }
 
 // Summary is one day of the gates in numbers.

@@ -34,6 +34,7 @@ type deployStore interface {
 	UpdateDeploy(ctx context.Context, id int64, fn func(d *store.Deploy)) error
 	TransitionDeploy(ctx context.Context, id int64, from, to store.State) (ok bool, err error)
 	DeploysIn(ctx context.Context, state store.State, before time.Time) ([]store.Deploy, error)
+	Prune(ctx context.Context, before time.Time) (int64, error)
 	DeployByGitHubID(ctx context.Context, repo string, ghID int64) (store.Deploy, error)
 	RecentDeploys(ctx context.Context, service, env string, n int) ([]store.Deploy, error)
 	Lock(ctx context.Context, service, env, by, reason string) (ok bool, existing *store.EnvLock, err error)

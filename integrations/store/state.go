@@ -28,6 +28,34 @@ func (s *Store) Once(ctx context.Context, scope, key string) (first bool, err er
 	return first, nil
 }
 
+// Prune forgets what only guards against duplicates and is long past its use: once keys and
+// the payloads of processed webhook deliveries from before before. Slack and GitHub redeliver
+// within minutes or days, never months. Evidence is never pruned. It returns the rows removed.
+func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			"DELETE FROM once_keys WHERE at_ns < $1",
+			"DELETE FROM deliveries WHERE state = 'done' AND done_ns < $1",
+		} {
+			res, err := tx.ExecContext(ctx, q, nanos(before))
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: prune before %s: %w", before.Format(time.RFC3339), err)
+	}
+	return n, nil
+}
+
 // Delivery retry policy: a failed delivery waits DeliveryBackoff, doubling each attempt up to
 // MaxDeliveryBackoff, and is marked dead after MaxDeliveryAttempts claims.
 const (

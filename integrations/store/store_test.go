@@ -791,6 +791,29 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		}
 	})
 
+	t.Run("Prune", func(t *testing.T) {
+		s := fresh(t)
+		if first, err := s.Once(ctx, "slack", "old"); err != nil || !first {
+			t.Fatal(first, err)
+		}
+		if n, err := s.Prune(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+			t.Fatalf("pruned %d (%v) of nothing old", n, err)
+		}
+		if first, _ := s.Once(ctx, "slack", "old"); first {
+			t.Fatal("a recent key was forgotten")
+		}
+		appendN(t, s, 1)
+		if n, err := s.Prune(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+			t.Fatalf("pruned %d (%v), want the one key", n, err)
+		}
+		if first, _ := s.Once(ctx, "slack", "old"); !first {
+			t.Fatal("a pruned key is still remembered")
+		}
+		if res, err := s.Verify(ctx); err != nil || !res.OK || res.Checked != 1 {
+			t.Fatalf("evidence touched by Prune: %+v %v", res, err)
+		}
+	})
+
 	t.Run("RetroReviews", func(t *testing.T) {
 		s := fresh(t)
 		at := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
