@@ -10,17 +10,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	fakegithub "sockembot/integrations/fake/github"
 	fakejira "sockembot/integrations/fake/jira"
+	fakeslack "sockembot/integrations/fake/slack"
 )
 
 // Distinctive secrets: no output may ever contain them.
@@ -470,4 +473,138 @@ func TestCheckHonoursTheRepositoryPolicy(t *testing.T) {
 	if res.code != 2 || !strings.Contains(res.stderr, ".sockembot.yml in acme/payments is invalid") || !strings.Contains(res.stderr, "requried") {
 		t.Fatalf("an invalid repository policy: exit %d\n%s", res.code, res.stderr)
 	}
+}
+
+func TestRunRefusesToStartWithAClearMessage(t *testing.T) {
+	w := newWorld(t, fakejira.Cloud)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("release_channel: C0RELEASE\nservices:\n  payments:\n    repo: acme/payments\n    environments: [production]\n"), 0o600)
+	typo := filepath.Join(dir, "typo.yaml")
+	os.WriteFile(typo, []byte("release_channel: C0RELEASE\nservices:\n  payments:\n    repo: acme/payments\n    environments: [production]\n    enviroments: [staging]\n"), 0o600)
+	norepo := filepath.Join(dir, "norepo.yaml")
+	os.WriteFile(norepo, []byte("release_channel: C0RELEASE\nservices:\n  payments:\n    environments: [production]\n"), 0o600)
+	slackEnv := []string{"SLACK_APP_TOKEN=xapp-1-A0-1-secretapp", "SLACK_BOT_TOKEN=xoxb-secretbot", "GITHUB_WEBHOOK_SECRET=s3cret-hook"}
+	cases := []struct {
+		name string
+		env  []string
+		says []string
+	}{
+		{"no Slack tokens", w.env("SOCKEMBOT_CONFIG="+good, "GITHUB_WEBHOOK_SECRET=x"), []string{"SLACK_APP_TOKEN must be set", "SLACK_BOT_TOKEN must be set"}},
+		{"no webhook secret", w.env(append([]string{"SOCKEMBOT_CONFIG=" + good}, slackEnv[:2]...)...), []string{"GITHUB_WEBHOOK_SECRET must be set"}},
+		{"unknown config key", w.env(append([]string{"SOCKEMBOT_CONFIG=" + typo}, slackEnv...)...), []string{"enviroments"}},
+		{"service without a repo", w.env(append([]string{"SOCKEMBOT_CONFIG=" + norepo}, slackEnv...)...), []string{`service "payments" has no repo`}},
+		{"no config file", w.env(append([]string{"SOCKEMBOT_CONFIG=" + filepath.Join(dir, "absent.yaml")}, slackEnv...)...), []string{"absent.yaml"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := sockembot(t, c.env, dir, "run")
+			if res.code != 2 || !strings.Contains(res.stderr, "refusing to start") {
+				t.Fatalf("exit %d, stderr:\n%s", res.code, res.stderr)
+			}
+			for _, s := range c.says {
+				if !strings.Contains(res.stderr, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, res.stderr)
+				}
+			}
+			for _, secret := range []string{"secretapp", "secretbot", "s3cret-hook"} {
+				if strings.Contains(res.stderr+res.stdout, secret) {
+					t.Errorf("a secret was printed")
+				}
+			}
+		})
+	}
+}
+
+// The real `run` as a process: socket mode against the fake Slack, the webhook endpoint on
+// $PORT, SQLite evidence; a deploy requested, checked, confirmed and recorded; then SIGTERM.
+func TestRunServesADeployEndToEnd(t *testing.T) {
+	w := newWorld(t, fakejira.Cloud)
+	w.compliantPR("PAY-1 Refunds endpoint")
+	sl := fakeslack.New(fakeslack.Config{ChannelNames: map[string]string{"C0RELEASE": "releases"}})
+	t.Cleanup(sl.Close)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sockembot.yaml")
+	os.WriteFile(cfg, []byte("release_channel: C0RELEASE\nservices:\n  payments:\n    repo: acme/payments\n    environments: [production]\nschedules: {reconcile: \"\", daily_summary: \"\"}\n"), 0o600)
+	port := freePort(t)
+	db := filepath.Join(dir, "evidence.db")
+	env := w.env("SLACK_APP_TOKEN="+sl.AppToken(), "SLACK_BOT_TOKEN="+sl.BotToken(), "SLACK_API_URL="+sl.APIURL(),
+		"GITHUB_WEBHOOK_SECRET=hook-secret", "PORT="+port, "DATABASE_URL="+db, "SOCKEMBOT_CONFIG="+cfg)
+
+	cmd := exec.Command(binary, "run")
+	cmd.Env, cmd.Dir = env, dir
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	if !sl.WaitConnections(1, 20*time.Second) {
+		t.Fatalf("sockembot run never connected to Slack:\n%s", stderr.String())
+	}
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s\n%s\n%s", what, sl.Render(), stderr.String())
+			}
+		}
+	}
+	until("/healthz", func() bool {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	sl.SendSlashCommand(fakeslack.SlashCommand{UserID: "U0ALICE", ChannelID: "C0RELEASE", Command: "/deploy", Text: "payments to production from v1.0.0"})
+	until("the digest", func() bool { return len(sl.Messages("C0RELEASE")) == 1 })
+	digest := sl.Messages("C0RELEASE")[0]
+	if !strings.Contains(digest.Text, "1 change") {
+		t.Fatalf("digest: %s", sl.Render())
+	}
+	sl.SendBlockAction(fakeslack.BlockAction{ActionID: "deploy_confirm", UserID: "U0ALICE", ChannelID: "C0RELEASE", MessageTS: digest.TS})
+	until("the GitHub deployment", func() bool { return len(w.repo.Deployments()) == 1 })
+	if d := w.repo.Deployments()[0]; d.SHA != w.repo.Head() || d.Environment != "production" {
+		t.Errorf("deployment %+v", d)
+	}
+	until("the confirmation in the thread", func() bool { return len(sl.Thread("C0RELEASE", digest.TS)) >= 2 })
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("run exited with %v after SIGTERM:\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop on SIGTERM")
+	}
+	for _, secret := range []string{ghToken, jiraToken, sl.BotToken(), sl.AppToken(), "hook-secret"} {
+		if strings.Contains(stderr.String(), secret) {
+			t.Errorf("run logged a secret")
+		}
+	}
+	verify := sockembot(t, env, dir, "audit", "verify")
+	if verify.code != 0 {
+		t.Fatalf("audit verify after run: %d\n%s", verify.code, verify.stdout)
+	}
+	export := sockembot(t, env, dir, "audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "json")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(export.stdout), &rows); err != nil || len(rows) != 1 || rows[0]["deployer"] != "U0ALICE" || rows[0]["compliant"] != true {
+		t.Fatalf("export after the deploy: %v\n%s", err, export.stdout)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 }
