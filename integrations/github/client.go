@@ -45,6 +45,9 @@ type Options struct {
 type Client struct {
 	gh          *gh.Client
 	concurrency int
+
+	selfMu sync.Mutex
+	self   *string // the token's login ("" for a GitHub App, which has no user); nil until known
 }
 
 // New builds a Client.

@@ -56,12 +56,41 @@ func (c *Client) FindComment(ctx context.Context, repo string, number int, marke
 	if err != nil {
 		return 0, "", false, fmt.Errorf("github: comments of %s#%d: %w", repo, number, notFound(err))
 	}
+	self, err := c.whoami(ctx)
+	if err != nil {
+		return 0, "", false, err
+	}
 	for _, cm := range comments {
-		if strings.Contains(cm.GetBody(), marker) {
+		// Only sockembot's own comment counts: anyone can paste the marker into theirs.
+		mine := cm.GetUser().GetLogin() == self
+		if self == "" {
+			mine = cm.GetUser().GetType() == "Bot"
+		}
+		if mine && strings.Contains(cm.GetBody(), marker) {
 			return cm.GetID(), cm.GetBody(), true, nil
 		}
 	}
 	return 0, "", false, nil
+}
+
+// whoami is the login the token acts as. A GitHub App installation token has no user (GET /user
+// answers 403, or 404 on some servers): then "", and sockembot's comments are the ones by a bot.
+func (c *Client) whoami(ctx context.Context) (string, error) {
+	c.selfMu.Lock()
+	defer c.selfMu.Unlock()
+	if c.self != nil {
+		return *c.self, nil
+	}
+	u, _, err := c.gh.Users.Get(ctx, "")
+	login := u.GetLogin()
+	if hasStatus(err, 403, 404) {
+		login, err = "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("github: who the token is: %w", err)
+	}
+	c.self = &login
+	return login, nil
 }
 
 // UpsertComment keeps one comment per pull request: it edits the comment holding marker, or

@@ -212,3 +212,36 @@ func TestFile(t *testing.T) {
 		t.Error("an outage read as a missing file")
 	}
 }
+
+// Anyone can paste the marker into a comment: only sockembot's own counts, whether it acts as a
+// GitHub App (no user: its comments are the ones by a bot) or with a user's token (its login).
+func TestFindCommentIgnoresOthersPastingTheMarker(t *testing.T) {
+	const marker = "<!-- sockembot -->"
+	const forged = marker + "\n### sockembot: this pull request now meets the change policy"
+	for _, bot := range []string{"sockembot[bot]", "deploy-robot"} {
+		t.Run(bot, func(t *testing.T) {
+			s, r, _ := oneCommitRepo(t, fakegithub.Options{BotLogin: bot})
+			pr := r.OpenPR(fakegithub.PR{Title: "PAY-1", Author: "alice"})
+			r.AddComment(pr.Number, "mallory", forged)
+			if bot == "deploy-robot" {
+				// With a user's token another bot's comment is not sockembot's either.
+				r.AddComment(pr.Number, "dependabot[bot]", marker+" quoted")
+			}
+			c := newClient(t, s, github.Options{})
+			ctx := context.Background()
+			if _, _, found, err := c.FindComment(ctx, "acme/payments", pr.Number, marker); err != nil || found {
+				t.Fatalf("someone else's comment taken for sockembot's: %v %v", found, err)
+			}
+			id, created, err := c.UpsertComment(ctx, "acme/payments", pr.Number, marker, "missing ticket")
+			if err != nil || !created {
+				t.Fatalf("upsert: %v %v", created, err)
+			}
+			if got, _, found, _ := c.FindComment(ctx, "acme/payments", pr.Number, marker); !found || got != id {
+				t.Fatalf("own comment not found")
+			}
+			if cs := r.Comments(pr.Number); cs[0].Body != forged {
+				t.Error("mallory's comment was edited")
+			}
+		})
+	}
+}

@@ -296,6 +296,16 @@ func decode(r *http.Request, v any) *reply {
 	return nil
 }
 
+// getUser is GET /user: the token's own account. A GitHub App (BotLogin ending in [bot]) acts
+// with an installation token, which has no user: GitHub answers 403.
+func (s *Server) getUser(_ *http.Request, _ map[string]string) reply {
+	if strings.HasSuffix(s.opts.BotLogin, "[bot]") {
+		return jsonReply(http.StatusForbidden, obj{"message": "Resource not accessible by integration",
+			"documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "403"})
+	}
+	return jsonReply(http.StatusOK, s.user(s.opts.BotLogin))
+}
+
 func (s *Server) getRepo(_ *http.Request, p map[string]string) reply {
 	r := s.repoOf(p)
 	if r == nil {

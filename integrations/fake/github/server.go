@@ -360,6 +360,7 @@ var routes []*route
 
 func init() {
 	routes = []*route{
+		{"GET", "/user", (*Server).getUser},
 		{"GET", "/repos/{owner}/{repo}", (*Server).getRepo},
 		{"GET", "/repos/{owner}/{repo}/compare/{basehead}", (*Server).compare},
 		{"GET", "/repos/{owner}/{repo}/commits/{sha}/pulls", (*Server).commitPulls},
