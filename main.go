@@ -40,7 +40,7 @@ Usage:
   sockembot run                     Slack bot (socket mode) + GitHub webhook endpoint
   sockembot demo                    the whole bot against built-in fakes (no credentials)
   sockembot audit export --from DATE --to DATE [--repo R] [--format csv|json]
-  sockembot audit verify
+  sockembot audit verify [--anchor SEQ:HASH]
 
 Exit codes: 0 compliant / ok, 1 not compliant / tampered, 2 could not run.
 Environment: see README.md (GITHUB_TOKEN, GITHUB_API_URL, JIRA_URL, JIRA_USER, JIRA_TOKEN,
@@ -172,13 +172,30 @@ func newJira(getenv func(string) string) (*jira.Client, error) {
 }
 
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	const auditUsage = "usage: sockembot audit export --from DATE --to DATE [--repo R] [--format csv|json]\n       sockembot audit verify\n"
+	const auditUsage = "usage: sockembot audit export --from DATE --to DATE [--repo R] [--format csv|json]\n       sockembot audit verify [--anchor SEQ:HASH]\n"
 	if len(args) == 0 {
 		fmt.Fprint(stderr, auditUsage)
 		return exitCouldNotRun
 	}
 	switch args[0] {
 	case "verify":
+		fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		anchor := fs.String("anchor", "", "SEQ:HASH from an earlier verify's head line, kept outside the database")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+			fmt.Fprint(stderr, auditUsage)
+			return exitCouldNotRun
+		}
+		var anchorSeq int64
+		var anchorHash string
+		if *anchor != "" {
+			seqText, hash, ok := strings.Cut(*anchor, ":")
+			if _, err := fmt.Sscan(seqText, &anchorSeq); !ok || err != nil || anchorSeq < 1 || len(hash) != 64 {
+				fmt.Fprintf(stderr, "audit verify: --anchor is SEQ:HASH, as printed on the head line (record 42, hash 3f… → 42:3f…)\n")
+				return exitCouldNotRun
+			}
+			anchorHash = hash
+		}
 		st, err := store.Open(ctx, getenv("DATABASE_URL"))
 		if err != nil {
 			return failure(stderr, "open the evidence store", err)
@@ -192,7 +209,20 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			fmt.Fprintf(stdout, "TAMPERED: evidence record %d: %s (%d records checked)\n", res.FirstBad, res.Problem, res.Checked)
 			return exitNotCompliant
 		}
+		if anchorSeq != 0 {
+			rec, found, err := st.RecordAt(ctx, anchorSeq)
+			if err != nil {
+				return failure(stderr, "read the anchored record", err)
+			}
+			if !found || rec.Hash != anchorHash {
+				fmt.Fprintf(stdout, "TAMPERED: evidence record %d no longer has the anchored hash: the chain was rewritten since the anchor was taken\n", anchorSeq)
+				return exitNotCompliant
+			}
+		}
 		fmt.Fprintf(stdout, "OK: %d evidence records, chain intact\nhead: record %d, hash %s\n", res.Checked, res.HeadSeq, res.HeadHash)
+		if anchorSeq != 0 {
+			fmt.Fprintf(stdout, "anchor: record %d still has hash %s\n", anchorSeq, anchorHash)
+		}
 		return exitCompliant
 	case "export":
 		fs := flag.NewFlagSet("audit export", flag.ContinueOnError)

@@ -452,6 +452,22 @@ func TestCheckRecordsEvidenceOnlyWithAStore(t *testing.T) {
 	if verify.code != 0 || !strings.Contains(verify.stdout, "1 evidence records") {
 		t.Fatalf("audit verify: exit %d\n%s%s", verify.code, verify.stdout, verify.stderr)
 	}
+	// The head line anchors the chain: a later verify checks the record still has that hash.
+	var seq int64
+	var hash string
+	if _, err := fmt.Sscanf(verify.stdout[strings.Index(verify.stdout, "head:"):], "head: record %d, hash %s", &seq, &hash); err != nil || seq != 1 || len(hash) != 64 {
+		t.Fatalf("head line: %v in %q", err, verify.stdout)
+	}
+	if res := sockembot(t, env, "", "audit", "verify", "--anchor", fmt.Sprintf("%d:%s", seq, hash)); res.code != 0 || !strings.Contains(res.stdout, "anchor: record 1 still has hash") {
+		t.Fatalf("verify with the right anchor: %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	other := strings.Repeat("0", 64)
+	if res := sockembot(t, env, "", "audit", "verify", "--anchor", "1:"+other); res.code != 1 || !strings.Contains(res.stdout, "TAMPERED: evidence record 1 no longer has the anchored hash") {
+		t.Fatalf("verify with an anchor the chain no longer matches: %d\n%s", res.code, res.stdout)
+	}
+	if res := sockembot(t, env, "", "audit", "verify", "--anchor", "one:abc"); res.code != 2 || !strings.Contains(res.stderr, "--anchor is SEQ:HASH") {
+		t.Fatalf("verify with a malformed anchor: %d\n%s", res.code, res.stderr)
+	}
 	export := sockembot(t, env, "", "audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "csv")
 	if export.code != 0 || !strings.HasPrefix(export.stdout, "deployed_at,") {
 		t.Fatalf("audit export: exit %d\n%s%s", export.code, export.stdout, export.stderr)

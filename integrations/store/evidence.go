@@ -192,6 +192,18 @@ func (s *Store) Records(ctx context.Context, kind, subject string, fn func(Recor
 	return nil
 }
 
+// RecordAt is the record with sequence number seq; found is false when there is none.
+func (s *Store) RecordAt(ctx context.Context, seq int64) (r Record, found bool, err error) {
+	r, err = scanRecord(s.db.QueryRowContext(ctx, "SELECT "+recordCols+" FROM evidence WHERE seq = $1", seq))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, fmt.Errorf("store: evidence record %d: %w", seq, err)
+	}
+	return r, true, nil
+}
+
 // LastRecord is the newest record of kind about subject ("" matches any); found is false when
 // there is none.
 func (s *Store) LastRecord(ctx context.Context, kind, subject string) (r Record, found bool, err error) {
