@@ -96,16 +96,22 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
-	// hello goes first; only then does the connection take envelopes.
+	// hello goes first; only then does the connection take envelopes (sends wait on sendMu).
+	// It is counted before it is written, so a client that has read it sees it counted.
 	s.sendMu.Lock()
+	s.mu.Lock()
+	prev := s.current
+	s.current = c
+	s.hellos++
+	s.mu.Unlock()
 	err = c.writeJSON(hello)
-	if err == nil {
-		s.mu.Lock()
-		s.current = c
-		s.hellos++
-		s.signalLocked()
-		s.mu.Unlock()
+	s.mu.Lock()
+	if err != nil {
+		s.current = prev
+		s.hellos--
 	}
+	s.signalLocked()
+	s.mu.Unlock()
 	s.sendMu.Unlock()
 
 	if err == nil {
