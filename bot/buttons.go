@@ -69,6 +69,16 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	} else if !ok {
 		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Only %s or a deployer for *%s* (%s) may deploy this.", mention(d.Requester), d.Environment, a.deployersText(d.Environment)))
 	}
+	// The person pressing Deploy is the deployer too: they may not be a change's only approver.
+	if changes, err := a.soleApprovedBy(ctx, d, user); err != nil {
+		return err
+	} else if len(changes) > 0 {
+		if err := a.denied(ctx, d.Repo, attemptDeniedEvidence{Service: d.Service, Environment: d.Environment, User: user, Action: "confirm",
+			Reason: string(compliance.RequesterSoleApprover) + ": " + strings.Join(changes, ", "), DeployID: d.ID}); err != nil {
+			return err
+		}
+		return a.ephemeral(ctx, channel, user, fmt.Sprintf("You are the only approver of %s, so you may not also deploy it: someone else must press Deploy.", strings.Join(changes, ", ")))
+	}
 	if lock, err := a.Store.GetLock(ctx, d.Service, d.Environment); err != nil {
 		return err
 	} else if lock != nil {
@@ -92,6 +102,31 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	_, perr := a.postMessage(ctx, d.Channel, d.TS, m)
 	uerr := a.updateRoot(ctx, d, fmt.Sprintf("⚠️ *Deploy failed* after %s pressed Deploy: see the thread.", mention(user)))
 	return errors.Join(perr, uerr)
+}
+
+// soleApprovedBy lists the changes of d whose only approver is user (through `people`), when
+// separation of duties refuses that in d's environment. The requester was checked with the range.
+func (a *App) soleApprovedBy(ctx context.Context, d store.Deploy, user string) ([]string, error) {
+	login := a.requesterLogin(user, d.Environment)
+	if user == d.Requester || login == "" || d.Emergency {
+		return nil, nil // an emergency deploy overrides this like any finding, on the record
+	}
+	check, err := a.checkRun(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if check.Policy.SeparationOfDuties.RequesterSoleApprover == compliance.ActionWarn {
+		return nil, nil
+	}
+	var out []string
+	for _, c := range compliance.ApplyDuties(check.Policy, check.Report, login).Changes {
+		for _, v := range c.Violations {
+			if v.Code == compliance.RequesterSoleApprover {
+				out = append(out, changeName(c))
+			}
+		}
+	}
+	return out, nil
 }
 
 // claim moves deploy id from ready to state. When another click, or the same click on another

@@ -242,11 +242,20 @@ func TestSoleApproverMayNotAlsoDeploy(t *testing.T) {
 		if !strings.Contains(strings.Join(ev.Violations, " "), "#1 "+string(compliance.RequesterSoleApprover)) {
 			t.Errorf("refusal evidence %+v", ev)
 		}
-		// alice did not approve anything here: she may deploy it.
+		// alice did not approve anything here: she may deploy it ...
 		r.command(demoAlice, demoRelease, "payments to production")
-		if root := r.digest(2); !hasAction(root, actionDeploy) {
+		root = r.digest(2)
+		if !hasAction(root, actionDeploy) {
 			t.Fatalf("alice's request refused:\n%s", r.Slack.Render())
 		}
+		// ... but bob, a deployer who alone approved #1, may not be the one to press Deploy.
+		r.click(demoBob, actionDeploy, root)
+		r.ephemeralTo(demoBob, "You are the only approver of #1, so you may not also deploy it")
+		if n := r.GitHub.Count(deployRoute); n != 0 {
+			t.Fatalf("%d deployments after the sole approver pressed Deploy", n)
+		}
+		r.click(demoAlice, actionDeploy, root)
+		r.until("alice's deployment", func() bool { return r.GitHub.Count(deployRoute) == 1 })
 	})
 	t.Run("warn", func(t *testing.T) {
 		r, _ := emergencyRig(t, func(c *Config) { c.Policy.SeparationOfDuties.RequesterSoleApprover = compliance.ActionWarn })
