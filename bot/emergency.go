@@ -19,6 +19,7 @@ const actionRetroApprove = "retro_approve"
 // retroStore is what retroactive reviews need from the store.
 type retroStore interface {
 	RetroReviews(ctx context.Context) ([]store.RetroReview, error)
+	AppendOnce(ctx context.Context, scope, key string, e store.Evidence) (store.Record, bool, error)
 }
 
 // announceEmergency tells the emergency channel (when configured) that someone broke glass.
@@ -131,14 +132,17 @@ func (a *App) refuseRetro(ctx context.Context, o store.RetroReviewEvidence, user
 
 // closeRetro records a retroactive review as done, once whoever gets there first.
 func (a *App) closeRetro(ctx context.Context, o store.RetroReviewEvidence, by, via string) error {
-	first, err := a.Store.Once(ctx, "retro-close", o.Key())
-	if err != nil || !first {
-		return err
-	}
 	at := a.now()
 	ev := store.RetroReviewEvidence{Event: store.RetroClosed, DeployID: o.DeployID, Change: o.Change, Repo: o.Repo, PRNumber: o.PRNumber, By: by, Via: via, At: at}
-	if err := a.record(ctx, store.KindRetroReview, o.Repo, store.RetroReviewSubject(o.DeployID), ev); err != nil {
-		return err
+	// The claim and the record commit together: a button pressed twice, or a press racing a
+	// GitHub approval, closes the review once; a record that fails leaves it open to close again.
+	_, first, err := a.Store.AppendOnce(ctx, "retro-close", o.Key(),
+		store.Evidence{At: at, Kind: store.KindRetroReview, Repo: o.Repo, Subject: store.RetroReviewSubject(o.DeployID), Body: ev})
+	if err != nil {
+		return fmt.Errorf("record %s: %w", store.KindRetroReview, err)
+	}
+	if !first {
+		return nil
 	}
 	late := ""
 	if at.After(o.Due) {

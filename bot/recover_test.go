@@ -22,8 +22,12 @@ func TestInterruptedConfirmationsAreSettled(t *testing.T) {
 			ctx := context.Background()
 			r.command(demoAlice, demoRelease, "payments to production")
 			root := r.digest(1)
+			// Ready, with its digest's ts saved (the state is set just before the digest is posted).
+			r.until("the deploy ready", func() bool {
+				d := r.deploys("payments", "production")[0]
+				return d.State == store.StateReady && d.TS != ""
+			})
 			d := r.deploys("payments", "production")[0]
-			r.until("the deploy ready", func() bool { return r.deploys("payments", "production")[0].State == store.StateReady })
 			// The process dies right after claiming the confirmation ...
 			if ok, err := r.Store.TransitionDeploy(ctx, d.ID, store.StateReady, store.StateConfirming); err != nil || !ok {
 				t.Fatalf("claim: %v %v", ok, err)

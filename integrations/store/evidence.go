@@ -85,15 +85,32 @@ func chainHash(prev string, seq int64, at, kind, repo, subject string, body []by
 // Append adds e to the chain and returns once the record is committed: an acknowledged record
 // is durable. Appends are serialised across goroutines and processes by the chain head's lock.
 func (s *Store) Append(ctx context.Context, e Evidence) (Record, error) {
+	rec, _, err := s.appendIf(ctx, "", "", e)
+	return rec, err
+}
+
+// AppendOnce appends e unless (scope, key) was claimed before, by Once or AppendOnce on any
+// replica, and claims it in the same transaction: the claim and the record commit together or
+// not at all. It suits evidence of a one-time event (a retroactive review closed) that two
+// replicas or a redelivery may report at once. first is false, and nothing is written, when
+// the key was already claimed.
+func (s *Store) AppendOnce(ctx context.Context, scope, key string, e Evidence) (rec Record, first bool, err error) {
+	if scope == "" || key == "" {
+		return Record{}, false, errors.New("store: append once: scope and key must be set")
+	}
+	return s.appendIf(ctx, scope, key, e)
+}
+
+func (s *Store) appendIf(ctx context.Context, scope, key string, e Evidence) (Record, bool, error) {
 	if e.Kind == "" {
-		return Record{}, errors.New("store: append evidence: kind is empty")
+		return Record{}, false, errors.New("store: append evidence: kind is empty")
 	}
 	if strings.Contains(e.Kind+e.Repo+e.Subject, "\n") {
-		return Record{}, fmt.Errorf("store: append %s evidence: kind, repo and subject must not contain newlines", e.Kind)
+		return Record{}, false, fmt.Errorf("store: append %s evidence: kind, repo and subject must not contain newlines", e.Kind)
 	}
 	body, err := json.Marshal(e.Body)
 	if err != nil {
-		return Record{}, fmt.Errorf("store: append %s evidence: encode body: %w", e.Kind, err)
+		return Record{}, false, fmt.Errorf("store: append %s evidence: encode body: %w", e.Kind, err)
 	}
 	at := e.At
 	if at.IsZero() {
@@ -103,7 +120,14 @@ func (s *Store) Append(ctx context.Context, e Evidence) (Record, error) {
 	atText := at.Format(time.RFC3339Nano)
 	rec := Record{Kind: e.Kind, Repo: e.Repo, Subject: e.Subject, Body: body}
 	rec.At, _ = time.Parse(time.RFC3339Nano, atText) // what a reader will get back
+	first := true
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		if scope != "" {
+			var err error
+			if first, err = s.claim(ctx, tx, scope, key); err != nil || !first {
+				return err
+			}
+		}
 		// The head row's lock (PG) or the immediate transaction (SQLite) makes read-head,
 		// insert, move-head one step. Reading the head rather than the newest row means a
 		// deleted newest row stays detectable: the next record still links to the lost one.
@@ -127,9 +151,12 @@ func (s *Store) Append(ctx context.Context, e Evidence) (Record, error) {
 		return nil
 	})
 	if err != nil {
-		return Record{}, fmt.Errorf("store: append %s evidence: %w", e.Kind, err)
+		return Record{}, false, fmt.Errorf("store: append %s evidence: %w", e.Kind, err)
 	}
-	return rec, nil
+	if !first {
+		return Record{}, false, nil
+	}
+	return rec, true, nil
 }
 
 const recordCols = "seq, at, kind, repo, subject, body, prev_hash, hash"

@@ -13,19 +13,24 @@ import (
 // webhooks; both must act once.
 func (s *Store) Once(ctx context.Context, scope, key string) (first bool, err error) {
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "INSERT INTO once_keys (scope, k, at_ns) VALUES ($1, $2, $3) ON CONFLICT (scope, k) DO NOTHING",
-			scope, key, nanos(s.now()))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		first = n == 1
+		first, err = s.claim(ctx, tx, scope, key)
 		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: once %s/%s: %w", scope, key, err)
 	}
 	return first, nil
+}
+
+// claim inserts (scope, key) into once_keys in tx; first is false if it was there already.
+func (s *Store) claim(ctx context.Context, tx *sql.Tx, scope, key string) (first bool, err error) {
+	res, err := tx.ExecContext(ctx, "INSERT INTO once_keys (scope, k, at_ns) VALUES ($1, $2, $3) ON CONFLICT (scope, k) DO NOTHING",
+		scope, key, nanos(s.now()))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // Prune forgets what only guards against duplicates and is long past its use: once keys and

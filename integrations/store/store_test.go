@@ -515,6 +515,64 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 				t.Fatalf("%d replicas saw the envelope first, want exactly 1", firsts)
 			}
 		})
+		t.Run("append once", func(t *testing.T) {
+			var mu sync.Mutex
+			firsts := 0
+			race(func(s *Store, i int) {
+				_, ok, err := s.AppendOnce(ctx, "retro-close", "deploy 7 #12", Evidence{Kind: "retro_review", Subject: "deploy 7", Body: map[string]int{"racer": i}})
+				countTrue(t, &firsts, &mu, ok, err)
+			})
+			if firsts != 1 {
+				t.Fatalf("%d replicas recorded the one-time event, want exactly 1", firsts)
+			}
+			n := 0
+			if err := replicas[0].Records(ctx, "retro_review", "deploy 7", func(Record) error { n++; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Fatalf("%d records of the one-time event, want 1", n)
+			}
+		})
+	})
+
+	t.Run("AppendOnce", func(t *testing.T) {
+		s := fresh(t)
+		rec, first, err := s.AppendOnce(ctx, "retro-close", "k1", Evidence{Kind: "retro_review", Subject: "deploy 1", Body: "closed"})
+		if err != nil || !first || rec.Seq != 1 {
+			t.Fatalf("first AppendOnce = %+v, %v, %v; want record 1, true", rec, first, err)
+		}
+		if _, first, err := s.AppendOnce(ctx, "retro-close", "k1", Evidence{Kind: "retro_review", Subject: "deploy 1", Body: "again"}); err != nil || first {
+			t.Fatalf("second AppendOnce = %v, %v; want false, nil", first, err)
+		}
+		if ok, err := s.Once(ctx, "retro-close", "k1"); err != nil || ok {
+			t.Fatalf("Once after AppendOnce = %v, %v; want the key taken", ok, err)
+		}
+		// A record that cannot be written leaves the key free, so the event can be recorded later.
+		if _, _, err := s.AppendOnce(ctx, "retro-close", "k2", Evidence{Kind: "retro_review", Subject: "bad\nsubject"}); err == nil {
+			t.Fatal("AppendOnce with a newline in the subject succeeded")
+		}
+		if _, _, err := s.AppendOnce(ctx, "retro-close", "k3", Evidence{Kind: "retro_review", Body: func() {}}); err == nil {
+			t.Fatal("AppendOnce with an unencodable body succeeded")
+		}
+		for _, k := range []string{"k2", "k3"} {
+			if ok, err := s.Once(ctx, "retro-close", k); err != nil || !ok {
+				t.Errorf("key %s after a failed AppendOnce: Once = %v, %v; want it still free", k, ok, err)
+			}
+		}
+		if res, err := s.Verify(ctx); err != nil || !res.OK || res.Checked != 1 {
+			t.Fatalf("Verify = %+v, %v; want 1 intact record", res, err)
+		}
+		// A write that fails inside the transaction takes the claim back with it.
+		broken := fresh(t)
+		if _, err := broken.db.Exec("DELETE FROM chain_head"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := broken.AppendOnce(ctx, "retro-close", "k4", Evidence{Kind: "retro_review", Subject: "deploy 4"}); err == nil || !strings.Contains(err.Error(), "chain head is missing") {
+			t.Fatalf("AppendOnce without a chain head: err = %v, want the missing head named", err)
+		}
+		if ok, err := broken.Once(ctx, "retro-close", "k4"); err != nil || !ok {
+			t.Errorf("key k4 after a rolled-back AppendOnce: Once = %v, %v; want it still free", ok, err)
+		}
 	})
 
 	t.Run("Once", func(t *testing.T) {
