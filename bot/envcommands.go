@@ -11,16 +11,24 @@ import (
 
 // `/deploy status`, `history`, `lock` and `unlock`: questions and holds about an environment.
 
+// environments are the service's environments a status or history command asks about: the one
+// named, or all of them. An unknown service or environment is an error to tell the user.
+func (a *App) environments(cmd Command) (Service, []string, error) {
+	svc, env, err := a.target(cmd)
+	if err != nil {
+		return Service{}, nil, err
+	}
+	if cmd.Env == "" {
+		return svc, svc.Environments, nil
+	}
+	return svc, []string{env}, nil
+}
+
 // showStatus answers `/deploy status SERVICE [ENV]`.
 func (a *App) showStatus(ctx context.Context, r replyTo, cmd Command) error {
-	svc, ok := a.Config.Services[cmd.Service]
-	if !ok || (cmd.Env != "" && !slices.Contains(svc.Environments, cmd.Env)) {
-		_, _, err := a.target(cmd)
+	svc, envs, err := a.environments(cmd)
+	if err != nil {
 		return a.tell(ctx, r, err.Error())
-	}
-	envs := svc.Environments
-	if cmd.Env != "" {
-		envs = []string{cmd.Env}
 	}
 	lines := []string{fmt.Sprintf("*%s* (%s)", cmd.Service, svc.Repo)}
 	for _, env := range envs {
@@ -55,14 +63,9 @@ func (a *App) showStatus(ctx context.Context, r replyTo, cmd Command) error {
 
 // showHistory answers `/deploy history SERVICE [ENV]`.
 func (a *App) showHistory(ctx context.Context, r replyTo, cmd Command) error {
-	svc, ok := a.Config.Services[cmd.Service]
-	if !ok || (cmd.Env != "" && !slices.Contains(svc.Environments, cmd.Env)) {
-		_, _, err := a.target(cmd)
+	_, envs, err := a.environments(cmd)
+	if err != nil {
 		return a.tell(ctx, r, err.Error())
-	}
-	envs := svc.Environments
-	if cmd.Env != "" {
-		envs = []string{cmd.Env}
 	}
 	var all []store.Deploy
 	for _, env := range envs {
