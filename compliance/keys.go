@@ -32,21 +32,38 @@ func BranchTicketKeys(branch string) []string {
 }
 
 func scanKeys(re *regexp.Regexp, text string, keys []string) []string {
-	for _, m := range re.FindAllStringIndex(text, -1) {
-		before, _ := utf8.DecodeLastRuneInString(text[:m[0]])
-		after, _ := utf8.DecodeRuneInString(text[m[1]:])
-		// Word boundaries, so "xPAY-1" and "PAY-1a" are not keys; an underscore may follow the
-		// number because branch names use it as a separator (pay-12_fix).
-		if m[0] > 0 && (before == '_' || isAlnum(before)) || m[1] < len(text) && isAlnum(after) {
-			continue
-		}
-		key := strings.ToUpper(text[m[0]:m[1]])
+	add := func(key string) {
 		if !slices.Contains(keys, key) {
 			keys = append(keys, key)
 		}
 	}
+	for _, m := range re.FindAllStringIndex(text, -1) {
+		before, _ := utf8.DecodeLastRuneInString(text[:m[0]])
+		after, _ := utf8.DecodeRuneInString(text[m[1]:])
+		// Word boundaries, so "xPAY-1" and "PAY-1a" are not keys; an underscore may stand on
+		// either side because names use it as a separator (fix_PAY-12, pay-12_fix).
+		if m[0] > 0 && isAlnum(before) || m[1] < len(text) && isAlnum(after) {
+			continue
+		}
+		match := text[m[0]:m[1]]
+		add(strings.ToUpper(match))
+		// Project keys may hold underscores (PAY_OPS-3), so the whole match is a candidate. A
+		// lower-case word joined on with an underscore (fix_pay-12 in a branch) is not part of
+		// a project key: what follows it is a candidate too. Jira's project list decides.
+		project, _, _ := strings.Cut(match, "-")
+		for i := 0; i < len(project); i++ {
+			if project[i] != '_' || !hasLower(project[:i]) {
+				continue
+			}
+			if rest := match[i+1:]; re.FindString(rest) == rest {
+				add(strings.ToUpper(rest))
+			}
+		}
+	}
 	return keys
 }
+
+func hasLower(s string) bool { return strings.ContainsFunc(s, unicode.IsLower) }
 
 func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 

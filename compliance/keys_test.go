@@ -24,7 +24,8 @@ func TestTicketKeys(t *testing.T) {
 		{"Pay-12 is mixed case", []string{}},
 		{"PAY-0 and PAY-012 are not issue numbers", []string{}},
 		{"A-1 has a one-letter project", []string{}},
-		{"xPAY-12 PAY-12x 1PAY-3 _PAY-4 éPAY-5 PAY-6é", []string{}},
+		{"xPAY-12 PAY-12x 1PAY-3 éPAY-5 PAY-6é", []string{}},
+		{"fix_PAY-4 and PAY-5_followup", []string{"PAY-4", "PAY-5"}},
 		{"ABC-DEF-12", []string{"DEF-12"}},
 		{"", []string{}},
 	}
@@ -43,6 +44,9 @@ func TestBranchTicketKeys(t *testing.T) {
 		{"pay-12-fix", []string{"PAY-12"}},
 		{"feature/pay-12-fix", []string{"PAY-12"}},
 		{"feature/PAY-12_fix", []string{"PAY-12"}},
+		{"alice/fix_pay-1", []string{"FIX_PAY-1", "PAY-1"}}, // a lower-case word before an underscore is not the project
+		{"hot_fix_pay-2-retry", []string{"HOT_FIX_PAY-2", "FIX_PAY-2", "PAY-2"}},
+		{"PAY_OPS-3", []string{"PAY_OPS-3"}}, // an upper-case project key with an underscore stays whole
 		{"feature-Pay-7", []string{"PAY-7"}},
 		{"release-2026", []string{"RELEASE-2026"}}, // a candidate; the project list decides
 		{"v1.2-3", []string{}},
