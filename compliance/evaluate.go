@@ -42,9 +42,9 @@ func evaluateChange(p Policy, c Change, refs []string, known map[string]Ticket) 
 		cr.Author, cr.MergedBy, cr.MergeSHA = pr.Author, pr.MergedBy, pr.MergeSHA
 		a := judgeApprovals(p.Approvals, pr)
 		cr.Approvals = a.counted
-		if p.Approvals.Required > 0 {
-			approvals = a.violations(p.Approvals, pr.HeadSHA)
-		}
+		// With approvals.required 0 no approval is needed, but a reviewer's open request for
+		// changes still stands in the way.
+		approvals = a.violations(p.Approvals, pr.HeadSHA)
 	} else {
 		// Anything not shown to have come through a pull request is a direct push: nobody
 		// reviewed it (SOC 2 CC8.1 wants every change authorised and reviewed).

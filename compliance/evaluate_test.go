@@ -259,11 +259,17 @@ func TestEvaluateRules(t *testing.T) {
 			approvers: []string{"dave", "bob"},
 		},
 		{
-			name:   "approvals not required",
+			name:   "approvals not required, none given",
+			policy: func(p *c.Policy) { p.Approvals.Required = 0 },
+			change: pullRequest(func(pr *c.PullRequest) { pr.Reviews = nil }),
+		},
+		{
+			name:   "approvals not required, but a reviewer's request for changes still stands",
 			policy: func(p *c.Policy) { p.Approvals.Required = 0 },
 			change: pullRequest(func(pr *c.PullRequest) {
 				pr.Reviews = []c.Review{review("dave", c.StateChangesRequested, headSHA, 20)}
 			}),
+			want: []c.Code{c.ChangesRequested},
 		},
 		{
 			name: "UTF-8 in title is not a ticket",
