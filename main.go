@@ -196,7 +196,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			}
 			anchorHash = hash
 		}
-		st, err := store.Open(ctx, getenv("DATABASE_URL"))
+		st, err := store.OpenExisting(ctx, getenv("DATABASE_URL"))
 		if err != nil {
 			return failure(stderr, "open the evidence store", err)
 		}
@@ -231,21 +231,31 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		to := fs.String("to", "", "last day (YYYY-MM-DD, inclusive) or RFC 3339 instant (exclusive)")
 		repo := fs.String("repo", "", "only this repository")
 		format := fs.String("format", "csv", "csv or json")
-		if err := fs.Parse(args[1:]); err != nil {
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+			// Flag parsing stops at the first word that is not a flag: whatever follows it
+			// (a --repo, say) would be silently dropped.
+			if fs.NArg() > 0 {
+				fmt.Fprintf(stderr, "audit export: unexpected %q\n", fs.Arg(0))
+			}
+			fmt.Fprint(stderr, auditUsage)
 			return exitCouldNotRun
 		}
 		fromT, err1 := parseDay(*from, false)
 		toT, err2 := parseDay(*to, true)
-		if err1 != nil || err2 != nil || (*format != "csv" && *format != "json") || !fromT.Before(toT) {
+		if err1 != nil || err2 != nil || (*format != "csv" && *format != "json") {
 			fmt.Fprint(stderr, auditUsage)
 			return exitCouldNotRun
 		}
-		st, err := store.Open(ctx, getenv("DATABASE_URL"))
+		q := store.ExportQuery{From: fromT, To: toT, Repo: *repo}
+		if err := q.Validate(); err != nil {
+			fmt.Fprintf(stderr, "audit export: %v\n%s", err, auditUsage)
+			return exitCouldNotRun
+		}
+		st, err := store.OpenExisting(ctx, getenv("DATABASE_URL"))
 		if err != nil {
 			return failure(stderr, "open the evidence store", err)
 		}
 		defer st.Close()
-		q := store.ExportQuery{From: fromT, To: toT, Repo: *repo}
 		if *format == "json" {
 			err = store.WriteJSON(ctx, st, q, stdout)
 		} else {

@@ -475,6 +475,38 @@ func TestCheckRecordsEvidenceOnlyWithAStore(t *testing.T) {
 	if bad := sockembot(t, env, "", "audit", "export", "--from", "yesterday"); bad.code != 2 || !strings.Contains(bad.stderr, "usage") {
 		t.Fatalf("audit export with a bad date: exit %d\n%s", bad.code, bad.stderr)
 	}
+	// A word that is not a flag would end flag parsing and drop the --repo after it.
+	if bad := sockembot(t, env, "", "audit", "export", "--from", "2026-01-01", "--to", "2026-03-31", "extra", "--repo", "acme/other"); bad.code != 2 || !strings.Contains(bad.stderr, `unexpected "extra"`) {
+		t.Fatalf("audit export with a stray word: exit %d\n%s%s", bad.code, bad.stdout, bad.stderr)
+	}
+	for _, period := range [][2]string{{"2026-03-31", "2026-01-01"}, {"2026-01-01", "2300-01-01"}, {"1600-01-01", "2026-01-01"}} {
+		if bad := sockembot(t, env, "", "audit", "export", "--from", period[0], "--to", period[1]); bad.code != 2 || !strings.Contains(bad.stderr, "period") {
+			t.Errorf("audit export %s..%s: exit %d, want 2 naming the period\n%s%s", period[0], period[1], bad.code, bad.stdout, bad.stderr)
+		}
+	}
+}
+
+// An auditor who runs audit in the wrong directory, or with a mistyped DATABASE_URL, must not be
+// told "chain intact" about an empty database the command just created.
+func TestAuditNeedsAnExistingStore(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	for _, args := range [][]string{{"audit", "verify"}, {"audit", "export", "--from", "2026-01-01", "--to", "2026-03-31"}} {
+		res := sockembot(t, env, dir, args...)
+		if res.code != 2 || !strings.Contains(res.stderr, "no evidence store at sockembot.db") {
+			t.Errorf("%v in an empty directory: exit %d, want 2 naming the missing store\n%s%s", args, res.code, res.stdout, res.stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("audit created files: %v", entries)
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res := sockembot(t, append(env, "DATABASE_URL="+empty), dir, "audit", "verify"); res.code != 2 || !strings.Contains(res.stderr, "holds no sockembot evidence store") {
+		t.Errorf("audit verify on a database without the schema: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
 }
 
 func TestCheckHonoursTheRepositoryPolicy(t *testing.T) {

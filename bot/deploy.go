@@ -127,18 +127,7 @@ type attemptDeniedEvidence struct {
 	DeployID    int64  `json:"deploy_id,omitempty"`
 }
 
-type deploymentStatusEvidence struct {
-	DeployID           int64  `json:"deploy_id"`
-	Service            string `json:"service"`
-	Environment        string `json:"environment"`
-	GitHubDeploymentID int64  `json:"github_deployment_id"`
-	StatusID           int64  `json:"status_id"`
-	State              string `json:"state"`
-	Description        string `json:"description,omitempty"`
-	LogURL             string `json:"log_url,omitempty"`
-	Creator            string `json:"creator,omitempty"`
-	SHA                string `json:"sha"`
-}
+type deploymentStatusEvidence = store.DeploymentStatusEvidence
 
 // deploymentPayload goes into the GitHub deployment: who asked, and which check allowed it, so
 // the deployment names its own evidence.

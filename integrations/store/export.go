@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +37,21 @@ type DeploymentEvidence struct {
 	Override           *Override         `json:"override,omitempty"`
 }
 
+// DeploymentStatusEvidence is the body of a deployment_status record: one status GitHub reported
+// for a sockembot deployment.
+type DeploymentStatusEvidence struct {
+	DeployID           int64  `json:"deploy_id"`
+	Service            string `json:"service"`
+	Environment        string `json:"environment"`
+	GitHubDeploymentID int64  `json:"github_deployment_id"`
+	StatusID           int64  `json:"status_id"`
+	State              string `json:"state"`
+	Description        string `json:"description,omitempty"`
+	LogURL             string `json:"log_url,omitempty"`
+	Creator            string `json:"creator,omitempty"`
+	SHA                string `json:"sha"`
+}
+
 // Override is an emergency deploy past a failing verdict: who, why, when.
 type Override struct {
 	By     string    `json:"by"`
@@ -42,33 +59,58 @@ type Override struct {
 	At     time.Time `json:"at"`
 }
 
-// ExportQuery selects deployments made in [From, To), optionally of one repository.
+// ExportQuery selects deployments made in [From, To), optionally of one repository (matched
+// without regard to case, as GitHub names are).
 type ExportQuery struct {
 	From, To time.Time
 	Repo     string
 }
 
+// Evidence times are kept as nanoseconds since 1970 in a 64-bit integer, which spans the years
+// 1678 to 2262; an export period must lie within it.
+var (
+	minExportTime = time.Unix(0, math.MinInt64).UTC()
+	maxExportTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// Validate refuses a period that is empty, reversed, or beyond what evidence times can hold: an
+// export that silently lists nothing would mislead an auditor.
+func (q ExportQuery) Validate() error {
+	switch {
+	case q.From.IsZero() || q.To.IsZero():
+		return errors.New("the period needs both a start and an end")
+	case !q.To.After(q.From):
+		return fmt.Errorf("the period ends (%s) before it starts (%s)", q.To.Format(time.DateOnly), q.From.Format(time.DateOnly))
+	case q.From.Before(minExportTime) || q.To.After(maxExportTime):
+		return fmt.Errorf("the period must lie between %s and %s", minExportTime.Format(time.DateOnly), maxExportTime.Format(time.DateOnly))
+	}
+	return nil
+}
+
 // ExportRow is one change deployed: what an auditor samples. JSON names are the export's contract.
 type ExportRow struct {
-	DeployedAt     time.Time `json:"deployed_at"`
-	Service        string    `json:"service"`
-	Environment    string    `json:"environment"`
-	Repo           string    `json:"repo"`
-	Deployer       string    `json:"deployer"`
-	Requester      string    `json:"requester"`
-	DeployID       int64     `json:"deploy_id"`
-	DeploymentID   int64     `json:"github_deployment_id"`
-	SHA            string    `json:"sha"`
-	PRNumber       int       `json:"pr_number,omitempty"`
-	PRURL          string    `json:"pr_url"`
-	Title          string    `json:"title"`
-	Author         string    `json:"author"`
-	Approvers      []string  `json:"approvers"`
-	Tickets        []string  `json:"tickets"` // "PAY-1 (In Progress)": status at deploy time
-	Compliant      bool      `json:"compliant"`
-	Violations     []string  `json:"violations"` // "code: message"
-	OverrideBy     string    `json:"override_by,omitempty"`
-	OverrideReason string    `json:"override_reason,omitempty"`
+	DeployedAt   time.Time `json:"deployed_at"`
+	Service      string    `json:"service"`
+	Environment  string    `json:"environment"`
+	Repo         string    `json:"repo"`
+	Deployer     string    `json:"deployer"`
+	Requester    string    `json:"requester"`
+	DeployID     int64     `json:"deploy_id"`
+	DeploymentID int64     `json:"github_deployment_id"`
+	// DeploymentStatus is the latest state GitHub reported for the deployment (success,
+	// failure, error, in_progress, ...); empty when none was reported.
+	DeploymentStatus string   `json:"deployment_status"`
+	SHA              string   `json:"sha"`
+	PRNumber         int      `json:"pr_number,omitempty"`
+	PRURL            string   `json:"pr_url"`
+	Title            string   `json:"title"`
+	Author           string   `json:"author"`
+	Approvers        []string `json:"approvers"`
+	Tickets          []string `json:"tickets"` // "PAY-1 (In Progress)": status at deploy time
+	Compliant        bool     `json:"compliant"`
+	Violations       []string `json:"violations"` // "code: message"
+	OverrideBy       string   `json:"override_by,omitempty"`
+	OverrideReason   string   `json:"override_reason,omitempty"`
 	// The retroactive review of an overridden change: when it is due, and who approved it when
 	// (empty while still open).
 	RetroReviewDue  *time.Time `json:"retro_review_due,omitempty"`
@@ -81,6 +123,9 @@ type ExportRow struct {
 // decodes one record at a time, so memory stays flat however long the period. A record that
 // cannot be decoded is an error, not a skipped row: an export with holes would mislead.
 func (s *Store) Export(ctx context.Context, q ExportQuery, fn func(ExportRow) error) error {
+	if err := q.Validate(); err != nil {
+		return fmt.Errorf("store: export: %w", err)
+	}
 	// Retroactive reviews are few (one per change overridden in an emergency): held in memory.
 	reviews, err := s.RetroReviews(ctx)
 	if err != nil {
@@ -90,11 +135,17 @@ func (s *Store) Export(ctx context.Context, q ExportQuery, fn func(ExportRow) er
 	for _, r := range reviews {
 		retro[r.Opened.Key()] = r
 	}
+	// So are deployments (one per deploy, against many changes): their latest status, by
+	// GitHub's status id rather than by arrival, as webhooks may come out of order.
+	statuses, err := s.latestStatuses(ctx, q.From)
+	if err != nil {
+		return fmt.Errorf("store: export: %w", err)
+	}
 	query := "SELECT seq, at, body FROM evidence WHERE kind = $1 AND at_ns >= $2 AND at_ns < $3"
 	args := []any{KindDeploymentCreated, nanos(q.From), nanos(q.To)}
 	if q.Repo != "" {
-		query += " AND repo = $4"
-		args = append(args, q.Repo)
+		query += " AND lower(repo) = $4"
+		args = append(args, strings.ToLower(q.Repo))
 	}
 	rows, err := s.db.QueryContext(ctx, query+" ORDER BY at_ns, seq", args...)
 	if err != nil {
@@ -118,6 +169,7 @@ func (s *Store) Export(ctx context.Context, q ExportQuery, fn func(ExportRow) er
 		}
 		for _, c := range d.Report.Changes {
 			row := exportRow(seq, deployedAt, &d, c)
+			row.DeploymentStatus = statuses[d.GitHubDeploymentID].State
 			if rv, ok := retro[RetroReviewEvidence{DeployID: d.DeployID, Change: ChangeName(c)}.Key()]; ok {
 				due := rv.Opened.Due
 				row.RetroReviewDue = &due
@@ -135,6 +187,32 @@ func (s *Store) Export(ctx context.Context, q ExportQuery, fn func(ExportRow) er
 		return fmt.Errorf("store: export: %w", err)
 	}
 	return nil
+}
+
+// latestStatuses maps each GitHub deployment with a status recorded since from to its latest one.
+func (s *Store) latestStatuses(ctx context.Context, from time.Time) (map[int64]DeploymentStatusEvidence, error) {
+	latest := map[int64]DeploymentStatusEvidence{}
+	rows, err := s.db.QueryContext(ctx, "SELECT seq, body FROM evidence WHERE kind = $1 AND at_ns >= $2 ORDER BY seq",
+		KindDeploymentStatus, nanos(from))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var body []byte
+		if err := rows.Scan(&seq, &body); err != nil {
+			return nil, err
+		}
+		var st DeploymentStatusEvidence
+		if err := json.Unmarshal(body, &st); err != nil {
+			return nil, fmt.Errorf("record %d: decode deployment status: %w", seq, err)
+		}
+		if prev, ok := latest[st.GitHubDeploymentID]; !ok || st.StatusID >= prev.StatusID {
+			latest[st.GitHubDeploymentID] = st
+		}
+	}
+	return latest, rows.Err()
 }
 
 func exportRow(seq int64, at time.Time, d *DeploymentEvidence, c compliance.ChangeReport) ExportRow {
@@ -167,7 +245,7 @@ func exportRow(seq int64, at time.Time, d *DeploymentEvidence, c compliance.Chan
 
 var csvHeader = []string{
 	"deployed_at", "service", "environment", "repo", "deployer", "requester", "deploy_id",
-	"github_deployment_id", "sha", "pr_number", "pr_url", "title", "author", "approvers", "tickets",
+	"github_deployment_id", "deployment_status", "sha", "pr_number", "pr_url", "title", "author", "approvers", "tickets",
 	"compliant", "violations", "override_by", "override_reason",
 	"retro_review_due", "retro_reviewed_by", "retro_reviewed_at", "evidence_seq",
 }
@@ -186,7 +264,7 @@ func WriteCSV(ctx context.Context, st *Store, q ExportQuery, w io.Writer) error 
 		return cw.Write([]string{
 			r.DeployedAt.Format(time.RFC3339), cell(r.Service), cell(r.Environment), cell(r.Repo),
 			cell(r.Deployer), cell(r.Requester), strconv.FormatInt(r.DeployID, 10),
-			strconv.FormatInt(r.DeploymentID, 10), cell(r.SHA), pr, cell(r.PRURL), cell(r.Title),
+			strconv.FormatInt(r.DeploymentID, 10), cell(r.DeploymentStatus), cell(r.SHA), pr, cell(r.PRURL), cell(r.Title),
 			cell(r.Author), cell(strings.Join(r.Approvers, "; ")), cell(strings.Join(r.Tickets, "; ")),
 			strconv.FormatBool(r.Compliant), cell(strings.Join(r.Violations, "; ")),
 			cell(r.OverrideBy), cell(r.OverrideReason),

@@ -76,6 +76,14 @@ func testExport(t *testing.T, s *Store) {
 	add(march.Add(11*time.Hour), KindCheckRun, "acme/pay", map[string]bool{"compliant": true}) // not a deployment
 	r2 := add(march.AddDate(0, 0, 14), KindDeploymentCreated, "acme/web", d2)
 	r3 := add(april, KindDeploymentCreated, "acme/pay", d3) // the first instant after the period
+	// d1 went through in_progress to success, but the webhooks arrived out of order: the latest
+	// status is the one GitHub numbered last. d2 failed.
+	status := func(d DeploymentEvidence, id int64, state string) DeploymentStatusEvidence {
+		return DeploymentStatusEvidence{DeployID: d.DeployID, GitHubDeploymentID: d.GitHubDeploymentID, StatusID: id, State: state}
+	}
+	add(march.Add(12*time.Hour), KindDeploymentStatus, "acme/pay", status(d1, 71, "success"))
+	add(march.Add(13*time.Hour), KindDeploymentStatus, "acme/pay", status(d1, 70, "in_progress"))
+	add(march.AddDate(0, 0, 15), KindDeploymentStatus, "acme/web", status(d2, 80, "failure"))
 
 	export := func(q ExportQuery) []ExportRow {
 		t.Helper()
@@ -99,6 +107,7 @@ func testExport(t *testing.T, s *Store) {
 	}{
 		{"March, To exclusive", ExportQuery{From: march, To: april}, fmt.Sprintf("%d:12 %d:13 %d:0", r1.Seq, r1.Seq, r2.Seq)},
 		{"one repository", ExportQuery{From: march, To: april, Repo: "acme/pay"}, fmt.Sprintf("%d:12 %d:13", r1.Seq, r1.Seq)},
+		{"one repository, named in another case", ExportQuery{From: march, To: april, Repo: "ACME/Pay"}, fmt.Sprintf("%d:12 %d:13", r1.Seq, r1.Seq)},
 		{"From inclusive", ExportQuery{From: march.AddDate(0, 0, 14), To: april.Add(time.Nanosecond)}, fmt.Sprintf("%d:0 %d:14", r2.Seq, r3.Seq)},
 		{"empty period", ExportQuery{From: march.AddDate(-1, 0, 0), To: march}, ""},
 	} {
@@ -106,11 +115,23 @@ func testExport(t *testing.T, s *Store) {
 			t.Errorf("%s: rows %q, want %q", c.name, got, c.want)
 		}
 	}
+	// A period an export cannot answer is an error, never an empty export that reads as "no deploys".
+	for name, q := range map[string]ExportQuery{
+		"reversed":         {From: april, To: march},
+		"empty":            {From: march, To: march},
+		"no end":           {From: march},
+		"beyond year 2262": {From: march, To: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)},
+		"before year 1678": {From: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), To: april},
+	} {
+		if err := s.Export(ctx, q, func(ExportRow) error { return nil }); err == nil || !strings.Contains(err.Error(), "period") {
+			t.Errorf("%s period: err = %v, want the period refused", name, err)
+		}
+	}
 
 	rows := export(ExportQuery{From: march, To: april})
 	want := ExportRow{
 		DeployedAt: r1.At, Service: "pay", Environment: "prod", Repo: "acme/pay", Deployer: "U0BOB", Requester: "U0ALICE",
-		DeployID: 1, DeploymentID: 5001, SHA: d1.SHA, PRNumber: 13, PRURL: "https://github.com/acme/pay/pull/13",
+		DeployID: 1, DeploymentID: 5001, DeploymentStatus: "success", SHA: d1.SHA, PRNumber: 13, PRURL: "https://github.com/acme/pay/pull/13",
 		Title: d1.Report.Changes[1].Title, Author: "dave", Approvers: []string{}, Tickets: []string{"PAY-9 (not found)"},
 		Compliant: false, Violations: []string{"missing_approval: needs 1 approval, has 0", "ticket_not_found: PAY-9 does not exist"},
 		OverrideBy: "U0CAROL", OverrideReason: "payments down, hotfix", EvidenceSeq: r1.Seq,
@@ -159,6 +180,8 @@ func testExport(t *testing.T, s *Store) {
 		{2, "override_reason", "payments down, hotfix"},
 		{2, "compliant", "false"},
 		{3, "pr_number", ""},
+		{1, "deployment_status", "success"},
+		{3, "deployment_status", "failure"},
 		{3, "evidence_seq", fmt.Sprint(r2.Seq)},
 	} {
 		if got := col(c.row, c.col); got != c.want {

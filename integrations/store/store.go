@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -67,9 +68,26 @@ type Store struct {
 // Open connects to url and applies any pending migrations. url is "" (./sockembot.db),
 // "sqlite:///path/to/file.db", a plain file path, or "postgres://..." / "postgresql://...".
 func Open(ctx context.Context, url string) (*Store, error) {
+	return open(ctx, url, true)
+}
+
+// OpenExisting is Open for readers of evidence (audit verify and export): the database must
+// already hold a sockembot store. It never creates an empty one, which would read as "no
+// evidence, chain intact" to an auditor who ran it in the wrong directory or with a mistyped URL.
+func OpenExisting(ctx context.Context, url string) (*Store, error) {
+	return open(ctx, url, false)
+}
+
+func open(ctx context.Context, url string, create bool) (*Store, error) {
 	dialect, driver, dsn, err := parseURL(url)
 	if err != nil {
 		return nil, err
+	}
+	if dialect == SQLite && !create {
+		file, _, _ := strings.Cut(dsn, "?")
+		if _, err := os.Stat(file); err != nil {
+			return nil, fmt.Errorf("store: no evidence store at %s (set DATABASE_URL to the bot's database): %w", file, err)
+		}
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
@@ -82,6 +100,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err := s.connect(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to %s: %w", dialect, err)
+	}
+	if !create {
+		var version int
+		if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&version); err != nil || version == 0 {
+			db.Close()
+			return nil, fmt.Errorf("store: the %s database holds no sockembot evidence store (no schema): is DATABASE_URL the bot's database?", dialect)
+		}
 	}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
