@@ -105,11 +105,14 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 }
 
 // soleApprovedBy lists the changes of d whose only approver is user (through `people`), when
-// separation of duties refuses that in d's environment. The requester was checked with the range.
+// separation of duties refuses that in d's environment. The requester was checked with the range
+// (and an emergency override covers that finding, on the record). Whoever else presses Deploy is
+// checked here, emergency or not: nothing records their finding as overridden, and refusing them
+// never blocks the emergency path, since the requester may press Deploy.
 func (a *App) soleApprovedBy(ctx context.Context, d store.Deploy, user string) ([]string, error) {
 	login := a.requesterLogin(user, d.Environment)
-	if user == d.Requester || login == "" || d.Emergency {
-		return nil, nil // an emergency deploy overrides this like any finding, on the record
+	if user == d.Requester || login == "" {
+		return nil, nil
 	}
 	check, err := a.checkRun(ctx, d)
 	if err != nil {

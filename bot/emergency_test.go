@@ -257,6 +257,23 @@ func TestSoleApproverMayNotAlsoDeploy(t *testing.T) {
 		r.click(demoAlice, actionDeploy, root)
 		r.until("alice's deployment", func() bool { return r.GitHub.Count(deployRoute) == 1 })
 	})
+	t.Run("emergency deploy of a compliant release", func(t *testing.T) {
+		// Nothing is overridden here, so "emergency" must not switch the rule off for bob.
+		r, _ := emergencyRig(t)
+		r.command(demoAlice, demoRelease, `payments to production emergency "checkout is down for everyone"`)
+		root := r.digest(1)
+		if !hasAction(root, actionDeploy) {
+			t.Fatalf("no Deploy button:\n%s", r.Slack.Render())
+		}
+		r.click(demoBob, actionDeploy, root)
+		r.ephemeralTo(demoBob, "You are the only approver of #1, so you may not also deploy it")
+		if n := r.GitHub.Count(deployRoute); n != 0 {
+			t.Fatalf("%d deployments after the sole approver pressed Deploy on an emergency digest", n)
+		}
+		r.until("the denied attempt recorded", func() bool { return len(r.records(store.KindDeployAttemptDenied)) == 1 })
+		r.click(demoAlice, actionDeploy, root)
+		r.until("alice's deployment", func() bool { return r.GitHub.Count(deployRoute) == 1 })
+	})
 	t.Run("warn", func(t *testing.T) {
 		r, _ := emergencyRig(t, func(c *Config) { c.Policy.SeparationOfDuties.RequesterSoleApprover = compliance.ActionWarn })
 		r.command(demoBob, demoRelease, "payments to production")
