@@ -38,7 +38,15 @@ func (a *App) announceEmergency(ctx context.Context, d store.Deploy, r complianc
 	text := fmt.Sprintf("🚨 *Emergency deploy* requested by %s: *%s* `%s` → *%s*.\nReason: _%s_\n%s. Details and the Deploy button: %s.",
 		mention(d.Requester), esc(d.Service), esc(orHead(d.Ref)), esc(d.Environment), esc(d.Reason), overridden, where)
 	_, err := a.postMessage(ctx, a.Config.EmergencyChannel, "", noticeMessage(text))
-	return err
+	if err == nil {
+		return nil
+	}
+	// The note is for visibility; the digest and its evidence are the record. A channel the bot
+	// cannot post to must not take down the emergency deploy: say so where people are looking.
+	a.log().WithError(err).WithField("deploy_id", d.ID).Error("slack: emergency channel note")
+	_, perr := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("⚠️ Could not tell the emergency channel <#%s> about this deploy (%s): tell them by hand. The deploy is not affected.",
+		a.Config.EmergencyChannel, esc(err.Error())))
+	return perr
 }
 
 // openRetroReviews opens a retroactive review for each change an emergency deploy let through

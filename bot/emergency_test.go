@@ -183,6 +183,28 @@ func TestEmergencyDeployRefusedForSomeoneNotOnTheList(t *testing.T) {
 	r.ephemeralTo(demoAlice, "at least 3 words")
 }
 
+// The emergency channel note is for visibility: a channel the bot cannot post to must not take
+// the emergency deploy down with it.
+func TestEmergencyDeployGoesAheadWhenTheEmergencyChannelCannotBeTold(t *testing.T) {
+	r, _ := emergencyRig(t)
+	r.Slack.NotInChannel(demoEmergency)
+	r.command(demoAlice, demoRelease, searchEmergency)
+	root := r.digest(1)
+	r.until("the warning in the thread", func() bool { return threadSays(r, root, "Could not tell the emergency channel") })
+	if !threadSays(r, root, "not_in_channel") {
+		t.Errorf("the warning does not say why:\n%s", r.Slack.Render())
+	}
+	if strings.Contains(r.Slack.Render(), "sockembot failed") {
+		t.Fatalf("a failure report replaced the emergency digest:\n%s", r.Slack.Render())
+	}
+	d := r.deploys("search", "production")[0]
+	if d.State != store.StateReady {
+		t.Fatalf("deploy state %s, want ready", d.State)
+	}
+	r.click(demoAlice, actionDeploy, r.digest(1))
+	r.until("the deployment", func() bool { return r.GitHub.Count(deployRoute) == 1 })
+}
+
 func TestOverdueRetroReviewsInTheDailySummaryWithAReminder(t *testing.T) {
 	r, clk := emergencyRig(t)
 	r.command(demoAlice, demoRelease, searchEmergency)

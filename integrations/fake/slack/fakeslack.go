@@ -144,6 +144,7 @@ type Server struct {
 	targets      map[string]*responseTarget // response_url id -> what it answers
 	users        map[string]User
 	groups       map[string][]string
+	notIn        map[string]bool // private channels the bot was not invited to
 
 	tickets       map[string]bool
 	conns         map[*conn]bool
@@ -208,6 +209,7 @@ func New(cfg Config) *Server {
 		targets:    map[string]*responseTarget{},
 		users:      map[string]User{},
 		groups:     map[string][]string{},
+		notIn:      map[string]bool{},
 		tickets:    map[string]bool{},
 		conns:      map[*conn]bool{},
 		deliveries: map[string]*delivery{},
@@ -271,6 +273,14 @@ func (s *Server) RateLimit(method string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rateLimits[method] += n
+}
+
+// NotInChannel makes channel one the bot is not a member of, as a private channel it was never
+// invited to: chat.postMessage there answers not_in_channel, as Slack does.
+func (s *Server) NotInChannel(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.notIn[channel] = true
 }
 
 // SetUserGroup sets the members usergroups.users.list returns for id.

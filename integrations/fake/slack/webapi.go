@@ -164,6 +164,9 @@ func (s *Server) chatPostMessageLocked(req apiRequest, call *Call) (map[string]a
 	if channel == "" {
 		return nil, fail("channel_not_found")
 	}
+	if s.notIn[channel] {
+		return nil, fail("not_in_channel")
+	}
 	if aerr := checkContent(text, req.blocks, req.hasBlocks); aerr != nil {
 		return nil, aerr
 	}
