@@ -179,7 +179,20 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 			_, perr := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 Re-checked before deploying (the digest was older than %s): *no longer compliant*, deploy refused.\n%s", recheckAfter, strings.Join(violationLines(report), "\n")))
 			return errors.Join(perr, a.update(ctx, d.Channel, d.TS, root.Text, root.Blocks...))
 		}
-		if _, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 Re-checked before deploying (the digest was older than %s): still compliant.", recheckAfter)); err != nil {
+		if !report.Compliant {
+			// An emergency deploy goes ahead past what the re-check found, but on the record: the
+			// override covers the new findings too, and they get retroactive reviews below.
+			if err := a.record(ctx, store.KindOverride, d.Repo, deploySubject(d.ID), overrideEvidence{
+				DeployID: d.ID, Service: d.Service, Environment: d.Environment, HeadSHA: d.HeadSHA,
+				By: d.Requester, Reason: d.Reason, CheckSeq: run.Seq, Violations: violationCodes(report),
+			}); err != nil {
+				return err
+			}
+			if _, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 Re-checked before deploying (the digest was older than %s): *no longer compliant*. Deploying under %s's emergency override (_%s_); these are overridden:\n%s",
+				recheckAfter, mention(d.Requester), esc(d.Reason), strings.Join(violationLines(report), "\n"))); err != nil {
+				return err
+			}
+		} else if _, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 Re-checked before deploying (the digest was older than %s): still compliant.", recheckAfter)); err != nil {
 			return err
 		}
 	}

@@ -205,6 +205,27 @@ func TestEmergencyDeployGoesAheadWhenTheEmergencyChannelCannotBeTold(t *testing.
 	r.until("the deployment", func() bool { return r.GitHub.Count(deployRoute) == 1 })
 }
 
+// An emergency digest that waited too long is re-checked like any other when Deploy is pressed;
+// what the re-check finds is overridden on the record, not reported as "still compliant".
+func TestEmergencyRecheckOverridesWhatItFinds(t *testing.T) {
+	r, clk := emergencyRig(t)
+	r.command(demoAlice, demoRelease, `payments to production emergency "checkout is down for everyone"`)
+	root := r.digest(1)
+	r.Jira.AddIssue("PAY-101", "To Do")
+	clk.Set(time.Now().Add(2 * recheckAfter)) // the store dates the deploy by the wall clock
+	r.click(demoAlice, actionDeploy, root)
+	r.until("the deployment", func() bool { return r.GitHub.Count(deployRoute) == 1 })
+	r.until("the retro review", func() bool { return threadSays(r, root, "Retroactive review needed") })
+	if !threadSays(r, root, "*no longer compliant*. Deploying under <@U0ALICE>'s emergency override") || threadSays(r, root, "still compliant") {
+		t.Fatalf("thread misreports the re-check:\n%s", r.Slack.Render())
+	}
+	recs := r.records(store.KindOverride)
+	var ev overrideEvidence
+	if len(recs) != 1 || json.Unmarshal(recs[0].Body, &ev) != nil || !strings.Contains(strings.Join(ev.Violations, " "), "ticket_status") {
+		t.Fatalf("override evidence %d records: %+v", len(recs), ev)
+	}
+}
+
 func TestOverdueRetroReviewsInTheDailySummaryWithAReminder(t *testing.T) {
 	r, clk := emergencyRig(t)
 	r.command(demoAlice, demoRelease, searchEmergency)
