@@ -194,16 +194,26 @@ func (w *world) click(user, actionID string, m fakeslack.Message) string {
 // reportStatus is the CD system reporting on a deployment: it writes the status to GitHub, and
 // GitHub sends the deployment_status webhook, signed, to the bot's endpoint.
 func (w *world) reportStatus(ctx context.Context, repo string, id int64, state, desc string) error {
+	body, err := w.statusEvent(ctx, repo, id, state, desc)
+	if err != nil {
+		return err
+	}
+	return w.deliver(ctx, "deployment_status", body)
+}
+
+// statusEvent writes a deployment status to GitHub and returns the webhook body GitHub would
+// send for it, for a test to deliver when it likes (GitHub does not promise order).
+func (w *world) statusEvent(ctx context.Context, repo string, id int64, state, desc string) ([]byte, error) {
 	owner, name, _ := strings.Cut(repo, "/")
 	st, _, err := w.CD.Repositories.CreateDeploymentStatus(ctx, owner, name, id, &gh.DeploymentStatusRequest{
 		State: gh.String(state), Description: gh.String(desc), LogURL: gh.String(fmt.Sprintf("https://ci.example/deploys/%d", id)),
 	})
 	if err != nil {
-		return fmt.Errorf("cd: create %s status on deployment %d: %w", state, id, err)
+		return nil, fmt.Errorf("cd: create %s status on deployment %d: %w", state, id, err)
 	}
 	deps, _, err := w.CD.Repositories.ListDeployments(ctx, owner, name, &gh.DeploymentsListOptions{ListOptions: gh.ListOptions{PerPage: 100}})
 	if err != nil {
-		return fmt.Errorf("cd: list deployments: %w", err)
+		return nil, fmt.Errorf("cd: list deployments: %w", err)
 	}
 	var dep *gh.Deployment
 	for _, d := range deps {
@@ -212,19 +222,15 @@ func (w *world) reportStatus(ctx context.Context, repo string, id int64, state, 
 		}
 	}
 	if dep == nil {
-		return fmt.Errorf("cd: deployment %d not found", id)
+		return nil, fmt.Errorf("cd: deployment %d not found", id)
 	}
 	r, _, err := w.CD.Repositories.Get(ctx, owner, name)
 	if err != nil {
-		return fmt.Errorf("cd: get %s: %w", repo, err)
+		return nil, fmt.Errorf("cd: get %s: %w", repo, err)
 	}
-	body, err := json.Marshal(gh.DeploymentStatusEvent{
+	return json.Marshal(gh.DeploymentStatusEvent{
 		Action: gh.String("created"), Deployment: dep, DeploymentStatus: st, Repo: r, Sender: st.Creator,
 	})
-	if err != nil {
-		return err
-	}
-	return w.deliver(ctx, "deployment_status", body)
 }
 
 // deliver posts a webhook the way GitHub does: JSON body, event and delivery headers, and the

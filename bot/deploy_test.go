@@ -242,6 +242,54 @@ func TestDeployCompliantDoubleClick(t *testing.T) {
 	r.noWebAPIErrors()
 }
 
+// GitHub does not deliver webhooks in order: a status GitHub numbered earlier that arrives after
+// a later one is threaded as history but does not move the deploy or its digest back.
+func TestDeploymentStatusesOutOfOrder(t *testing.T) {
+	r := newSlackRig(t)
+	r.command(demoAlice, demoRelease, "payments to production")
+	root := r.digest(1)
+	r.click(demoAlice, actionDeploy, root)
+	pay := r.GitHub.Repo("acme/payments")
+	r.until("the GitHub deployment", func() bool { return len(madeByBot(pay)) == 1 && len(r.thread(root)) >= 2 })
+	dep := madeByBot(pay)[0]
+	ctx := context.Background()
+	var bodies [][]byte
+	for _, st := range []string{"in_progress", "failure", "success"} {
+		b, err := r.statusEvent(ctx, "acme/payments", dep.ID, st, "step "+st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, b)
+	}
+	// The newest (success) arrives and is handled first, then the two older ones.
+	if err := r.deliver(ctx, "deployment_status", bodies[2]); err != nil {
+		t.Fatal(err)
+	}
+	r.until("the success in the thread", func() bool { return threadSays(r, root, "*success*") })
+	for _, i := range []int{0, 1} {
+		if err := r.deliver(ctx, "deployment_status", bodies[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.until("all three in the thread", func() bool { return len(r.thread(root)) >= 5 })
+	r.until("the delivery queue drained", func() bool {
+		n, err := r.Store.PendingDeliveries(ctx)
+		return err == nil && n == 0
+	})
+	if late := strings.Count(r.Slack.Render(), "reported late"); late != 2 {
+		t.Errorf("%d statuses marked late, want the two older ones:\n%s", late, r.Slack.Render())
+	}
+	if body := text(r.roots()[0]); !strings.Contains(body, "Deployed") {
+		t.Errorf("root message moved back from Deployed:\n%s", body)
+	}
+	if d := r.deploys("payments", "production")[0]; d.State != store.StateDeployed {
+		t.Errorf("deploy state %s after an older failure arrived late, want deployed", d.State)
+	}
+	if n := len(r.records(store.KindDeploymentStatus)); n != 3 {
+		t.Errorf("%d deployment_status records, want all 3 kept as evidence", n)
+	}
+}
+
 func TestDeploymentStatusesThreaded(t *testing.T) {
 	r := newSlackRig(t)
 	r.command(demoAlice, demoRelease, "payments to production")

@@ -38,9 +38,24 @@ func (a *App) onDeploymentStatus(ctx context.Context, ev *gh.DeploymentStatusEve
 	}); err != nil {
 		return err
 	}
-	if state == "failure" || state == "error" {
-		if _, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateDeployed, store.StateFailed); err != nil {
-			return err
+	// GitHub numbers a deployment's statuses in order but does not deliver webhooks in order, and
+	// several workers run at once: only the newest status moves the deploy and its digest. An
+	// older one arriving late is history, for the thread and the evidence only.
+	newest, err := a.newestStatus(ctx, d, ghID, st.GetID())
+	if err != nil {
+		return err
+	}
+	if newest {
+		switch state {
+		case "failure", "error":
+			if _, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateDeployed, store.StateFailed); err != nil {
+				return err
+			}
+		case "success":
+			// A deployment the CD system retried after a failure succeeded after all.
+			if _, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateFailed, store.StateDeployed); err != nil {
+				return err
+			}
 		}
 	}
 	line := fmt.Sprintf("%s GitHub deployment %d to *%s*: *%s*", statusEmoji(state), ghID, d.Environment, strings.ReplaceAll(state, "_", " "))
@@ -57,8 +72,14 @@ func (a *App) onDeploymentStatus(ctx context.Context, ev *gh.DeploymentStatusEve
 	if channel == "" {
 		channel = a.Config.ReleaseChannel
 	}
+	if !newest {
+		line += " _(reported late: a newer status came first)_"
+	}
 	if _, err := a.post(ctx, channel, thread, line); err != nil {
 		return err
+	}
+	if !newest {
+		return nil
 	}
 	status := fmt.Sprintf("%s *%s* · GitHub deployment %d: %s", statusEmoji(state), statusHeadline(state), ghID, strings.ReplaceAll(state, "_", " "))
 	if who, err := a.confirmation(ctx, d); err != nil {
@@ -73,6 +94,23 @@ func (a *App) onDeploymentStatus(ctx context.Context, ev *gh.DeploymentStatusEve
 		return a.closeTheLoop(ctx, d, ghID)
 	}
 	return nil
+}
+
+// newestStatus reports whether no status GitHub numbered after id was recorded for deployment
+// ghID of d.
+func (a *App) newestStatus(ctx context.Context, d store.Deploy, ghID, id int64) (bool, error) {
+	newest := true
+	err := a.Store.Records(ctx, store.KindDeploymentStatus, deploySubject(d.ID), func(r store.Record) error {
+		var ev deploymentStatusEvidence
+		if err := json.Unmarshal(r.Body, &ev); err != nil {
+			return fmt.Errorf("read deployment_status %d: %w", r.Seq, err)
+		}
+		if ev.GitHubDeploymentID == ghID && ev.StatusID > id {
+			newest = false
+		}
+		return nil
+	})
+	return newest, err
 }
 
 // confirmation says who pressed Deploy and when, from the evidence.
