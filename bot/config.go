@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -98,6 +100,31 @@ func (c Config) Validate() error {
 		if len(s.Environments) == 0 {
 			problems = append(problems, fmt.Sprintf("service %q lists no environments", n))
 		}
+	}
+	// An environment named under deployers or emergency that no service deploys to is a typo
+	// ("prodution"), and would leave the real one open to everyone: refuse it.
+	known := map[string]bool{}
+	var knownList []string
+	for _, n := range names {
+		for _, e := range c.Services[n].Environments {
+			if !known[e] {
+				known[e] = true
+				knownList = append(knownList, e)
+			}
+		}
+	}
+	unknownEnvs := func(key string, envs []string) {
+		slices.Sort(envs)
+		for _, e := range envs {
+			if !known[e] {
+				problems = append(problems, fmt.Sprintf("%s: %q is not an environment of any service (they are: %s)", key, e, strings.Join(knownList, ", ")))
+			}
+		}
+	}
+	unknownEnvs("deployers", slices.Collect(maps.Keys(c.Deployers)))
+	unknownEnvs("emergency", slices.Collect(maps.Keys(c.Emergency)))
+	if !slices.Equal(c.ProductionEnvironments, []string{"production"}) { // the default may name none
+		unknownEnvs("production_environments", slices.Clone(c.ProductionEnvironments))
 	}
 	if err := c.Policy.Validate(); err != nil {
 		problems = append(problems, err.Error())

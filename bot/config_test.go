@@ -26,6 +26,7 @@ func TestExampleConfigLoads(t *testing.T) {
 }
 
 func TestConfigProblemsAreNamed(t *testing.T) {
+	const svc = "services:\n  pay:\n    repo: acme/pay\n    environments: [staging, production]\n"
 	tests := []struct {
 		name, yaml, says string
 	}{
@@ -36,6 +37,9 @@ func TestConfigProblemsAreNamed(t *testing.T) {
 		{"bad duties action", "policy:\n  separation_of_duties:\n    requester_sole_approver: maybe\n", `not "maybe"`},
 		{"review deadline zero", "policy:\n  emergency:\n    review_within_business_days: 0\n", "review_within_business_days must be 1 or more"},
 		{"policy typo", "policy:\n  approvals:\n    requried: 2\n", "requried"},
+		{"deployers environment typo", svc + "deployers:\n  prodution: [U0ALICE]\n", `deployers: "prodution" is not an environment of any service (they are: staging, production)`},
+		{"emergency environment typo", svc + "emergency:\n  prod: [U0ALICE]\n", `emergency: "prod" is not an environment`},
+		{"production environments typo", svc + "production_environments: [prodution]\n", `production_environments: "prodution" is not an environment`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
