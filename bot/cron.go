@@ -3,7 +3,6 @@ package bot
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -28,6 +27,9 @@ const reconcileLookback = 24 * time.Hour
 // already recorded are skipped, so the overlap costs requests, never duplicates.
 const reconcileOverlap = time.Hour
 
+// recoverSchedule is when interrupted confirmations are looked for (see RecoverInterrupted).
+const recoverSchedule = "*/5 * * * *"
+
 // runScheduler runs the scheduled jobs until ctx is done. Each run takes a lease in the shared
 // store first, so with several replicas exactly one of them does the work.
 func (a *App) runScheduler(ctx context.Context) error {
@@ -40,8 +42,12 @@ func (a *App) runScheduler(ctx context.Context) error {
 	}{
 		{"reconcile", a.Config.Schedules.Reconcile, 5 * time.Minute, func(ctx context.Context) error {
 			_, err := a.Reconcile(ctx)
-			_, rerr := a.RecoverInterrupted(ctx)
-			return errors.Join(err, rerr)
+			return err
+		}},
+		// Settling confirmations a crash interrupted is not optional: it always runs.
+		{"recover", recoverSchedule, 5 * time.Minute, func(ctx context.Context) error {
+			_, err := a.RecoverInterrupted(ctx)
+			return err
 		}},
 		{"daily_summary", a.Config.Schedules.DailySummary, time.Hour, a.dailySummaryJob},
 	}

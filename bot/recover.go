@@ -9,7 +9,7 @@ import (
 	"sockembot/integrations/store"
 )
 
-// stuckAfter is how long a confirmation may stay in flight before the reconcile job looks at
+// stuckAfter is how long a confirmation may stay in flight before the recover job looks at
 // it: well past handlerTimeout, so no live handler is still working on it.
 const stuckAfter = 3 * handlerTimeout
 
