@@ -44,9 +44,11 @@ type jiraTicketOutcome struct {
 }
 
 // closeTheLoop tells each ticket of a successful deploy where it went, and moves it through the
-// policy's deployed_transition. It runs once per deploy, however often or wherever GitHub's
-// success status arrives. A Jira failure is reported in the thread and recorded; it never undoes
-// the deploy. Only a failure to record or report is returned.
+// policy's deployed_transition. It is done once per deploy, however often or wherever GitHub's
+// success status arrives: the jira_update record marks it done, and is claimed and written in
+// one transaction after the Jira calls, so a run cut short (a crash, a lost database) is done
+// again when the delivery is retried rather than never. A Jira failure is reported in the thread
+// and recorded; it never undoes the deploy. Only a failure to record or report is returned.
 func (a *App) closeTheLoop(ctx context.Context, d store.Deploy, ghID int64) error {
 	check, err := a.checkRun(ctx, d)
 	if err != nil {
@@ -56,9 +58,8 @@ func (a *App) closeTheLoop(ctx context.Context, d store.Deploy, ghID int64) erro
 	if len(keys) == 0 {
 		return nil
 	}
-	first, err := a.Store.Once(ctx, "jira-loop", deploySubject(d.ID))
-	if err != nil || !first {
-		return err
+	if _, done, err := a.Store.LastRecord(ctx, store.KindJiraUpdate, deploySubject(d.ID)); err != nil || done {
+		return err // a later success status of a deployment already dealt with
 	}
 	ev := jiraUpdateEvidence{
 		DeployID: d.ID, Service: d.Service, Environment: d.Environment, SHA: d.HeadSHA,
@@ -85,8 +86,10 @@ func (a *App) closeTheLoop(ctx context.Context, d store.Deploy, ghID int64) erro
 		}()
 	}
 	wg.Wait()
-	if err := a.record(ctx, store.KindJiraUpdate, d.Repo, deploySubject(d.ID), ev); err != nil {
-		return err
+	_, first, err := a.Store.AppendOnce(ctx, "jira-loop", deploySubject(d.ID),
+		store.Evidence{At: a.now(), Kind: store.KindJiraUpdate, Repo: d.Repo, Subject: deploySubject(d.ID), Body: ev})
+	if err != nil || !first {
+		return err // !first: another replica finished the same deploy's update at the same time
 	}
 	_, err = a.post(ctx, d.Channel, d.TS, jiraUpdateLine(ev))
 	return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	fakejira "sockembot/integrations/fake/jira"
@@ -130,5 +131,67 @@ func TestJiraMissingTransitionIsReported(t *testing.T) {
 	}
 	if n := len(r.Jira.Comments()); n != 2 {
 		t.Errorf("%d comments, want the comment made even when the transition is missing", n)
+	}
+}
+
+// cancelAfterComment is the Jira adapter with a hook: once armed, the first comment that
+// goes through cancels the run's context, as a shutdown or a lost database would cut a run short
+// between the Jira calls and the record of them.
+type cancelAfterComment struct {
+	Jira
+	cancel atomic.Pointer[context.CancelFunc]
+}
+
+func (j *cancelAfterComment) Comment(ctx context.Context, key, body string) error {
+	err := j.Jira.Comment(ctx, key, body)
+	if c := j.cancel.Swap(nil); c != nil {
+		(*c)()
+	}
+	return err
+}
+
+// A run cut short after commenting but before its record is written has not closed the loop:
+// the retry of the delivery does it, rather than finding it "already done".
+func TestJiraLoopCutShortIsDoneOnRetry(t *testing.T) {
+	hook := &cancelAfterComment{}
+	r := newSlackRig(t, func(o *worldOptions) {
+		o.WrapJira = func(j Jira) Jira { hook.Jira = j; return hook }
+	})
+	r.command(demoAlice, demoRelease, "payments to production")
+	root := r.digest(1)
+	r.click(demoAlice, actionDeploy, root)
+	pay := r.GitHub.Repo("acme/payments")
+	r.until("the GitHub deployment", func() bool { return len(madeByBot(pay)) == 1 && len(r.thread(root)) >= 2 })
+	id := madeByBot(pay)[0].ID
+	r.until("the deploy deployed", func() bool { return r.deploys("payments", "production")[0].GitHubDeploymentID == id })
+	d := r.deploys("payments", "production")[0]
+
+	ctx, cancel := context.WithCancel(context.Background())
+	hook.cancel.Store(&cancel)
+	if err := r.App.closeTheLoop(ctx, d, id); err == nil {
+		t.Fatal("a run whose record could not be written reported success")
+	}
+	if len(r.Jira.Comments()) == 0 {
+		t.Fatal("the cut-short run commented nothing: the test does not cut it where it means to")
+	}
+	if n := len(r.records(store.KindJiraUpdate)); n != 0 {
+		t.Fatalf("%d jira_update records after a run cut short", n)
+	}
+	if err := r.App.closeTheLoop(context.Background(), d, id); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.records(store.KindJiraUpdate)); n != 1 {
+		t.Fatalf("%d jira_update records after the retry, want 1", n)
+	}
+	if !threadSays(r, root, "Jira: commented on PAY-101, PAY-102") {
+		t.Errorf("thread:\n%s", r.Slack.Render())
+	}
+	// Done now: a later success status changes nothing.
+	n := len(r.Jira.Comments())
+	if err := r.App.closeTheLoop(context.Background(), d, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(r.Jira.Comments()); got != n {
+		t.Errorf("%d Jira comments after the loop was closed, want still %d", got, n)
 	}
 }
