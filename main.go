@@ -118,14 +118,26 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return failure(stderr, fmt.Sprintf("check %s %s..%s", *repo, *base, *head), err)
 	}
+	if result.PolicySource != bot.GlobalPolicySource && *policyFile != "" {
+		// The repository's own policy wins (see README, "Per-repository policy"): say so, since
+		// the caller asked for another.
+		fmt.Fprintf(stderr, "note: the repository's own policy %s overrides --policy %s\n", result.PolicySource, *policyFile)
+	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(result.Report); err != nil {
+		// The contract's fields, plus which policy decided (additions only: parsers keep working).
+		out := struct {
+			compliance.Report
+			PolicySource string `json:"policy_source"`
+			PolicyHash   string `json:"policy_hash"`
+		}{result.Report, result.PolicySource, result.PolicyHash}
+		if err := enc.Encode(out); err != nil {
 			return failure(stderr, "write the report", err)
 		}
 	} else {
 		fmt.Fprint(stdout, bot.ReportText(result.Report))
+		fmt.Fprintf(stdout, "\npolicy: %s (%s)\n", result.PolicySource, result.PolicyHash)
 	}
 	if !result.Report.Compliant {
 		return exitNotCompliant

@@ -513,8 +513,19 @@ func TestCheckHonoursTheRepositoryPolicy(t *testing.T) {
 	w := newWorld(t, fakejira.Cloud)
 	w.compliantPR("PAY-1 Refunds endpoint")
 	w.repo.SetFile(".sockembot.yml", "approvals:\n  required: 2\n")
-	if res := w.check(t, "json"); res.code != 1 || !strings.Contains(res.stdout, "missing_approval") {
+	if res := w.check(t, "json"); res.code != 1 || !strings.Contains(res.stdout, "missing_approval") ||
+		!strings.Contains(res.stdout, `"policy_source": "acme/payments/.sockembot.yml"`) {
 		t.Fatalf("a repository asking for two approvals: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	// The caller asked for another policy: the output says which one decided.
+	lax := filepath.Join(t.TempDir(), "lax.yaml")
+	if err := os.WriteFile(lax, []byte("approvals: {required: 1}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"check", "--repo", "acme/payments", "--base", w.base, "--head", "main", "--policy", lax}
+	if res := sockembot(t, w.env(), "", args...); res.code != 1 || !strings.Contains(res.stderr, "the repository's own policy acme/payments/.sockembot.yml overrides --policy") ||
+		!strings.Contains(res.stdout, "policy: acme/payments/.sockembot.yml") {
+		t.Fatalf("--policy beside a repository policy: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	w.repo.SetFile(".sockembot.yml", "approvals:\n  requried: 2\n")
 	res := w.check(t, "json")
