@@ -196,7 +196,8 @@ type Summary struct {
 	Deploys            int
 	CompliantDeploys   int
 	DirectPushes       int
-	Violations         map[compliance.Code]int // by kind, over merges and deploys
+	RefusedDeploys     int                     // deploy requests refused (not compliant)
+	Violations         map[compliance.Code]int // by kind, each change's violation counted once across merges and deploys
 	NonCompliantMerges []string                // repo#n
 	Overrides          int                     // emergency deploys past violations
 	// OverdueReviews are the retroactive reviews still open past their deadline, as of when
@@ -210,10 +211,17 @@ func (a *App) DailySummary(ctx context.Context, day time.Time) (Summary, error) 
 	to := from.AddDate(0, 0, 1)
 	s := Summary{Day: from, Violations: map[compliance.Code]int{}}
 	inDay := func(r store.Record) bool { return !r.At.Before(from) && r.At.Before(to) }
+	// A change merged and deployed the same day (or deployed twice) is one change: its
+	// violations count once.
+	counted := map[string]bool{}
 	countViolations := func(rep compliance.Report) {
 		for _, c := range rep.Changes {
 			for _, v := range c.Violations {
-				s.Violations[v.Code]++
+				key := rep.Repo + " " + changeName(c) + " " + string(v.Code)
+				if !counted[key] {
+					counted[key] = true
+					s.Violations[v.Code]++
+				}
 			}
 		}
 	}
@@ -268,6 +276,15 @@ func (a *App) DailySummary(ctx context.Context, day time.Time) (Summary, error) 
 	if err != nil {
 		return s, fmt.Errorf("daily summary: deploys: %w", err)
 	}
+	err = a.Store.Records(ctx, store.KindDeployRefused, "", func(r store.Record) error {
+		if inDay(r) {
+			s.RefusedDeploys++
+		}
+		return nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("daily summary: refused deploys: %w", err)
+	}
 	err = a.Store.Records(ctx, store.KindDirectPush, "", func(r store.Record) error {
 		if inDay(r) {
 			s.DirectPushes++
@@ -298,8 +315,8 @@ func (a *App) DailySummary(ctx context.Context, day time.Time) (Summary, error) 
 func SummaryText(s Summary) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Daily summary for %s*\n", s.Day.Format("Mon 2 Jan 2006"))
-	fmt.Fprintf(&b, "Merges: %d (%d compliant, %d not) · Deploys: %d (%d compliant) · Direct pushes: %d\n",
-		s.Merges, s.CompliantMerges, s.Merges-s.CompliantMerges, s.Deploys, s.CompliantDeploys, s.DirectPushes)
+	fmt.Fprintf(&b, "Merges: %d (%d compliant, %d not) · Deploys: %d (%d compliant) · Deploys refused: %d · Direct pushes: %d\n",
+		s.Merges, s.CompliantMerges, s.Merges-s.CompliantMerges, s.Deploys, s.CompliantDeploys, s.RefusedDeploys, s.DirectPushes)
 	if len(s.Violations) == 0 {
 		b.WriteString("Violations: none")
 	} else {

@@ -118,12 +118,24 @@ func TestDailySummary(t *testing.T) {
 	if _, err := e.store.Append(e.ctx, store.Evidence{At: day, Kind: store.KindDirectPush, Repo: "acme/payments", Subject: "abc", Body: DirectPushEvidence{}}); err != nil {
 		t.Fatal(err)
 	}
+	// #2, merged today without a ticket or an approval, is also deployed today in an emergency:
+	// one change, so its violations count once.
+	hotfix := compliance.ChangeReport{Kind: compliance.KindPullRequest, Number: 2, Violations: []compliance.Violation{
+		{Code: compliance.MissingTicket}, {Code: compliance.MissingApproval}}}
+	emergency := store.DeploymentEvidence{Service: "payments", Environment: "production", Repo: "acme/payments",
+		Report: compliance.Report{Repo: "acme/payments", Changes: []compliance.ChangeReport{hotfix}}, Override: &store.Override{By: "U0ALICE", Reason: "down"}}
+	if _, err := e.store.Append(e.ctx, store.Evidence{At: day, Kind: store.KindDeploymentCreated, Repo: "acme/payments", Subject: "deploy/2", Body: emergency}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Append(e.ctx, store.Evidence{At: day, Kind: store.KindDeployRefused, Repo: "acme/payments", Subject: "deploy/3", Body: deployRefusedEvidence{}}); err != nil {
+		t.Fatal(err)
+	}
 	before := len(e.channel())
 	s, err := e.app.DailySummary(e.ctx, day)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Merges != 3 || s.CompliantMerges != 1 || s.Deploys != 1 || s.CompliantDeploys != 1 || s.DirectPushes != 1 ||
+	if s.Merges != 3 || s.CompliantMerges != 1 || s.Deploys != 2 || s.CompliantDeploys != 1 || s.DirectPushes != 1 || s.RefusedDeploys != 1 || s.Overrides != 1 ||
 		s.Violations[compliance.MissingTicket] != 1 || s.Violations[compliance.MissingApproval] != 1 || s.Violations[compliance.TicketNotFound] != 1 {
 		t.Fatalf("summary %+v", s)
 	}
@@ -132,7 +144,7 @@ func TestDailySummary(t *testing.T) {
 		t.Fatalf("summary not posted")
 	}
 	text := msgs[len(msgs)-1].Text
-	for _, want := range []string{"Daily summary for Fri 1 Mar 2024", "Merges: 3 (1 compliant, 2 not)", "Deploys: 1 (1 compliant)",
+	for _, want := range []string{"Daily summary for Fri 1 Mar 2024", "Merges: 3 (1 compliant, 2 not)", "Deploys: 2 (1 compliant)", "Deploys refused: 1",
 		"Direct pushes: 1", "missing_approval ×1", "missing_ticket ×1", "ticket_not_found ×1", "acme/payments#2, acme/payments#3"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("summary lacks %q:\n%s", want, text)
