@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -39,6 +40,11 @@ type Options struct {
 	Retries int
 	// Backoff before the first retry, doubled each time. Default 500ms.
 	Backoff time.Duration
+	// Timeout bounds each attempt of a request, from connecting until the answer is read. An
+	// attempt that times out is retried like a network error (see Retries). Default 60s.
+	// Rate-limit waits and retries are not counted in it: set HTTPClient.Timeout (or use a
+	// context deadline) to bound a whole call.
+	Timeout time.Duration
 }
 
 // Client talks to one GitHub (or GitHub Enterprise) instance. It is safe for concurrent use.
@@ -67,6 +73,9 @@ func New(o Options) (*Client, error) {
 	if o.Backoff <= 0 {
 		o.Backoff = 500 * time.Millisecond
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
 	hc := &http.Client{}
 	if o.HTTPClient != nil {
 		copied := *o.HTTPClient
@@ -78,11 +87,15 @@ func New(o Options) (*Client, error) {
 		// flight than that, every extra one would open (and TLS-handshake) a new connection.
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = o.Concurrency
+		// A GitHub that accepts the connection and then stalls must not hang a check.
+		t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		t.TLSHandshakeTimeout = 10 * time.Second
+		t.ResponseHeaderTimeout = 30 * time.Second
 		base = t
 	}
 	hc.Transport = &retryTransport{
 		base: base, slots: make(chan struct{}, o.Concurrency),
-		retries: o.Retries, backoff: o.Backoff, maxWait: o.MaxRateLimitWait,
+		retries: o.Retries, backoff: o.Backoff, maxWait: o.MaxRateLimitWait, timeout: o.Timeout,
 	}
 	client := gh.NewClient(hc)
 	if o.Token != "" {

@@ -90,21 +90,32 @@ func (c *Client) resolve(ctx context.Context, owner, name, ref string) (string, 
 	return sha, nil
 }
 
-// compare lists every commit in base...head, oldest first.
+// ErrHeadBehindBase means head is an ancestor of base (GitHub's compare status "behind"): the
+// range deploys nothing and would roll base's newer commits back, which usually means base and
+// head were swapped. Gather fails rather than report an empty, compliant range.
+var ErrHeadBehindBase = errors.New("head is behind base")
+
+// compare lists every commit in base...head, oldest first. Those are the commits head has and
+// base lacks (for diverged ends, the ones since their merge base); a head behind base is an
+// error, see ErrHeadBehindBase.
 func (c *Client) compare(ctx context.Context, owner, name, base, head string) ([]*gh.RepositoryCommit, error) {
-	total := -1
+	total, ahead, behind, status := -1, 0, 0, ""
 	commits, err := allPages(ctx, c.concurrency, func(ctx context.Context, opt gh.ListOptions) ([]*gh.RepositoryCommit, *gh.Response, error) {
 		cmp, resp, err := c.gh.Repositories.CompareCommits(ctx, owner, name, base, head, &opt)
 		if err != nil {
 			return nil, resp, err
 		}
 		if opt.Page == 1 { // page 1 is fetched alone, before the others
-			total = cmp.GetTotalCommits()
+			total, ahead, behind, status = cmp.GetTotalCommits(), cmp.GetAheadBy(), cmp.GetBehindBy(), cmp.GetStatus()
 		}
 		return cmp.Commits, resp, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("github: compare %s/%s %s...%s: %w", owner, name, short(base), short(head), notFound(err))
+	}
+	if status == "behind" || (ahead == 0 && behind > 0) {
+		return nil, fmt.Errorf("github: compare %s/%s %s...%s: %w by %d commits: nothing in base..head would be deployed; check the base and head refs (--base and --head: are they swapped?)",
+			owner, name, short(base), short(head), ErrHeadBehindBase, behind)
 	}
 	// A commit missing from the list would escape the policy: fail closed.
 	if len(commits) != total {

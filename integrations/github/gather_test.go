@@ -349,6 +349,41 @@ func TestGatherEmptyRange(t *testing.T) {
 	}
 }
 
+// Swapped --base and --head: head is an ancestor of base, so GitHub's compare lists no commits
+// (status "behind"). That must fail the check, not pass it as a release with no changes.
+func TestGatherReversedRangeIsAnError(t *testing.T) {
+	s := newFake(t, fakegithub.Options{})
+	r := s.AddRepo("acme/payments", "main")
+	r.Commit("initial", "alice")
+	r.Tag("v1.0.0")
+	r.MergePR(fakegithub.PR{Title: "PAY-1 add refunds", Author: "alice", Commits: 2}, fakegithub.MergeCommit)
+	r.Commit("PAY-2 hotfix", "carol")
+	r.Tag("v1.1.0")
+	c := newClient(t, s, github.Options{})
+
+	rng, err := c.Gather(context.Background(), "acme/payments", "v1.1.0", "v1.0.0")
+	if !errors.Is(err, github.ErrHeadBehindBase) || !strings.Contains(err.Error(), "behind base by 4 commits") ||
+		!strings.Contains(err.Error(), "swapped") {
+		t.Fatalf("reversed range: %+v, err %v; want ErrHeadBehindBase by 4 commits", rng, err)
+	}
+	if errors.Is(err, github.ErrNotFound) {
+		t.Errorf("reversed range reported as not found: %v", err)
+	}
+
+	// The right way round it is the release it should be.
+	if rng, err := c.Gather(context.Background(), "acme/payments", "v1.0.0", "v1.1.0"); err != nil || len(rng.Changes) != 2 {
+		t.Fatalf("forward range: %d changes, %v", len(rng.Changes), err)
+	}
+	// Diverged ends are a range too: the commits head has since the merge base.
+	open := r.OpenPR(fakegithub.PR{Title: "PAY-3 wip", Author: "dave", Commits: 2})
+	r.Commit("PAY-4 later on main", "erin")
+	rng, err = c.Gather(context.Background(), "acme/payments", "main", open.HeadRef)
+	want := []string{"push:" + open.Commits[0][:7], "push:" + open.Commits[1][:7]}
+	if err != nil || !reflect.DeepEqual(summary(rng.Changes), want) {
+		t.Fatalf("diverged range: %v, %v; want %v", summary(rng.Changes), err, want)
+	}
+}
+
 func TestPullRequestForMergeGate(t *testing.T) {
 	s := newFake(t, fakegithub.Options{})
 	r := s.AddRepo("acme/payments", "main")

@@ -3,6 +3,8 @@ package github
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -13,7 +15,10 @@ import (
 // retryTransport sits under go-github and hides GitHub's transient failures from it:
 //
 //   - 5xx and network errors are retried with exponential backoff, at most `retries` times;
-//   - a secondary rate limit (403/429 with Retry-After) is waited out, as GitHub asks;
+//   - an attempt that gets no answer within `timeout` (a stalled connection) counts as a
+//     network error;
+//   - a secondary rate limit (403/429 with Retry-After) is waited out, as GitHub asks, but for
+//     at least minRateLimitWait: "Retry-After: 0" must not turn into a request loop;
 //   - a primary rate limit (403/429 with X-RateLimit-Remaining: 0) is waited out until
 //     X-RateLimit-Reset;
 //   - a successful response that spends the last request of the window (Remaining: 0) is held
@@ -22,6 +27,7 @@ import (
 //
 // Rate-limit waits per request are bounded by maxWait in total; past that the response is
 // handed to go-github as is, which reports it as *gh.RateLimitError or *gh.AbuseRateLimitError.
+// A request still limited after maxRateLimitRetries waits fails with ErrRateLimited.
 // The transport also caps the requests in flight (GitHub's secondary limits punish bursts).
 //
 // POSTs are retried too, their body replayed. If GitHub did act on a request whose answer was
@@ -33,10 +39,22 @@ type retryTransport struct {
 	retries int
 	backoff time.Duration
 	maxWait time.Duration
+	timeout time.Duration // per attempt, until the whole answer is read; 0 means none
 }
 
 // resetBuffer is added to X-RateLimit-Reset, which has one-second resolution.
 const resetBuffer = 250 * time.Millisecond
+
+const (
+	// maxRateLimitRetries caps how often one request waits out a rate limit, whatever the
+	// waits add up to.
+	maxRateLimitRetries = 5
+	// minRateLimitWait is the shortest wait before retrying a rate-limited request.
+	minRateLimitWait = time.Second
+)
+
+// ErrRateLimited means GitHub still answered with a rate limit after maxRateLimitRetries waits.
+var ErrRateLimited = errors.New("rate limited")
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
@@ -45,14 +63,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	var waited time.Duration
-	failures := 0
+	failures, limits := 0, 0
 	for {
-		attempt := req.Clone(ctx)
-		if body != nil {
-			attempt.Body = io.NopCloser(bytes.NewReader(body))
-			attempt.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		}
-		resp, err := t.send(ctx, attempt)
+		resp, err := t.send(ctx, req, body)
 
 		var wait time.Duration
 		switch {
@@ -70,9 +83,21 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			wait = t.backoffFor(failures)
 		case resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests:
 			w, limited := rateLimitWait(resp, time.Now())
-			if !limited || waited+w > t.maxWait {
+			if !limited {
 				return resp, nil
 			}
+			if limits >= maxRateLimitRetries {
+				discard(resp)
+				return nil, fmt.Errorf("%w: HTTP %d again after waiting %d times (%v in all); giving up",
+					ErrRateLimited, resp.StatusCode, limits, waited.Round(time.Millisecond))
+			}
+			// Never retry at once; a short maxWait (tests) shortens the floor so that the
+			// retry cap, not the wait bound, is what ends a loop of short waits.
+			w = max(w, min(minRateLimitWait, t.maxWait/maxRateLimitRetries))
+			if waited+w > t.maxWait {
+				return resp, nil
+			}
+			limits++
 			waited += w
 			wait = w
 		case resp.StatusCode < 300 && resp.Header.Get("X-RateLimit-Remaining") == "0":
@@ -81,8 +106,11 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if !ok || w <= 0 || waited+w > t.maxWait {
 				return resp, nil
 			}
+			// Read the answer before the wait: the attempt's timeout keeps running.
+			if err := buffer(resp); err != nil {
+				return nil, err
+			}
 			if err := sleep(ctx, w); err != nil {
-				resp.Body.Close()
 				return nil, err
 			}
 			return resp, nil
@@ -90,8 +118,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		if resp != nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-			resp.Body.Close()
+			discard(resp)
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return nil, err
@@ -99,14 +126,64 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-func (t *retryTransport) send(ctx context.Context, req *http.Request) (*http.Response, error) {
+// send makes one attempt, with its own timeout: it covers reading the answer too, so the
+// deadline is only released when the body is closed.
+func (t *retryTransport) send(ctx context.Context, req *http.Request, body []byte) (*http.Response, error) {
 	select {
 	case t.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	defer func() { <-t.slots }()
-	return t.base.RoundTrip(req)
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if t.timeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, t.timeout)
+	}
+	attempt := req.Clone(actx)
+	if body != nil {
+		attempt.Body = io.NopCloser(bytes.NewReader(body))
+		attempt.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	resp, err := t.base.RoundTrip(attempt)
+	if err != nil {
+		cancel()
+		if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %v: %w", t.timeout, err)
+		}
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose releases an attempt's timeout when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// discard drains (a little of) a response that will not be used, so its connection can be
+// reused, and closes it.
+func discard(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+}
+
+// buffer reads a response's body into memory.
+func buffer(resp *http.Response) error {
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return nil
 }
 
 func (t *retryTransport) backoffFor(failures int) time.Duration {

@@ -3,8 +3,12 @@ package github_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -188,5 +192,69 @@ func TestEnterpriseBaseURLWithoutAPIPath(t *testing.T) {
 	}
 	if got, err := c.ResolveRef(context.Background(), "acme/payments", "main"); err != nil || got != sha {
 		t.Fatalf("ResolveRef = %q, %v", got, err)
+	}
+}
+
+// A server answering "Retry-After: 0" forever must not get a request loop: each retry waits a
+// little, and after a few the client gives up saying it was rate limited.
+func TestRetryAfterZeroIsBounded(t *testing.T) {
+	for _, status := range []int{http.StatusTooManyRequests, http.StatusForbidden} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			var requests atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(status)
+				fmt.Fprint(w, `{"message":"You have exceeded a secondary rate limit.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}`)
+			}))
+			defer srv.Close()
+			c, err := github.New(github.Options{BaseURL: srv.URL, MaxRateLimitWait: 500 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.ResolveRef(context.Background(), "acme/payments", "main")
+			if !errors.Is(err, github.ErrRateLimited) || !strings.Contains(err.Error(), "rate limited") {
+				t.Fatalf("err = %v, want ErrRateLimited", err)
+			}
+			if n := requests.Load(); n != 6 {
+				t.Errorf("%d requests, want 1 + 5 retries", n)
+			}
+		})
+	}
+}
+
+// A GitHub that accepts the connection and never answers must not hang the client: each attempt
+// times out, is retried like a network error, and the call fails.
+func TestStalledServerTimesOut(t *testing.T) {
+	var requests atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		select {
+		case <-r.Context().Done(): // the client gave up on this attempt
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	var once sync.Once
+	stop := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(stop) // before srv.Close, which waits for the handlers
+
+	c, err := github.New(github.Options{BaseURL: srv.URL, Timeout: 200 * time.Millisecond, Retries: 2, Backoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ResolveRef(context.Background(), "acme/payments", "main")
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no answer within 200ms") {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if errors.Is(err, github.ErrNotFound) {
+		t.Errorf("timeout reported as not found: %v", err)
+	}
+	stop()
+	srv.Close() // waits for every request to have reached its handler and ended
+	if n := requests.Load(); n != 3 {
+		t.Errorf("%d attempts, want 1 + 2 retries", n)
 	}
 }

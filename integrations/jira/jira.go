@@ -161,23 +161,23 @@ func (c *Client) isCloud(ctx context.Context) (bool, error) {
 	return c.cloud, nil
 }
 
-// apiError is a Jira answer other than 2xx.
+// apiError is a Jira answer other than 2xx. Its messages and text are already scrubbed of
+// credentials (see wrap).
 type apiError struct {
 	status   int
 	messages []string
+	text     string // go-jira's error, when Jira sent no messages
 	err      error
 }
+
+// maxErrorText is how much of a non-JSON answer an error quotes.
+const maxErrorText = 300
 
 func (e *apiError) Error() string {
 	if len(e.messages) > 0 {
 		return fmt.Sprintf("HTTP %d: %s", e.status, strings.Join(e.messages, "; "))
 	}
-	// Without JSON, go-jira puts the whole body (often an HTML page) in the error.
-	text := e.err.Error()
-	if len(text) > 300 {
-		text = text[:300] + "..."
-	}
-	return fmt.Sprintf("HTTP %d: %s", e.status, text)
+	return fmt.Sprintf("HTTP %d: %s", e.status, e.text)
 }
 
 func (e *apiError) Unwrap() error { return e.err }
@@ -204,14 +204,33 @@ func (c *Client) wrap(what string, resp *gojira.Response, err error) error {
 				ae.messages = append(ae.messages, field+": "+msg)
 			}
 		}
+		for i, m := range ae.messages {
+			ae.messages[i] = c.redact(m)
+		}
+		if len(ae.messages) == 0 {
+			// Without JSON, go-jira puts the whole body (often an HTML page) in the error.
+			// Scrub first, then cut: a cut first could leave part of a token behind.
+			ae.text = c.redact(err.Error())
+			if len(ae.text) > maxErrorText {
+				ae.text = ae.text[:maxErrorText] + "..."
+			}
+		}
 		err = ae
 	}
 	msg := fmt.Sprintf("jira: %s: %v", what, err)
-	for _, s := range c.secrets {
-		if s != "" && strings.Contains(msg, s) {
-			// A proxy that echoes the Authorization header must not put the token in a log.
-			return errors.New(strings.ReplaceAll(msg, s, "[REDACTED]"))
-		}
+	if red := c.redact(msg); red != msg {
+		return errors.New(red)
 	}
 	return fmt.Errorf("jira: %s: %w", what, err)
+}
+
+// redact replaces every credential in s. A proxy that echoes the Authorization header must not
+// put the token in a log.
+func (c *Client) redact(s string) string {
+	for _, secret := range c.secrets {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "[REDACTED]")
+		}
+	}
+	return s
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,6 +252,99 @@ func TestTicketsBisectsVagueRejections(t *testing.T) {
 	}
 }
 
+// cloudSearchServer is a Jira Cloud whose enhanced search answers each JQL with reject (a 400
+// with those messages) or, when reject returns nothing, with the issues of the keys asked for.
+func cloudSearchServer(t *testing.T, reject func(jql string) []string) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var searches atomic.Int64
+	key := regexp.MustCompile(`[A-Z]+-[0-9]+`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		switch r.URL.Path {
+		case "/rest/api/2/serverInfo":
+			fmt.Fprint(w, `{"deploymentType":"Cloud"}`)
+		case "/rest/api/3/search/jql":
+			searches.Add(1)
+			var body struct{ JQL string }
+			_ = json.NewDecoder(r.Body).Decode(&body)
+			if msgs := reject(body.JQL); len(msgs) > 0 {
+				w.WriteHeader(http.StatusBadRequest)
+				_ = json.NewEncoder(w).Encode(map[string]any{"errorMessages": msgs, "errors": map[string]string{}})
+				return
+			}
+			var issues []map[string]any
+			for _, k := range key.FindAllString(body.JQL, -1) {
+				issues = append(issues, map[string]any{"key": k, "fields": map[string]any{
+					"summary": "Summary of " + k, "status": map[string]any{"name": "Done", "statusCategory": map[string]any{"key": "done"}}}})
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"issues": issues, "isLast": true})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &searches
+}
+
+// A 400 that quotes the whole JQL names every key in it, but says none of them is missing: it
+// must not mark the batch not found.
+func TestTicketsRejectionQuotingTheJQL(t *testing.T) {
+	ctx := context.Background()
+	echo := func(jql string) string {
+		return fmt.Sprintf("Error in the JQL Query: Expecting ')' but got 'PAY-2'. The query was: %s (line 1, character 9)", jql)
+	}
+	tickets := func(t *testing.T, srv *httptest.Server, keys ...string) (map[string]compliance.Ticket, error) {
+		c, err := jira.New(jira.Options{BaseURL: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Tickets(ctx, keys)
+	}
+	t.Run("every query rejected", func(t *testing.T) {
+		srv, _ := cloudSearchServer(t, func(jql string) []string { return []string{echo(jql)} })
+		got, err := tickets(t, srv, "PAY-1", "PAY-2")
+		if err == nil || !strings.Contains(err.Error(), "HTTP 400") {
+			t.Fatalf("got %+v, err %v; want the 400 as an error", got, err)
+		}
+	})
+	t.Run("batch rejected, keys accepted alone", func(t *testing.T) {
+		srv, searches := cloudSearchServer(t, func(jql string) []string {
+			if strings.Contains(jql, ",") {
+				return []string{echo(jql)}
+			}
+			return nil
+		})
+		got, err := tickets(t, srv, "PAY-1", "PAY-2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got["PAY-1"].Found || !got["PAY-2"].Found {
+			t.Errorf("%+v", got)
+		}
+		if n := searches.Load(); n != 3 {
+			t.Errorf("%d searches, want 3 (the batch, then each key)", n)
+		}
+	})
+	t.Run("one key said missing, the JQL quoted too", func(t *testing.T) {
+		srv, searches := cloudSearchServer(t, func(jql string) []string {
+			if strings.Contains(jql, "PAY-3") {
+				return []string{"An issue with key 'PAY-3' does not exist for field 'key'.", echo(jql)}
+			}
+			return nil
+		})
+		got, err := tickets(t, srv, "PAY-1", "PAY-2", "PAY-3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got["PAY-1"].Found || !got["PAY-2"].Found || got["PAY-3"].Found {
+			t.Errorf("%+v", got)
+		}
+		if n := searches.Load(); n != 2 {
+			t.Errorf("%d searches, want 2 (rejected, then without PAY-3)", n)
+		}
+	})
+}
+
 func TestTicketsFailClosed(t *testing.T) {
 	ctx := context.Background()
 	t.Run("outage", func(t *testing.T) {
@@ -454,6 +549,50 @@ func TestTokenNeverInErrors(t *testing.T) {
 			}
 			if msg := err.Error(); strings.Contains(msg, o.Token) || strings.Contains(msg, basic) || !strings.Contains(msg, "502") {
 				t.Errorf("%s: %s", name, msg)
+			}
+		}
+	}
+}
+
+// A long non-JSON error page is cut short in the error; the credential it echoes must be
+// scrubbed before the cut, or a token straddling the cut would leave its start behind.
+func TestTokenStraddlingTheCutIsRedacted(t *testing.T) {
+	var pad atomic.Int64
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		// The token lands at a different place for each pad; some pads put it across the cut.
+		fmt.Fprintf(w, "<html>%s Authorization: %s and more text after it</html>", strings.Repeat("x", int(pad.Load())), r.Header.Get("Authorization"))
+	}))
+	defer echo.Close()
+	for _, o := range []jira.Options{
+		{BaseURL: echo.URL, User: "bot@example.com", Token: "s3cretApiTokenValue0123456789abcdef"},
+		{BaseURL: echo.URL, Token: "s3cretPersonalAccessToken0123456789abc"},
+	} {
+		c, err := jira.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets := []string{o.Token}
+		if o.User != "" {
+			secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(o.User+":"+o.Token)))
+		}
+		for n := 200; n <= 320; n++ {
+			pad.Store(int64(n))
+			_, err := c.Projects(context.Background())
+			if err == nil {
+				t.Fatal("no error from a 502")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "HTTP 502") {
+				t.Fatalf("pad %d: %s", n, msg)
+			}
+			for _, s := range secrets {
+				for l := 8; l <= len(s); l++ {
+					if strings.Contains(msg, s[:l]) {
+						t.Fatalf("pad %d: %d characters of a credential in %q", n, l, msg)
+					}
+				}
 			}
 		}
 	}

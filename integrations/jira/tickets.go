@@ -22,7 +22,15 @@ const cloudPageMax = 100
 
 var (
 	validKey = regexp.MustCompile(`^[A-Z][A-Z0-9_]*-[0-9]+$`)
-	keyInMsg = regexp.MustCompile(`[A-Za-z][A-Za-z0-9_]*-[0-9]+`)
+	// keyRejected matches the message Jira writes per key of a `key in (...)` it does not have:
+	//
+	//	An issue with key 'PAY-999' does not exist for field 'key'.
+	//	The issue key 'XYZ-1' for field 'key' is invalid.          (no such project)
+	//	The value 'PAY-999' does not exist for the field 'key'.
+	//
+	// Only these name a missing key. A key merely quoted, as in "Error in the JQL Query: ...
+	// key in (PAY-1, PAY-2) ...", says nothing about that key.
+	keyRejected = regexp.MustCompile(`(?i)\b(?:an issue with key|the issue key|the value) ['"]?([a-z][a-z0-9_]*-[0-9]+)['"]? (?:does not exist for (?:the )?field|for field) ['"]?(?:key|issuekey)\b`)
 )
 
 // Tickets looks keys up in batches of `key in (...)`. Every key asked for is in the map;
@@ -114,8 +122,10 @@ func (c *Client) lookup(parent context.Context, cloud bool, keys []string) (map[
 }
 
 // resolve searches one batch. Jira fails a whole `key in (...)` with 400 when one key does not
-// exist, naming it; those keys are set aside (they end up Found=false) and the rest asked
-// again. A 400 that names none of the keys is bisected to find the ones it is about.
+// exist, with a message per key (see keyRejected); those keys are set aside (they end up
+// Found=false) and the rest asked again. A 400 with no such message (worded vaguely, in another
+// language, or not about keys at all) is bisected to find the keys it is about; if Jira accepts
+// none of them, the 400 is returned as an error.
 func (c *Client) resolve(ctx context.Context, cloud bool, keys []string, nested bool) ([]gojira.Issue, error) {
 	for len(keys) > 0 {
 		issues, err := c.search(ctx, cloud, keys)
@@ -156,7 +166,7 @@ func (c *Client) resolve(ctx context.Context, cloud bool, keys []string, nested 
 }
 
 // rejectedKeys says whether err is Jira rejecting the query (400) and which of keys its
-// messages name. Keys are matched wherever they appear, so localised messages work too.
+// messages say do not exist. A message that merely quotes keys (an echo of the JQL) names none.
 func rejectedKeys(err error, keys []string) (named []string, rejected bool) {
 	var ae *apiError
 	if !errors.As(err, &ae) || ae.status != http.StatusBadRequest {
@@ -164,8 +174,8 @@ func rejectedKeys(err error, keys []string) (named []string, rejected bool) {
 	}
 	inMsg := map[string]bool{}
 	for _, m := range ae.messages {
-		for _, k := range keyInMsg.FindAllString(m, -1) {
-			inMsg[strings.ToUpper(k)] = true
+		for _, sub := range keyRejected.FindAllStringSubmatch(m, -1) {
+			inMsg[strings.ToUpper(sub[1])] = true
 		}
 	}
 	for _, k := range keys {
