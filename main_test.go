@@ -357,6 +357,16 @@ func TestCheckGitHubDownExitsTwoWithAFailureReport(t *testing.T) {
 	}
 }
 
+// Swapped refs compare to nothing: that is not an empty, compliant release.
+func TestCheckSwappedRefsExitTwo(t *testing.T) {
+	w := newWorld(t, fakejira.Cloud)
+	w.compliantPR("PAY-1 Refunds endpoint")
+	res := sockembot(t, w.env(), "", "check", "--repo", "acme/payments", "--base", "main", "--head", w.base, "--format", "json")
+	if res.code != 2 || !strings.Contains(res.stderr, "head is behind base") || !strings.Contains(res.stderr, "swapped") {
+		t.Fatalf("exit %d, want 2 saying head is behind base\nstdout: %s\nstderr: %s", res.code, res.stdout, res.stderr)
+	}
+}
+
 func TestCheckJiraOutageExitsTwoNeverZero(t *testing.T) {
 	for _, mode := range []fakejira.Mode{fakejira.Cloud, fakejira.DataCenter} {
 		t.Run(mode.String(), func(t *testing.T) {

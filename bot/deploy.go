@@ -405,6 +405,16 @@ func (a *App) checkAndPublish(ctx context.Context, d *store.Deploy, cmd Command)
 
 	run, err := a.Checker().CheckDeploy(ctx, d.Repo, d.BaseSHA, d.HeadSHA, a.Config.Policy, fmt.Sprintf("deploy/%d by %s", d.ID, d.Requester),
 		a.requesterLogin(d.Requester, d.Environment))
+	if errors.Is(err, github.ErrHeadBehindBase) {
+		// Refused with an answer, not a failure report: nothing broke, the request is a rollback.
+		base := "what it runs now"
+		if cmd.From != "" {
+			base = "`" + esc(cmd.From) + "`"
+		}
+		return tellf("`%s` (%s) is behind %s (`%s`) on *%s*: deploying it would roll changes back, and there is no forward range of changes to check. "+
+			"Roll back with your CD system's own rollback, or deploy a newer ref. If you meant a different base, give it: `/deploy %s@%s to %s from REF`.",
+			esc(d.Ref), short(d.HeadSHA), base, short(d.BaseSHA), d.Environment, d.Service, esc(d.Ref), d.Environment)
+	}
 	if err != nil {
 		return fmt.Errorf("check %s %s..%s: %w", d.Repo, short(d.BaseSHA), short(d.HeadSHA), err)
 	}

@@ -505,6 +505,7 @@ func TestDeployMalformedAndUnknown(t *testing.T) {
 		{"payments to qa", "`payments` has no environment `qa`"},
 		{"payments@no-such-branch to production", "acme/payments has no branch, tag or commit `no-such-branch`"},
 		{"payments to staging", "Nothing has been deployed to *staging* yet"},
+		{"payments@v1.4.0 to staging from main", "is behind `main`"},
 		{"history nosuch", "I don't know the service `nosuch`"},
 	} {
 		r.command(demoAlice, demoDev, tc.text)
@@ -516,8 +517,8 @@ func TestDeployMalformedAndUnknown(t *testing.T) {
 	if n := r.GitHub.Count(deployRoute); n != 0 {
 		t.Fatal("a malformed command deployed something")
 	}
-	// The two refusals that got as far as a deploy record are on the evidence trail.
-	r.until("the refusals recorded", func() bool { return len(r.records(store.KindDeployRefused)) == 2 })
+	// The three refusals that got as far as a deploy record are on the evidence trail.
+	r.until("the refusals recorded", func() bool { return len(r.records(store.KindDeployRefused)) == 3 })
 	r.noWebAPIErrors()
 }
 
