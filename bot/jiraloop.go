@@ -11,13 +11,14 @@ import (
 	"github.com/slack-go/slack"
 
 	"sockembot/compliance"
+	"sockembot/integrations/jira"
 	"sockembot/integrations/store"
 )
 
 // TicketUpdater is what closing the loop asks of Jira.
 type TicketUpdater interface {
 	Comment(ctx context.Context, key, body string) error
-	Transition(ctx context.Context, key, name string) error
+	Transition(ctx context.Context, key, name string) (outcome jira.TransitionOutcome, status string, err error)
 }
 
 // jiraParallel bounds the Jira requests of one deploy's ticket updates.
@@ -40,7 +41,10 @@ type jiraTicketOutcome struct {
 	Key          string `json:"key"`
 	Commented    bool   `json:"commented"`
 	Transitioned bool   `json:"transitioned"`
-	Error        string `json:"error,omitempty"`
+	// LeftIn is the status a ticket was left in because it was there already, or finished in
+	// another "Done" status (sockembot does not reopen or re-close a finished ticket).
+	LeftIn string `json:"left_in,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // closeTheLoop tells each ticket of a successful deploy where it went, and moves it through the
@@ -105,10 +109,15 @@ func (a *App) updateTicket(ctx context.Context, key, body, transition string) (o
 		if transition == "" {
 			return nil
 		}
-		if err := a.Jira.Transition(ctx, key, transition); err != nil {
+		outcome, status, err := a.Jira.Transition(ctx, key, transition)
+		if err != nil {
 			return err
 		}
-		out.Transitioned = true
+		if outcome == jira.Moved {
+			out.Transitioned = true
+		} else {
+			out.LeftIn = status
+		}
 		return nil
 	})
 	if err != nil {
@@ -119,19 +128,28 @@ func (a *App) updateTicket(ctx context.Context, key, body, transition string) (o
 
 // jiraUpdateLine is the thread's account of the ticket updates.
 func jiraUpdateLine(ev jiraUpdateEvidence) string {
-	var ok, failed []string
+	var ok, moved, left, failed []string
 	for _, t := range ev.Tickets {
-		if t.Error == "" {
-			ok = append(ok, t.Key)
-		} else {
+		switch {
+		case t.Error != "":
 			failed = append(failed, fmt.Sprintf("• *%s*: %s", t.Key, esc(t.Error)))
+		default:
+			ok = append(ok, t.Key)
+			if t.Transitioned {
+				moved = append(moved, t.Key)
+			} else if t.LeftIn != "" {
+				left = append(left, fmt.Sprintf("%s (%s)", t.Key, esc(t.LeftIn)))
+			}
 		}
 	}
 	var lines []string
 	if len(ok) > 0 {
 		l := fmt.Sprintf("📝 Jira: commented on %s", strings.Join(ok, ", "))
-		if ev.Transition != "" {
-			l += fmt.Sprintf(" and moved them to *%s*", esc(ev.Transition))
+		if len(moved) > 0 {
+			l += fmt.Sprintf("; moved %s to *%s*", strings.Join(moved, ", "), esc(ev.Transition))
+		}
+		if len(left) > 0 {
+			l += fmt.Sprintf("; left as they were (already there, or finished): %s", strings.Join(left, ", "))
 		}
 		lines = append(lines, l+".")
 	}

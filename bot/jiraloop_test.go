@@ -38,7 +38,7 @@ func TestJiraTicketsCommentedAndMovedAfterDeploy(t *testing.T) {
 	root, id := deployPayments(t, r)
 	r.until("the Jira update in the thread", func() bool {
 		th := r.thread(root)
-		return len(th) == 4 && strings.Contains(th[3].Text, "Jira: commented on PAY-101, PAY-102 and moved them to *Deployed*")
+		return len(th) == 4 && strings.Contains(th[3].Text, "Jira: commented on PAY-101, PAY-102; moved PAY-101 to *Deployed*; left as they were (already there, or finished): PAY-102 (Done)")
 	})
 	comments := r.Jira.Comments()
 	if len(comments) != 2 {
@@ -51,10 +51,12 @@ func TestJiraTicketsCommentedAndMovedAfterDeploy(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{"PAY-101", "PAY-102"} {
-		if is, _ := r.Jira.Issue(k); is.Status != "Deployed" {
-			t.Errorf("%s is %q, want Deployed (by the transition named by its target status)", k, is.Status)
-		}
+	if is, _ := r.Jira.Issue("PAY-101"); is.Status != "Deployed" {
+		t.Errorf("PAY-101 is %q, want Deployed (by the transition named by its target status)", is.Status)
+	}
+	// PAY-102 was finished already: it is not moved back.
+	if is, _ := r.Jira.Issue("PAY-102"); is.Status != "Done" {
+		t.Errorf("PAY-102 is %q, want it left Done", is.Status)
 	}
 	recs := r.records(store.KindJiraUpdate)
 	if len(recs) != 1 {
@@ -62,7 +64,8 @@ func TestJiraTicketsCommentedAndMovedAfterDeploy(t *testing.T) {
 	}
 	var ev jiraUpdateEvidence
 	if err := json.Unmarshal(recs[0].Body, &ev); err != nil || ev.GitHubDeploymentID != id || len(ev.Tickets) != 2 ||
-		!ev.Tickets[0].Commented || !ev.Tickets[0].Transitioned || ev.Tickets[0].Error != "" {
+		!ev.Tickets[0].Commented || !ev.Tickets[0].Transitioned || ev.Tickets[0].Error != "" ||
+		!ev.Tickets[1].Commented || ev.Tickets[1].Transitioned || ev.Tickets[1].LeftIn != "Done" {
 		t.Errorf("jira_update evidence %+v (%v)", ev, err)
 	}
 
@@ -125,8 +128,9 @@ func TestJiraMissingTransitionIsReported(t *testing.T) {
 	root, _ := deployPayments(t, r)
 	r.until("the Jira report in the thread", func() bool { return len(r.thread(root)) == 4 })
 	line := r.thread(root)[3].Text
-	// PAY-102 is not "Released" either; both are commented on, neither can be moved.
-	if !strings.Contains(line, `has no transition "Released"`) || !strings.Contains(line, "could not update 2 ticket(s)") {
+	// PAY-101 has no "Released" transition; PAY-102 is finished and left alone. Both are commented on.
+	if !strings.Contains(line, `has no transition "Released"`) || !strings.Contains(line, "could not update 1 ticket(s)") ||
+		!strings.Contains(line, "PAY-102 (Done)") {
 		t.Errorf("thread line: %s", line)
 	}
 	if n := len(r.Jira.Comments()); n != 2 {

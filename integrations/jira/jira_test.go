@@ -541,7 +541,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 			"tickets":    func() error { _, err := c.Tickets(context.Background(), []string{"PAY-1"}); return err },
 			"projects":   func() error { _, err := c.Projects(context.Background()); return err },
 			"comment":    func() error { return c.Comment(context.Background(), "PAY-1", "hi") },
-			"transition": func() error { return c.Transition(context.Background(), "PAY-1", "Done") },
+			"transition": func() error { _, _, err := c.Transition(context.Background(), "PAY-1", "Done"); return err },
 		} {
 			err := call()
 			if err == nil {
@@ -627,8 +627,8 @@ func TestCommentAndTransition(t *testing.T) {
 	if cs := s.Comments(); len(cs) != 1 || cs[0].Issue != "PAY-1" || cs[0].Body != "Deployed payments@v1.2.3 to production" {
 		t.Errorf("comments %+v", cs)
 	}
-	if err := c.Transition(ctx, "PAY-1", "deployed TO production"); err != nil {
-		t.Fatal(err)
+	if out, from, err := c.Transition(ctx, "PAY-1", "deployed TO production"); err != nil || out != jira.Moved || from != "In Review" {
+		t.Fatalf("transition by name: %s from %q, %v", out, from, err)
 	}
 	if is, _ := s.Issue("PAY-1"); is.Status != "Deployed" || is.StatusCategory != "done" {
 		t.Errorf("after transition %+v", is)
@@ -636,28 +636,37 @@ func TestCommentAndTransition(t *testing.T) {
 	if p := s.Performed(); len(p) != 1 || p[0].TransitionID != "41" || p[0].From != "In Review" {
 		t.Errorf("performed %+v", p)
 	}
+	// A ticket already in the target status, or finished in another "Done" status, is left alone.
+	if out, _, err := c.Transition(ctx, "PAY-1", "Deployed"); err != nil || out != jira.AlreadyThere {
+		t.Errorf("transition to the status the ticket is in: %s, %v", out, err)
+	}
+	if out, from, err := c.Transition(ctx, "PAY-1", "done"); err != nil || out != jira.LeftClosed || from != "Deployed" {
+		t.Errorf("transition of a finished ticket: %s from %q, %v", out, from, err)
+	}
+	if len(s.Performed()) != 1 {
+		t.Errorf("performed %+v, want none for tickets left alone", s.Performed())
+	}
 
-	err := c.Transition(ctx, "PAY-1", "Ship it")
+	s.AddIssue("PAY-2", "In Review")
+	s.SetTransitions("PAY-2", []fakejira.Transition{{ID: "41", Name: "Deployed to production", To: "Deployed"}, {ID: "31", Name: "Done", To: "Done"}})
+	_, _, err := c.Transition(ctx, "PAY-2", "Ship it")
 	if err == nil || !strings.Contains(err.Error(), `"Ship it"`) || !strings.Contains(err.Error(), `"Deployed to production", "Done"`) {
 		t.Errorf("absent transition: %v", err)
 	}
 	if len(s.Performed()) != 1 {
 		t.Error("a transition was done for an absent name")
 	}
-	// By target status, and a ticket already there is left alone.
-	if err := c.Transition(ctx, "PAY-1", "done"); err != nil {
-		t.Fatalf("transition by target status: %v", err)
-	}
-	if err := c.Transition(ctx, "PAY-1", "Done"); err != nil {
-		t.Fatalf("transition to the status the ticket is in: %v", err)
+	// By target status.
+	if out, _, err := c.Transition(ctx, "PAY-2", "done"); err != nil || out != jira.Moved {
+		t.Fatalf("transition by target status: %s, %v", out, err)
 	}
 	if p := s.Performed(); len(p) != 2 || p[1].TransitionID != "31" {
-		t.Errorf("performed %+v, want one more (to Done) and none for the ticket already done", p)
+		t.Errorf("performed %+v, want one more (PAY-2 to Done)", p)
 	}
 	if err := c.Comment(ctx, "PAY-404", "x"); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
 		t.Errorf("comment on a missing issue: %v", err)
 	}
-	if err := c.Transition(ctx, "PAY-404", "Done"); err == nil {
+	if _, _, err := c.Transition(ctx, "PAY-404", "Done"); err == nil {
 		t.Error("transition on a missing issue")
 	}
 }
