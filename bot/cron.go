@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -120,6 +121,7 @@ func (a *App) reconcileRepo(ctx context.Context, repo string) (int, error) {
 	sort.SliceStable(prs, func(i, j int) bool { return prs[i].MergedAt.Before(prs[j].MergedAt) })
 	recorded := 0
 	cursor := since
+	var failed []error
 	for _, pr := range prs {
 		done, err := a.mergeRecorded(ctx, mergeSubject(repo, pr.Number))
 		if err == nil && !done {
@@ -130,18 +132,20 @@ func (a *App) reconcileRepo(ctx context.Context, repo string) (int, error) {
 			}
 		}
 		if err != nil {
-			// The cursor stops before the failed merge, so the next run tries it again.
-			a.saveCursor(ctx, key, cursor)
-			return recorded, fmt.Errorf("%s#%d: %w", repo, pr.Number, err)
+			// The cursor stops before the failed merge, so the next run tries it again; the
+			// merges after it are still recorded now, so one merge that keeps failing does not
+			// hide every later one.
+			failed = append(failed, fmt.Errorf("%s#%d: %w", repo, pr.Number, err))
+			continue
 		}
-		if pr.MergedAt.After(cursor) {
+		if len(failed) == 0 && pr.MergedAt.After(cursor) {
 			cursor = pr.MergedAt
 		}
 	}
 	if err := a.saveCursor(ctx, key, cursor); err != nil {
-		return recorded, err
+		failed = append(failed, err)
 	}
-	return recorded, nil
+	return recorded, errors.Join(failed...)
 }
 
 func (a *App) saveCursor(ctx context.Context, key string, t time.Time) error {

@@ -83,18 +83,22 @@ func TestReconcileRetriesMergeItCouldNotJudge(t *testing.T) {
 	e, r := reconcileEnv(t)
 	e.gh.AddRepo("atmos/hubot-deploy", "master")
 	r.MergePR(fakegithub.PR{Title: "PAY-1 refunds", Author: "alice"}, fakegithub.Squash)
+	r.MergePR(fakegithub.PR{Title: "PAY-1 more refunds", Author: "alice"}, fakegithub.Squash)
 	e.gh.FailNext(1, "/pulls/1/reviews", http.StatusBadGateway)
-	if n, err := e.app.Reconcile(e.ctx); err == nil || n != 0 {
-		t.Fatalf("Reconcile = %d, %v; want an error", n, err)
+	// #1 cannot be judged this time; #2, merged after it, is recorded anyway.
+	if n, err := e.app.Reconcile(e.ctx); err == nil || !strings.Contains(err.Error(), "acme/payments#1") || n != 1 {
+		t.Fatalf("Reconcile = %d, %v; want #2 recorded and an error naming #1", n, err)
 	}
-	if msgs := e.channel(); len(msgs) != 1 || !strings.Contains(msgs[0].Text, "could not judge") {
+	if msgs := e.channel(); len(msgs) != 2 || !strings.Contains(msgs[0].Text+msgs[1].Text, "could not judge") {
 		t.Fatalf("channel: %+v", msgs)
 	}
 	if n, err := e.app.Reconcile(e.ctx); err != nil || n != 1 {
-		t.Fatalf("retry: Reconcile = %d, %v", n, err)
+		t.Fatalf("retry: Reconcile = %d, %v; want #1 recorded now", n, err)
 	}
-	if n := len(e.records(store.KindMergeVerdict, "acme/payments#1")); n != 1 {
-		t.Fatalf("%d verdicts", n)
+	for _, pr := range []string{"acme/payments#1", "acme/payments#2"} {
+		if n := len(e.records(store.KindMergeVerdict, pr)); n != 1 {
+			t.Fatalf("%s: %d verdicts", pr, n)
+		}
 	}
 }
 
