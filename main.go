@@ -329,6 +329,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if !strings.HasPrefix(botToken, "xoxb-") {
 		problems = append(problems, "SLACK_BOT_TOKEN must be set to the bot token (xoxb-...)")
 	}
+	if getenv("GITHUB_TOKEN") == "" {
+		// Without it the merge gate could set no status, write no comment and create no deployment.
+		problems = append(problems, "GITHUB_TOKEN must be set (statuses, comments and deployments are written with it)")
+	}
 	secret := getenv("GITHUB_WEBHOOK_SECRET")
 	if secret == "" {
 		problems = append(problems, "GITHUB_WEBHOOK_SECRET must be set (webhooks are verified with it)")

@@ -544,6 +544,17 @@ func TestCheckHonoursTheRepositoryPolicy(t *testing.T) {
 	}
 }
 
+// withoutVar is env without the variable name.
+func withoutVar(env []string, name string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, name+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 func TestRunRefusesToStartWithAClearMessage(t *testing.T) {
 	w := newWorld(t, fakejira.Cloud)
 	dir := t.TempDir()
@@ -560,6 +571,7 @@ func TestRunRefusesToStartWithAClearMessage(t *testing.T) {
 		says []string
 	}{
 		{"no Slack tokens", w.env("SOCKEMBOT_CONFIG="+good, "GITHUB_WEBHOOK_SECRET=x"), []string{"SLACK_APP_TOKEN must be set", "SLACK_BOT_TOKEN must be set"}},
+		{"no GitHub token", withoutVar(w.env(append([]string{"SOCKEMBOT_CONFIG=" + good}, slackEnv...)...), "GITHUB_TOKEN"), []string{"GITHUB_TOKEN must be set"}},
 		{"no webhook secret", w.env(append([]string{"SOCKEMBOT_CONFIG=" + good}, slackEnv[:2]...)...), []string{"GITHUB_WEBHOOK_SECRET must be set"}},
 		{"unknown config key", w.env(append([]string{"SOCKEMBOT_CONFIG=" + typo}, slackEnv...)...), []string{"enviroments"}},
 		{"service without a repo", w.env(append([]string{"SOCKEMBOT_CONFIG=" + norepo}, slackEnv...)...), []string{`service "payments" has no repo`}},
