@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -368,8 +369,12 @@ func (a *App) RecordMerge(ctx context.Context, repo string, number int, via stri
 		return false, fmt.Errorf("merge %s: %w", subject, err)
 	}
 	defer unlock()
-	if done, err := a.mergeRecorded(ctx, subject); err != nil || done {
+	if done, err := a.mergeRecorded(ctx, subject); err != nil {
 		return false, err
+	} else if done {
+		// Recorded before; if its note did not reach Slack then (the delivery is being
+		// retried for that), post it now.
+		return false, a.postMergeNote(ctx, subject, nil, 0)
 	}
 	var facts compliance.Facts
 	var p compliance.Policy
@@ -403,25 +408,61 @@ func (a *App) RecordMerge(ctx context.Context, repo string, number int, via stri
 		return false, fmt.Errorf("merge %s: record verdict: %w", subject, err)
 	}
 	a.log().WithFields(logrus.Fields{"repo": repo, "pr": number, "compliant": report.Compliant, "source": via, "seq": rec.Seq}).Info("merge gate: merge recorded")
-	if a.Config.ReleaseChannel != "" {
-		if _, err := a.post(ctx, a.Config.ReleaseChannel, "", mergeNote(ev, rec.Seq)); err != nil {
-			return true, fmt.Errorf("merge %s: post merge note: %w", subject, err)
-		}
+	return true, a.postMergeNote(ctx, subject, &ev, rec.Seq)
+}
+
+// postMergeNote posts the merge note of subject to the release channel unless it was posted
+// before. ev nil means: read the verdict back from the evidence.
+func (a *App) postMergeNote(ctx context.Context, subject string, ev *MergeVerdictEvidence, seq int64) error {
+	if a.Config.ReleaseChannel == "" {
+		return nil
 	}
-	return true, nil
+	return a.postOnce(ctx, "merge_note:"+subject, func() (string, error) {
+		if ev == nil {
+			rec, found, err := a.Store.LastRecord(ctx, store.KindMergeVerdict, subject)
+			if err == nil && !found {
+				err = store.ErrNotFound
+			}
+			if err != nil {
+				return "", fmt.Errorf("merge %s: read verdict: %w", subject, err)
+			}
+			ev, seq = new(MergeVerdictEvidence), rec.Seq
+			if err := json.Unmarshal(rec.Body, ev); err != nil {
+				return "", fmt.Errorf("merge %s: read verdict %d: %w", subject, rec.Seq, err)
+			}
+		}
+		return mergeNote(*ev, seq), nil
+	})
+}
+
+// postOnce posts a notice to the release channel unless one was posted under key before, and
+// marks it posted only once Slack took it: a post that fails is made again when the work is
+// retried, and one that succeeded is not repeated. (Two replicas racing may both post; a
+// notice said twice beats one never said.)
+func (a *App) postOnce(ctx context.Context, key string, text func() (string, error)) error {
+	if _, posted, err := a.Store.GetState(ctx, "posted:"+key); err != nil || posted {
+		return err
+	}
+	t, err := text()
+	if err != nil {
+		return err
+	}
+	if _, err := a.post(ctx, a.Config.ReleaseChannel, "", t); err != nil {
+		return fmt.Errorf("post %s: %w", key, err)
+	}
+	return a.Store.SetState(ctx, "posted:"+key, a.now().Format(time.RFC3339))
 }
 
 func (a *App) postMergeFailure(ctx context.Context, repo string, number int, err error) {
 	if a.Config.ReleaseChannel == "" {
 		return
 	}
-	// Said once per merge, not on every retry of the delivery.
-	if first, oerr := a.Store.Once(ctx, "merge_failure_note", mergeSubject(repo, number)); oerr != nil || !first {
-		return
-	}
-	text := fmt.Sprintf(":warning: %s was merged but sockembot could not judge it; it is not treated as compliant and will be retried.\n```%s```",
-		mergeSubject(repo, number), esc(Failure{Doing: "check the merged pull request", Err: err}.Text()))
-	if _, perr := a.post(ctx, a.Config.ReleaseChannel, "", text); perr != nil {
+	// Said once per merge, not on every retry of the delivery; retried until Slack takes it.
+	perr := a.postOnce(ctx, "merge_failure_note:"+mergeSubject(repo, number), func() (string, error) {
+		return fmt.Sprintf(":warning: %s was merged but sockembot could not judge it; it is not treated as compliant and will be retried.\n```%s```",
+			mergeSubject(repo, number), esc(Failure{Doing: "check the merged pull request", Err: err}.Text())), nil
+	})
+	if perr != nil {
 		a.log().WithError(perr).Warn("merge gate: post failure note")
 	}
 }
@@ -490,19 +531,31 @@ func (a *App) onPush(ctx context.Context, ev *gh.PushEvent) error {
 	if len(direct) == 0 {
 		return nil
 	}
+	// Each commit is recorded once, whether the push comes again (a retried delivery, or the
+	// same push through a repository and an organisation hook) or not.
 	var seqs []int64
 	for _, d := range direct {
-		rec, err := a.Store.Append(ctx, store.Evidence{At: a.now(), Kind: store.KindDirectPush, Repo: repo, Subject: d.SHA, Body: d})
+		rec, first, err := a.Store.AppendOnce(ctx, store.KindDirectPush, repo+"@"+d.SHA,
+			store.Evidence{At: a.now(), Kind: store.KindDirectPush, Repo: repo, Subject: d.SHA, Body: d})
+		if err == nil && !first {
+			var found bool
+			rec, found, err = a.Store.LastRecord(ctx, store.KindDirectPush, d.SHA)
+			if err == nil && !found {
+				err = store.ErrNotFound
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("push to %s: record direct push %s: %w", repo, short(d.SHA), err)
 		}
 		seqs = append(seqs, rec.Seq)
 	}
 	a.log().WithFields(logrus.Fields{"repo": repo, "commits": len(direct)}).Warn("merge gate: direct push")
-	if a.Config.ReleaseChannel != "" {
-		if _, err := a.post(ctx, a.Config.ReleaseChannel, "", directPushAlert(repo, branch, direct, seqs)); err != nil {
-			return fmt.Errorf("push to %s: post alert: %w", repo, err)
-		}
+	if a.Config.ReleaseChannel == "" {
+		return nil
+	}
+	key := fmt.Sprintf("direct_push:%s@%s..%s", repo, direct[0].SHA, direct[len(direct)-1].SHA)
+	if err := a.postOnce(ctx, key, func() (string, error) { return directPushAlert(repo, branch, direct, seqs), nil }); err != nil {
+		return fmt.Errorf("push to %s: alert: %w", repo, err)
 	}
 	return nil
 }

@@ -272,6 +272,38 @@ func TestMergeGateRecordsMergeVerdict(t *testing.T) {
 	}
 }
 
+// A merge note Slack did not take is posted when the merge comes again (a retried delivery or
+// a second hook); the verdict is still recorded once.
+func TestMergeGateMergeNoteSurvivesASlackFailure(t *testing.T) {
+	e := newGateEnv(t)
+	r := e.gh.AddRepo("atmos/hubot-deploy", "master")
+	r.Commit("Initial commit", "atmos")
+	info := prAt(t, r, 32, fakegithub.PR{Title: "Webhooks events generator", Author: "atmos", Branch: "webhooks-events-generator", Commits: 3}, fakegithub.MergeCommit)
+	body := retarget(fixture(t, "atmos+hubot-deploy/test/fixtures/pull_requests/pull_request_merged.json"),
+		"c95e3c0492c0c0456c396389b97ea486fa32c9af", info.HeadSHA,
+		"d137a85d827990a8075fdab2ef6998bf6b7b9180", info.MergeSHA)
+	e.slack.NotInChannel(gateChannel)
+	e.deliverID("pull_request", "merged-1", body)
+	e.drain()
+	if n := e.pending(); n != 1 || len(e.channel()) != 0 {
+		t.Fatalf("pending %d, %d notes: the delivery must stay queued when its note failed", n, len(e.channel()))
+	}
+	e.slack.Invite(gateChannel)
+	e.deliverID("pull_request", "merged-2", body)
+	e.drain()
+	if n := len(e.records(store.KindMergeVerdict, "atmos/hubot-deploy#32")); n != 1 {
+		t.Fatalf("%d verdicts, want 1", n)
+	}
+	if msgs := e.channel(); len(msgs) != 1 || !strings.Contains(msgs[0].Text, "atmos/hubot-deploy#32") {
+		t.Fatalf("notes: %+v, want the merge note once", msgs)
+	}
+	e.deliverID("pull_request", "merged-3", body)
+	e.drain()
+	if len(e.channel()) != 1 {
+		t.Fatalf("%d notes after a third delivery, want still 1", len(e.channel()))
+	}
+}
+
 // The webhook, a second hook and the reconciliation job on other replicas all reach one merge
 // at once: one verdict, one note.
 func TestMergeGateRecordsConcurrentMergeOnce(t *testing.T) {
@@ -345,6 +377,31 @@ func TestMergeGateDirectPush(t *testing.T) {
 	if len(msgs) != 1 || !strings.Contains(msgs[0].Text, "Direct push to Codertocat/Hello-World `master` by Codertocat") ||
 		!strings.Contains(msgs[0].Text, sha[:7]+"` Initial commit") {
 		t.Fatalf("alert: %+v", msgs)
+	}
+}
+
+// The same push from two hooks, or a delivery retried after its alert failed: each commit is
+// recorded once and the alert is posted once, when Slack takes it.
+func TestMergeGateDirectPushRecordedAndAlertedOnce(t *testing.T) {
+	e := newGateEnv(t)
+	hw := e.gh.AddRepo("Codertocat/Hello-World", "master")
+	sha := hw.Commit("Initial commit", "Codertocat")
+	body := retarget(fixture(t, octokit+"push/with-new-branch.payload.json"), "6113728f27ae82c7b1a177c8d03f9e96e0adf246", sha)
+	e.slack.NotInChannel(gateChannel)
+	e.deliverID("push", "push-1", body)
+	e.drain()
+	if n := e.pending(); n != 1 {
+		t.Fatalf("pending %d: the push must stay queued when its alert failed", n)
+	}
+	e.slack.Invite(gateChannel)
+	e.deliverID("push", "push-2", body)
+	e.deliverID("push", "push-3", body)
+	e.drain()
+	if n := len(e.records(store.KindDirectPush, sha)); n != 1 {
+		t.Fatalf("%d direct_push records for one commit, want 1", n)
+	}
+	if msgs := e.channel(); len(msgs) != 1 || !strings.Contains(msgs[0].Text, "Direct push to Codertocat/Hello-World") {
+		t.Fatalf("alerts: %+v, want one", msgs)
 	}
 }
 

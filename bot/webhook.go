@@ -40,6 +40,8 @@ type mergeStore interface {
 	ReleaseLease(ctx context.Context, name, holder string) error
 	GetState(ctx context.Context, key string) (string, bool, error)
 	SetState(ctx context.Context, key, value string) error
+	AppendOnce(ctx context.Context, scope, key string, e store.Evidence) (store.Record, bool, error)
+	LastRecord(ctx context.Context, kind, subject string) (store.Record, bool, error)
 }
 
 // handledActions are the webhook events and actions the bot acts on; "" means every action.

@@ -283,6 +283,13 @@ func (s *Server) NotInChannel(channel string) {
 	s.notIn[channel] = true
 }
 
+// Invite makes the bot a member of channel again (see NotInChannel).
+func (s *Server) Invite(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.notIn, channel)
+}
+
 // SetUserGroup sets the members usergroups.users.list returns for id.
 func (s *Server) SetUserGroup(id string, members ...string) {
 	s.mu.Lock()
