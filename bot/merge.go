@@ -40,7 +40,7 @@ type mergeGitHub interface {
 	UpsertComment(ctx context.Context, repo string, number int, marker, body string) (id int64, created bool, err error)
 	FindComment(ctx context.Context, repo string, number int, marker string) (id int64, body string, found bool, err error)
 	MergedPullsSince(ctx context.Context, repo string, since time.Time) ([]compliance.PullRequest, error)
-	PullsForCommit(ctx context.Context, repo, sha string) ([]int, error)
+	PullsForCommit(ctx context.Context, repo, sha, base string) ([]int, error)
 }
 
 // PRCheck is the outcome of checking one pull request.
@@ -506,7 +506,7 @@ func (a *App) onPush(ctx context.Context, ev *gh.PushEvent) error {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			errs[i] = Safely(func() error {
-				prs, err := a.GitHub.PullsForCommit(ctx, repo, c.GetID())
+				prs, err := a.GitHub.PullsForCommit(ctx, repo, c.GetID(), branch)
 				owned[i] = len(prs) > 0
 				return err
 			})

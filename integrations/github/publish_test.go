@@ -187,11 +187,19 @@ func TestPullsForCommit(t *testing.T) {
 	direct := r.Commit("direct", "bob")
 	c := newClient(t, s, github.Options{})
 	ctx := context.Background()
-	if got, err := c.PullsForCommit(ctx, "acme/payments", pr.Landed[0]); err != nil || !reflect.DeepEqual(got, []int{pr.Number}) {
+	if got, err := c.PullsForCommit(ctx, "acme/payments", pr.Landed[0], "main"); err != nil || !reflect.DeepEqual(got, []int{pr.Number}) {
 		t.Errorf("rebased commit: %v, %v", got, err)
 	}
-	if got, err := c.PullsForCommit(ctx, "acme/payments", direct); err != nil || len(got) != 0 {
+	if got, err := c.PullsForCommit(ctx, "acme/payments", direct, "main"); err != nil || len(got) != 0 {
 		t.Errorf("direct push: %v, %v", got, err)
+	}
+	// Merged into a feature branch (no protection there), then pushed onto main: not covered.
+	side := r.MergePR(fakegithub.PR{Title: "PAY-2", Author: "carol", Base: "feature-x"}, fakegithub.Squash)
+	if got, err := c.PullsForCommit(ctx, "acme/payments", side.MergeSHA, "main"); err != nil || len(got) != 0 {
+		t.Errorf("commit of a PR merged into another branch: %v, %v; want none into main", got, err)
+	}
+	if got, err := c.PullsForCommit(ctx, "acme/payments", side.MergeSHA, "feature-x"); err != nil || !reflect.DeepEqual(got, []int{side.Number}) {
+		t.Errorf("into feature-x: %v, %v", got, err)
 	}
 }
 

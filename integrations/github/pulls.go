@@ -198,9 +198,11 @@ func (c *Client) MergedPullsSince(ctx context.Context, repo string, since time.T
 	return out, nil
 }
 
-// PullsForCommit returns the numbers of the merged pull requests GitHub associates with a
-// commit (for push events: which pull request brought this commit in).
-func (c *Client) PullsForCommit(ctx context.Context, repo, sha string) ([]int, error) {
+// PullsForCommit returns the numbers of the merged pull requests into branch base that GitHub
+// associates with a commit (for push events: which pull request brought this commit into the
+// default branch). A pull request merged into another branch does not count: nothing held it to
+// the default branch's protection.
+func (c *Client) PullsForCommit(ctx context.Context, repo, sha, base string) ([]int, error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return nil, err
@@ -211,7 +213,7 @@ func (c *Client) PullsForCommit(ctx context.Context, repo, sha string) ([]int, e
 	}
 	var out []int
 	for _, p := range pulls {
-		if p.MergedAt != nil {
+		if p.MergedAt != nil && p.GetBase().GetRef() == base {
 			out = append(out, p.GetNumber())
 		}
 	}

@@ -41,6 +41,10 @@ type PR struct {
 	// MergedBy defaults to Author.
 	MergedBy string
 	Reviews  []Review
+	// Base is the branch the PR targets as GitHub reports it (base.ref); default the default
+	// branch. The fake still lands its commits on the default branch's history: a PR into
+	// another branch whose commits later reach the default branch another way.
+	Base string
 }
 
 // Review is one submitted review. It is on the PR's final head commit unless CommitID or
@@ -379,6 +383,9 @@ func (r *Repo) openPR(spec PR) *pull {
 	}
 	if p.mergedBy == "" {
 		p.mergedBy = spec.Author
+	}
+	if spec.Base != "" {
+		p.baseRef = spec.Base
 	}
 	if p.headRef == "" {
 		p.headRef = fmt.Sprintf("%s/pr-%d", spec.Author, n)
