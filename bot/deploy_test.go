@@ -246,16 +246,11 @@ func TestDeployCompliantDoubleClick(t *testing.T) {
 // a later one is threaded as history but does not move the deploy or its digest back.
 func TestDeploymentStatusesOutOfOrder(t *testing.T) {
 	r := newSlackRig(t)
-	r.command(demoAlice, demoRelease, "payments to production")
-	root := r.digest(1)
-	r.click(demoAlice, actionDeploy, root)
-	pay := r.GitHub.Repo("acme/payments")
-	r.until("the GitHub deployment", func() bool { return len(madeByBot(pay)) == 1 && len(r.thread(root)) >= 2 })
-	dep := madeByBot(pay)[0]
+	root, id := confirmPayments(t, r)
 	ctx := context.Background()
 	var bodies [][]byte
 	for _, st := range []string{"in_progress", "failure", "success"} {
-		b, err := r.statusEvent(ctx, "acme/payments", dep.ID, st, "step "+st)
+		b, err := r.statusEvent(ctx, "acme/payments", id, st, "step "+st)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,16 +12,22 @@ import (
 	"sockembot/integrations/store"
 )
 
-// deployPayments requests, confirms and reports success for a compliant payments deploy, and
-// returns the digest root and the GitHub deployment id.
-func deployPayments(t *testing.T, r *slackRig) (fakeslack.Message, int64) {
+// confirmPayments requests and confirms a compliant payments deploy to production, and returns
+// the digest root and the GitHub deployment id once the deployment exists.
+func confirmPayments(t *testing.T, r *slackRig) (fakeslack.Message, int64) {
 	t.Helper()
 	r.command(demoAlice, demoRelease, "payments to production")
 	root := r.digest(1)
 	r.click(demoAlice, actionDeploy, root)
 	pay := r.GitHub.Repo("acme/payments")
 	r.until("the GitHub deployment", func() bool { return len(madeByBot(pay)) == 1 && len(r.thread(root)) >= 2 })
-	id := madeByBot(pay)[0].ID
+	return root, madeByBot(pay)[0].ID
+}
+
+// deployPayments is confirmPayments, then the CD system reporting success.
+func deployPayments(t *testing.T, r *slackRig) (fakeslack.Message, int64) {
+	t.Helper()
+	root, id := confirmPayments(t, r)
 	if err := r.reportStatus(context.Background(), "acme/payments", id, "success", "12/12 pods healthy"); err != nil {
 		t.Fatal(err)
 	}
@@ -91,13 +97,9 @@ func TestJiraOutageAfterDeployIsReportedAndTheDeployStands(t *testing.T) {
 	r := newSlackRig(t, func(o *worldOptions) {
 		o.Configure = func(c *Config) { c.Policy.Tickets.DeployedTransition = "Done" }
 	})
-	r.command(demoAlice, demoRelease, "payments to production")
-	root := r.digest(1)
-	r.click(demoAlice, actionDeploy, root)
-	pay := r.GitHub.Repo("acme/payments")
-	r.until("the GitHub deployment", func() bool { return len(madeByBot(pay)) == 1 && len(r.thread(root)) >= 2 })
+	root, id := confirmPayments(t, r)
 	r.Jira.SetOutage(true)
-	if err := r.reportStatus(context.Background(), "acme/payments", madeByBot(pay)[0].ID, "success", "done"); err != nil {
+	if err := r.reportStatus(context.Background(), "acme/payments", id, "success", "done"); err != nil {
 		t.Fatal(err)
 	}
 	r.until("the Jira failure in the thread", func() bool {
@@ -161,12 +163,7 @@ func TestJiraLoopCutShortIsDoneOnRetry(t *testing.T) {
 	r := newSlackRig(t, func(o *worldOptions) {
 		o.WrapJira = func(j Jira) Jira { hook.Jira = j; return hook }
 	})
-	r.command(demoAlice, demoRelease, "payments to production")
-	root := r.digest(1)
-	r.click(demoAlice, actionDeploy, root)
-	pay := r.GitHub.Repo("acme/payments")
-	r.until("the GitHub deployment", func() bool { return len(madeByBot(pay)) == 1 && len(r.thread(root)) >= 2 })
-	id := madeByBot(pay)[0].ID
+	root, id := confirmPayments(t, r)
 	r.until("the deploy deployed", func() bool { return r.deploys("payments", "production")[0].GitHubDeploymentID == id })
 	d := r.deploys("payments", "production")[0]
 
