@@ -94,14 +94,38 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	if err == nil {
 		return nil
 	}
-	// The GitHub deployment may or may not exist: never retry blindly, say so in the thread.
-	_, _ = a.Store.TransitionDeploy(ctx, id, store.StateConfirming, store.StateFailed)
+	cur, gerr := a.Store.GetDeploy(ctx, id)
+	if gerr != nil {
+		return errors.Join(err, gerr)
+	}
+	if cur.State != store.StateConfirming {
+		// Deployed and recorded (what failed came after: a Slack post), or refused by the
+		// re-check: the deploy's own story is told; this is a problem for the logs.
+		return err
+	}
+	if cur.TS == "" {
+		cur.Channel, cur.TS = d.Channel, d.TS
+	}
+	// GitHub may or may not have the deployment (an answer lost after GitHub acted): never
+	// press again blindly. Settle it from the deployments GitHub has, now if GitHub answers,
+	// else in the recover job.
 	m := failureMessage(Failure{Doing: fmt.Sprintf("create the GitHub deployment of %s `%s` to %s", d.Service, short(d.HeadSHA), d.Environment), Err: err,
-		Consequence: "The deploy did not go through as far as sockembot knows. Check GitHub's deployments for this SHA before trying again: it will not retry on its own."},
+		Consequence: "sockembot is asking GitHub whether the deployment was created; this thread will say what became of it. Don't press Deploy again."},
 		fmt.Sprintf("deploy #%d · Deploy pressed by %s", d.ID, mention(user)))
-	_, perr := a.postMessage(ctx, d.Channel, d.TS, m)
-	uerr := a.updateRoot(ctx, d, fmt.Sprintf("⚠️ *Deploy failed* after %s pressed Deploy: see the thread.", mention(user)))
-	return errors.Join(perr, uerr)
+	_, perr := a.postMessage(ctx, cur.Channel, cur.TS, m)
+	if rerr := a.recoverDeploy(ctx, cur); rerr != nil {
+		a.log().WithError(rerr).WithField("deploy_id", d.ID).Error("deploy: settle after a failed confirmation")
+		_, p2 := a.post(ctx, cur.Channel, cur.TS, fmt.Sprintf("⏳ GitHub could not say yet whether the deployment exists (%s). sockembot keeps asking and will settle this deploy here within %s.", esc(rerr.Error()), stuckAfter+5*time.Minute))
+		return errors.Join(perr, p2)
+	}
+	after, gerr := a.Store.GetDeploy(ctx, id)
+	if gerr != nil {
+		return errors.Join(perr, gerr)
+	}
+	if after.State == store.StateFailed {
+		return errors.Join(perr, a.updateRoot(ctx, cur, fmt.Sprintf("⚠️ *Deploy failed* after %s pressed Deploy: nothing was deployed, see the thread.", mention(user))))
+	}
+	return perr
 }
 
 // soleApprovedBy lists the changes of d whose only approver is user (through `people`), when

@@ -768,3 +768,47 @@ func TestDeployRechecksAStaleDigest(t *testing.T) {
 		r.noWebAPIErrors()
 	})
 }
+
+// Deploy pressed, and GitHub's answer to POST /deployments is lost: sockembot does not press
+// again; it asks GitHub what exists. A deployment GitHub did create is recorded as deployed (one
+// deployment, its evidence, its statuses threaded); one it never got leaves the deploy failed,
+// saying nothing was deployed.
+func TestDeployAnswerLostIsSettledFromGitHub(t *testing.T) {
+	t.Run("GitHub created it", func(t *testing.T) {
+		r := newSlackRig(t)
+		r.command(demoAlice, demoRelease, "payments to production")
+		root := r.digest(1)
+		r.GitHub.LoseNextAnswer(1, "/deployments", http.StatusBadGateway)
+		r.click(demoAlice, actionDeploy, root)
+		r.until("settled as deployed", func() bool { return r.deploys("payments", "production")[0].State == store.StateDeployed })
+		if n := r.GitHub.Count(deployRoute); n != 1 {
+			t.Fatalf("%d POST /deployments, want exactly 1", n)
+		}
+		d := r.deploys("payments", "production")[0]
+		dep := madeByBot(r.GitHub.Repo("acme/payments"))
+		if len(dep) != 1 || d.GitHubDeploymentID != dep[0].ID {
+			t.Fatalf("deploy %+v, GitHub has %d sockembot deployments", d, len(dep))
+		}
+		r.until("the evidence", func() bool { return len(r.records(store.KindDeploymentCreated)) == 1 })
+		r.until("the thread says it was recorded", func() bool { return threadSays(r, root, "sockembot has now recorded it") })
+		if err := r.reportStatus(context.Background(), "acme/payments", d.GitHubDeploymentID, "success", "done"); err != nil {
+			t.Fatal(err)
+		}
+		r.until("the root message says deployed", func() bool { return strings.Contains(text(r.roots()[0]), "Deployed") })
+	})
+	t.Run("GitHub never got it", func(t *testing.T) {
+		r := newSlackRig(t)
+		r.command(demoAlice, demoRelease, "payments to production")
+		root := r.digest(1)
+		r.GitHub.FailNext(1, "/deployments", http.StatusBadGateway)
+		r.click(demoAlice, actionDeploy, root)
+		r.until("settled as failed", func() bool { return r.deploys("payments", "production")[0].State == store.StateFailed })
+		r.until("the root message says failed", func() bool { return strings.Contains(text(r.roots()[0]), "nothing was deployed") })
+		if !threadSays(r, root, "*nothing was deployed*") {
+			t.Errorf("thread:\n%s", r.Slack.Render())
+		}
+		if n := len(madeByBot(r.GitHub.Repo("acme/payments"))); n != 0 {
+			t.Fatalf("%d deployments exist", n)
+		}
+	})
+}

@@ -22,6 +22,7 @@ const (
 	routeCommitPulls = "GET /repos/{owner}/{repo}/commits/{sha}/pulls"
 	routeCompare     = "GET /repos/{owner}/{repo}/compare/{basehead}"
 	routeStatus      = "POST /repos/{owner}/{repo}/statuses/{sha}"
+	routeDeployments = "POST /repos/{owner}/{repo}/deployments"
 )
 
 func newFake(t testing.TB, opts fakegithub.Options) *fakegithub.Server {

@@ -30,9 +30,10 @@ import (
 // A request still limited after maxRateLimitRetries waits fails with ErrRateLimited.
 // The transport also caps the requests in flight (GitHub's secondary limits punish bursts).
 //
-// POSTs are retried too, their body replayed. If GitHub did act on a request whose answer was
-// lost, the repeat is harmless here: a commit status is last-write-wins per context, comments
-// are upserted by marker, and a second deployment of the same SHA is superseded by the next.
+// A POST is not retried after a 5xx, a network error or a timeout: GitHub may have acted on it
+// before the answer was lost, and a second POST /deployments is a second deployment. Its caller
+// finds out what happened instead (a deploy is settled from the deployments GitHub has). A
+// rate-limited POST is retried, its body replayed: GitHub refused it without acting.
 type retryTransport struct {
 	base    http.RoundTripper
 	slots   chan struct{}
@@ -68,15 +69,16 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := t.send(ctx, req, body)
 
 		var wait time.Duration
+		once := req.Method == http.MethodPost // not safe to repeat once sent
 		switch {
 		case err != nil:
-			if ctx.Err() != nil || failures >= t.retries {
+			if ctx.Err() != nil || failures >= t.retries || once {
 				return nil, err
 			}
 			failures++
 			wait = t.backoffFor(failures)
 		case resp.StatusCode >= 500:
-			if failures >= t.retries {
+			if failures >= t.retries || once {
 				return resp, nil
 			}
 			failures++

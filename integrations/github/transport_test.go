@@ -55,19 +55,33 @@ func TestPersistentServerErrorIsAnError(t *testing.T) {
 	}
 }
 
-func TestPostBodyIsReplayedOnRetry(t *testing.T) {
+// A POST whose answer is a 5xx may have been acted on (a deployment created, its answer lost):
+// it is not sent again. A rate-limited POST was refused without acting: it is, body and all.
+func TestPostIsNotRepeatedAfterAServerError(t *testing.T) {
+	s, _, sha := oneCommitRepo(t, fakegithub.Options{})
+	c := newClient(t, s, github.Options{Retries: 3})
+	s.FailNext(1, "/deployments", http.StatusBadGateway)
+	if _, err := c.CreateDeployment(context.Background(), "acme/payments", sha, "production", map[string]string{"k": "v"}, "d"); err == nil {
+		t.Fatal("a 502 on POST /deployments reported as success")
+	}
+	if n := s.Count(routeDeployments); n != 1 {
+		t.Errorf("POST /deployments sent %d times after a 502, want once", n)
+	}
+}
+
+func TestRateLimitedPostIsReplayed(t *testing.T) {
 	s, r, sha := oneCommitRepo(t, fakegithub.Options{})
-	c := newClient(t, s, github.Options{})
-	s.FailNext(2, "/statuses/", http.StatusServiceUnavailable)
+	c := newClient(t, s, github.Options{MaxRateLimitWait: 5 * time.Second})
+	s.SecondaryRateLimit(1, http.StatusForbidden)
 	if err := c.SetStatus(context.Background(), "acme/payments", sha, "success", "sockembot/merge", "all good", "https://example.com/r/1"); err != nil {
 		t.Fatal(err)
 	}
 	got := r.Statuses(sha)
 	if len(got) != 1 || got[0].Description != "all good" || got[0].Context != "sockembot/merge" || got[0].TargetURL != "https://example.com/r/1" {
-		t.Fatalf("statuses after retried POST: %+v", got)
+		t.Fatalf("statuses after the replayed POST: %+v", got)
 	}
-	if n := s.Count(routeStatus); n != 3 {
-		t.Errorf("POST sent %d times, want 3", n)
+	if n := s.Count(routeStatus); n != 2 {
+		t.Errorf("POST sent %d times, want 2 (limited, then replayed)", n)
 	}
 }
 

@@ -70,6 +70,7 @@ type failure struct {
 	path   string
 	n      int
 	status int
+	after  bool // act on the request first, then answer status (an answer lost on the way back)
 }
 
 // APIPrefix is where the fake mounts the REST API, like GitHub Enterprise Server.
@@ -124,6 +125,15 @@ func (s *Server) FailNext(n int, pathSubstr string, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failures = append(s.failures, failure{path: pathSubstr, n: n, status: status})
+}
+
+// LoseNextAnswer makes the next n requests whose path contains pathSubstr take effect and then
+// answer status instead of their real reply, as when a proxy in front of GitHub times out after
+// GitHub acted (a deployment created, its 201 lost).
+func (s *Server) LoseNextAnswer(n int, pathSubstr string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, failure{path: pathSubstr, n: n, status: status, after: true})
 }
 
 // SecondaryRateLimit makes the next n requests hit GitHub's secondary rate limit: status 403
@@ -294,10 +304,15 @@ func (s *Server) answer(r *http.Request, rt *route, params map[string]string) re
 			})
 		}
 	}
+	var lost *failure
 	for i := range s.failures {
 		f := &s.failures[i]
 		if f.n > 0 && strings.Contains(r.URL.Path, f.path) {
 			f.n--
+			if f.after {
+				lost = f
+				break
+			}
 			return s.withRate(jsonReply(f.status, obj{"message": http.StatusText(f.status)}))
 		}
 	}
@@ -327,6 +342,9 @@ func (s *Server) answer(r *http.Request, rt *route, params map[string]string) re
 		rep = notFound()
 	} else {
 		rep = rt.handle(s, r, params)
+	}
+	if lost != nil {
+		rep = jsonReply(lost.status, obj{"message": http.StatusText(lost.status)})
 	}
 	return s.withRate(rep)
 }

@@ -211,9 +211,17 @@ func (s *Server) flush() {
 			return
 		}
 		env := s.pending[0]
+		// Marked sent before it is written: a client can read it and ack before the write
+		// call returns here, and that ack must find it sent.
+		d := s.deliveries[env.EnvelopeID]
+		d.sent, d.sentAt, d.sentAttempt = true, time.Now(), 0
+		if env.RetryAttempt != nil {
+			d.sentAttempt = *env.RetryAttempt
+		}
 		s.mu.Unlock()
 
 		if err := c.writeJSON(env); err != nil {
+			// Still pending: written again on the next connection.
 			c.close()
 			s.mu.Lock()
 			if s.current == c {
@@ -225,11 +233,6 @@ func (s *Server) flush() {
 
 		s.mu.Lock()
 		s.pending = s.pending[1:]
-		d := s.deliveries[env.EnvelopeID]
-		d.sent, d.sentAt, d.sentAttempt = true, time.Now(), 0
-		if env.RetryAttempt != nil {
-			d.sentAttempt = *env.RetryAttempt
-		}
 		s.mu.Unlock()
 	}
 }
