@@ -812,3 +812,44 @@ func TestDeployAnswerLostIsSettledFromGitHub(t *testing.T) {
 		}
 	})
 }
+
+// A deployment status whose thread reply Slack refused comes again (the delivery retried, or a
+// second hook): recorded once, threaded once.
+func TestDeploymentStatusRetriedIsRecordedOnce(t *testing.T) {
+	r := newSlackRig(t)
+	root, id := confirmPayments(t, r)
+	ctx := context.Background()
+	body, err := r.statusEvent(ctx, "acme/payments", id, "in_progress", "rolling out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Slack.NotInChannel(demoRelease)
+	if err := r.deliver(ctx, "deployment_status", body); err != nil {
+		t.Fatal(err)
+	}
+	r.until("the status recorded", func() bool { return len(r.records(store.KindDeploymentStatus)) == 1 })
+	r.until("the delivery failed", func() bool {
+		n, err := r.Store.PendingDeliveries(ctx)
+		return err == nil && n == 1
+	})
+	r.Slack.Invite(demoRelease)
+	if err := r.deliver(ctx, "deployment_status", body); err != nil {
+		t.Fatal(err)
+	}
+	r.until("the status in the thread", func() bool { return threadSays(r, root, "*in progress*") })
+	if err := r.deliver(ctx, "deployment_status", body); err != nil {
+		t.Fatal(err)
+	}
+	r.until("the root message says deploying", func() bool { return strings.Contains(text(r.roots()[0]), "in progress") })
+	// Handled when only the first, failed delivery (waiting out its backoff) is left queued.
+	r.until("the third delivery handled", func() bool {
+		n, err := r.Store.PendingDeliveries(ctx)
+		return err == nil && n == 1
+	})
+	if n := len(r.records(store.KindDeploymentStatus)); n != 1 {
+		t.Errorf("%d deployment_status records for one status, want 1", n)
+	}
+	if n := strings.Count(r.Slack.Render(), "*in progress* — rolling out"); n != 1 {
+		t.Errorf("status threaded %d times, want once:\n%s", n, r.Slack.Render())
+	}
+}

@@ -30,13 +30,23 @@ func (a *App) onDeploymentStatus(ctx context.Context, ev *gh.DeploymentStatusEve
 	if err != nil {
 		return err
 	}
-	state := st.GetState()
-	if err := a.record(ctx, store.KindDeploymentStatus, d.Repo, deploySubject(d.ID), deploymentStatusEvidence{
-		DeployID: d.ID, Service: d.Service, Environment: d.Environment, GitHubDeploymentID: ghID,
-		StatusID: st.GetID(), State: state, Description: st.GetDescription(), LogURL: statusURL(st),
-		Creator: st.GetCreator().GetLogin(), SHA: ev.GetDeployment().GetSHA(),
-	}); err != nil {
+	// One status at a time per deploy, on any replica: "is this the newest" and acting on it
+	// must not interleave with another status of the same deploy.
+	unlock, err := a.lockPR(ctx, "status:"+deploySubject(d.ID))
+	if err != nil {
 		return err
+	}
+	defer unlock()
+	state := st.GetState()
+	// Recorded once per status, however often the delivery is retried or a second hook sends it.
+	statusKey := fmt.Sprintf("%s/%d/%d", repo, ghID, st.GetID())
+	if _, _, err := a.Store.AppendOnce(ctx, store.KindDeploymentStatus, statusKey, store.Evidence{
+		At: a.now(), Kind: store.KindDeploymentStatus, Repo: d.Repo, Subject: deploySubject(d.ID), Body: deploymentStatusEvidence{
+			DeployID: d.ID, Service: d.Service, Environment: d.Environment, GitHubDeploymentID: ghID,
+			StatusID: st.GetID(), State: state, Description: st.GetDescription(), LogURL: statusURL(st),
+			Creator: st.GetCreator().GetLogin(), SHA: ev.GetDeployment().GetSHA(),
+		}}); err != nil {
+		return fmt.Errorf("record %s: %w", store.KindDeploymentStatus, err)
 	}
 	// GitHub numbers a deployment's statuses in order but does not deliver webhooks in order, and
 	// several workers run at once: only the newest status moves the deploy and its digest. An
@@ -75,7 +85,7 @@ func (a *App) onDeploymentStatus(ctx context.Context, ev *gh.DeploymentStatusEve
 	if !newest {
 		line += " _(reported late: a newer status came first)_"
 	}
-	if _, err := a.post(ctx, channel, thread, line); err != nil {
+	if err := a.postOnceTo(ctx, "status:"+statusKey, channel, thread, func() (string, error) { return line, nil }); err != nil {
 		return err
 	}
 	if !newest {

@@ -440,6 +440,11 @@ func (a *App) postMergeNote(ctx context.Context, subject string, ev *MergeVerdic
 // retried, and one that succeeded is not repeated. (Two replicas racing may both post; a
 // notice said twice beats one never said.)
 func (a *App) postOnce(ctx context.Context, key string, text func() (string, error)) error {
+	return a.postOnceTo(ctx, key, a.Config.ReleaseChannel, "", text)
+}
+
+// postOnceTo is postOnce to any channel, or to a thread when thread is a message ts.
+func (a *App) postOnceTo(ctx context.Context, key, channel, thread string, text func() (string, error)) error {
 	if _, posted, err := a.Store.GetState(ctx, "posted:"+key); err != nil || posted {
 		return err
 	}
@@ -447,7 +452,7 @@ func (a *App) postOnce(ctx context.Context, key string, text func() (string, err
 	if err != nil {
 		return err
 	}
-	if _, err := a.post(ctx, a.Config.ReleaseChannel, "", t); err != nil {
+	if _, err := a.post(ctx, channel, thread, t); err != nil {
 		return fmt.Errorf("post %s: %w", key, err)
 	}
 	return a.Store.SetState(ctx, "posted:"+key, a.now().Format(time.RFC3339))
