@@ -32,7 +32,7 @@ const deliveryLease = 5 * time.Minute
 type mergeStore interface {
 	EnqueueDelivery(ctx context.Context, d store.Delivery) (fresh bool, err error)
 	ClaimDelivery(ctx context.Context, worker string, lease time.Duration) (*store.Delivery, error)
-	CompleteDelivery(ctx context.Context, id string, err error) error
+	CompleteDelivery(ctx context.Context, id string, attempt int, err error) error
 	PendingDeliveries(ctx context.Context) (int64, error)
 	Records(ctx context.Context, kind, subject string, fn func(store.Record) error) error
 	Once(ctx context.Context, scope, key string) (first bool, err error)
@@ -233,7 +233,10 @@ func (a *App) ProcessNextDelivery(ctx context.Context, worker string) (bool, err
 		return false, nil
 	}
 	log := a.log().WithFields(logrus.Fields{"delivery_id": d.ID, "event": d.Event, "worker": worker})
-	perr := Safely(func() error { return a.processDelivery(ctx, d) })
+	// Done well within the lease, so no other worker claims it while this one still works.
+	pctx, pcancel := context.WithTimeout(ctx, deliveryLease-time.Minute)
+	perr := Safely(func() error { return a.processDelivery(pctx, d) })
+	pcancel()
 	result := "ok"
 	if perr != nil {
 		result = "error"
@@ -244,7 +247,9 @@ func (a *App) ProcessNextDelivery(ctx context.Context, worker string) (bool, err
 	// now rather than when the lease runs out.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := a.Store.CompleteDelivery(cctx, d.ID, perr); err != nil {
+	if err := a.Store.CompleteDelivery(cctx, d.ID, d.Attempts, perr); errors.Is(err, store.ErrStaleClaim) {
+		log.Warn("deliveries: lease ran out before processing ended; another claim owns the outcome")
+	} else if err != nil {
 		return true, fmt.Errorf("complete delivery %s: %w", d.ID, err)
 	}
 	return true, nil

@@ -143,24 +143,34 @@ func (s *Store) ClaimDelivery(ctx context.Context, worker string, lease time.Dur
 	return d, nil
 }
 
-// CompleteDelivery records the outcome of processing delivery id: done when procErr is nil,
-// otherwise due again after a backoff, or dead after MaxDeliveryAttempts.
-func (s *Store) CompleteDelivery(ctx context.Context, id string, procErr error) error {
+// ErrStaleClaim means a CompleteDelivery came from a claim that is no longer current: its lease
+// ran out and another worker claimed the delivery (or finished it). The outcome is dropped, so a
+// slow worker's late failure cannot put finished work back in the queue.
+var ErrStaleClaim = errors.New("the claim is no longer current")
+
+// CompleteDelivery records the outcome of the claim of delivery id that was attempt number
+// attempt (Delivery.Attempts): done when procErr is nil, otherwise due again after a backoff, or
+// dead after MaxDeliveryAttempts.
+func (s *Store) CompleteDelivery(ctx context.Context, id string, attempt int, procErr error) error {
 	now := s.now()
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var attempts int
-		err := tx.QueryRowContext(ctx, "SELECT attempts FROM deliveries WHERE id = $1"+s.forUpdate(), id).Scan(&attempts)
+		var state string
+		err := tx.QueryRowContext(ctx, "SELECT attempts, state FROM deliveries WHERE id = $1"+s.forUpdate(), id).Scan(&attempts, &state)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
+		if attempts != attempt || state != "pending" {
+			return ErrStaleClaim
+		}
 		if procErr == nil {
 			_, err = tx.ExecContext(ctx, "UPDATE deliveries SET state = 'done', last_error = '', done_ns = $1 WHERE id = $2", nanos(now), id)
 			return err
 		}
-		state := "pending"
+		state = "pending"
 		if attempts >= MaxDeliveryAttempts {
 			state = "dead"
 		}

@@ -634,7 +634,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 			t.Fatalf("claimed %s while every delivery is leased", d.ID)
 		}
 		// w1 dies without completing a: once its lease runs out, a is handed out again.
-		if err := s.CompleteDelivery(ctx, "b", nil); err != nil {
+		if err := s.CompleteDelivery(ctx, "b", 1, nil); err != nil {
 			t.Fatal(err)
 		}
 		clk.add(61 * time.Second)
@@ -643,7 +643,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 			t.Fatalf("claim after the lease expired = %+v, want a on attempt 2", d)
 		}
 		// A failure waits out the backoff before the next attempt.
-		if err := s.CompleteDelivery(ctx, "a", errors.New("github: 502 Bad Gateway")); err != nil {
+		if err := s.CompleteDelivery(ctx, "a", 2, errors.New("github: 502 Bad Gateway")); err != nil {
 			t.Fatal(err)
 		}
 		if d := claim("w3"); d != nil {
@@ -654,8 +654,16 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		if d == nil || d.ID != "a" || d.Attempts != 3 || d.LastError != "github: 502 Bad Gateway" {
 			t.Fatalf("claim after backoff = %+v", d)
 		}
-		if err := s.CompleteDelivery(ctx, "a", nil); err != nil {
+		// w1, whose lease ran out long ago, finishes late: its outcome no longer counts.
+		if err := s.CompleteDelivery(ctx, "a", 1, errors.New("late failure")); !errors.Is(err, ErrStaleClaim) {
+			t.Fatalf("a stale claim's outcome: %v, want ErrStaleClaim", err)
+		}
+		if err := s.CompleteDelivery(ctx, "a", 3, nil); err != nil {
 			t.Fatal(err)
+		}
+		// Nor can a late failure of a finished delivery put it back in the queue.
+		if err := s.CompleteDelivery(ctx, "a", 3, errors.New("late failure")); !errors.Is(err, ErrStaleClaim) {
+			t.Fatalf("completing a finished delivery again: %v, want ErrStaleClaim", err)
 		}
 		clk.add(time.Hour)
 		if d := claim("w3"); d != nil {
@@ -664,7 +672,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		if n := pending(); n != 0 {
 			t.Fatalf("pending = %d after both completed", n)
 		}
-		if err := s.CompleteDelivery(ctx, "nope", nil); !errors.Is(err, ErrNotFound) {
+		if err := s.CompleteDelivery(ctx, "nope", 1, nil); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("completing an unknown delivery: %v", err)
 		}
 
@@ -679,7 +687,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 					t.Fatalf("%s attempt %d: claimed %+v", id, attempt, d)
 				}
 				if id == "failing" {
-					if err := s.CompleteDelivery(ctx, id, errors.New("bad payload")); err != nil {
+					if err := s.CompleteDelivery(ctx, id, attempt, errors.New("bad payload")); err != nil {
 						t.Fatal(err)
 					}
 				}
