@@ -220,6 +220,18 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 			return err
 		}
 	}
+	// The environment may have been locked since Deploy was pressed (a re-check takes a while):
+	// a lock holds until the last moment. The deploy goes back to ready for after the unlock.
+	if lock, err := a.Store.GetLock(ctx, d.Service, d.Environment); err != nil {
+		return err
+	} else if lock != nil {
+		if _, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateConfirming, store.StateReady); err != nil {
+			return err
+		}
+		_, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("Not deployed: the environment was locked while %s's Deploy was being handled.\n%s\nPress Deploy again once it is unlocked.",
+			mention(user), lockedText(d.Service, d.Environment, lock)))
+		return err
+	}
 	if err := a.record(ctx, store.KindDeployConfirmed, d.Repo, deploySubject(d.ID), deployDecisionEvidence{
 		DeployID: d.ID, Service: d.Service, Environment: d.Environment, HeadSHA: d.HeadSHA, By: user, At: at,
 		CheckSeq: d.CheckSeq, Rechecked: rechecked,

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -852,4 +853,49 @@ func TestDeploymentStatusRetriedIsRecordedOnce(t *testing.T) {
 	if n := strings.Count(r.Slack.Render(), "*in progress* — rolling out"); n != 1 {
 		t.Errorf("status threaded %d times, want once:\n%s", n, r.Slack.Render())
 	}
+}
+
+// lockDuringTickets is the Jira adapter with a hook: once armed, the next ticket lookup first
+// runs it (here: someone locks the environment while a re-check is under way).
+type lockDuringTickets struct {
+	Jira
+	arm atomic.Pointer[func()]
+}
+
+func (j *lockDuringTickets) Tickets(ctx context.Context, keys []string) (map[string]compliance.Ticket, error) {
+	if f := j.arm.Swap(nil); f != nil {
+		(*f)()
+	}
+	return j.Jira.Tickets(ctx, keys)
+}
+
+// A lock taken while Deploy is being handled (during the re-check of a stale digest) still
+// stops the deploy: it goes back to ready, and deploys after the unlock.
+func TestDeployLockTakenDuringConfirmationHolds(t *testing.T) {
+	hook := &lockDuringTickets{}
+	r := newSlackRig(t, func(o *worldOptions) {
+		o.Now = func() time.Time { return time.Now().Add(2 * recheckAfter) }
+		o.WrapJira = func(j Jira) Jira { hook.Jira = j; return hook }
+	})
+	r.command(demoAlice, demoRelease, "payments to production")
+	root := r.digest(1)
+	lock := func() {
+		if ok, _, err := r.Store.Lock(context.Background(), "payments", "production", demoBob, "incident 43"); err != nil || !ok {
+			t.Errorf("lock: %v %v", ok, err)
+		}
+	}
+	hook.arm.Store(&lock)
+	r.click(demoAlice, actionDeploy, root)
+	r.until("the lock reported in the thread", func() bool { return threadSays(r, root, "Not deployed: the environment was locked") })
+	if n := r.GitHub.Count(deployRoute); n != 0 {
+		t.Fatalf("%d deployments while production was locked", n)
+	}
+	if d := r.deploys("payments", "production")[0]; d.State != store.StateReady {
+		t.Fatalf("deploy state %s, want ready again", d.State)
+	}
+	if _, err := r.Store.Unlock(context.Background(), "payments", "production"); err != nil {
+		t.Fatal(err)
+	}
+	r.click(demoAlice, actionDeploy, root)
+	r.until("deployed after the unlock", func() bool { return r.GitHub.Count(deployRoute) == 1 })
 }
