@@ -80,7 +80,12 @@ func (a *App) runJob(ctx context.Context, name string, ttl time.Duration, run fu
 		log.Debug("scheduler: another replica holds the lease")
 		return
 	}
-	if err := Safely(func() error { return run(ctx) }); err != nil {
+	// Renewed while the job runs, and the job is stopped if another replica took the lease.
+	jctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := a.renewLease(ctx, "job:"+name, ttl, cancel)
+	defer stop()
+	if err := Safely(func() error { return run(jctx) }); err != nil {
 		log.WithError(err).Error("scheduler: job failed")
 	}
 }

@@ -253,12 +253,51 @@ func (a *App) lockPR(ctx context.Context, key string) (unlock func(), err error)
 			return nil, ctx.Err()
 		}
 	}
+	// Renewed while held: a check slowed by GitHub's rate limits can outlast one lease term.
+	stop := a.renewLease(context.WithoutCancel(ctx), name, prCheckLease, nil)
 	return func() {
+		stop()
 		if err := a.Store.ReleaseLease(context.WithoutCancel(ctx), name, a.replica()); err != nil {
 			a.log().WithError(err).WithField("pr", key).Warn("merge gate: release check lease")
 		}
 		local()
 	}, nil
+}
+
+// renewLease keeps this replica's lease on name alive, renewing it every third of ttl, until
+// the returned stop is called. If a renewal finds the lease taken (this replica stalled past
+// it), lost is called, and renewing stops.
+func (a *App) renewLease(ctx context.Context, name string, ttl time.Duration, lost func()) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			ok, err := a.Store.AcquireLease(ctx, name, a.replica(), ttl)
+			if err != nil {
+				a.log().WithError(err).WithField("lease", name).Warn("lease: renew")
+				continue
+			}
+			if !ok {
+				a.log().WithField("lease", name).Error("lease: lost to another replica")
+				if lost != nil {
+					lost()
+				}
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 // publishComment keeps the one sockembot comment on the pull request in step with the verdict.
