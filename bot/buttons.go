@@ -175,7 +175,7 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 	if err != nil {
 		return err
 	}
-	report, policyHash, policy := check.Report, check.PolicyHash, check.Policy
+	report, policyHash, policy, source := check.Report, check.PolicyHash, check.Policy, check.PolicySource
 	rechecked := false
 	if at.Sub(d.CreatedAt) > recheckAfter {
 		run, err := a.Checker().CheckDeploy(ctx, d.Repo, d.BaseSHA, d.HeadSHA, a.Config.Policy, fmt.Sprintf("deploy/%d re-check by %s", d.ID, user),
@@ -183,7 +183,7 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 		if err != nil {
 			return fmt.Errorf("re-check %s %s..%s: %w", d.Repo, short(d.BaseSHA), short(d.HeadSHA), err)
 		}
-		report, policyHash, policy, rechecked, d.CheckSeq = run.Report, run.PolicyHash, run.Policy, true, run.Seq
+		report, policyHash, policy, source, rechecked, d.CheckSeq = run.Report, run.PolicyHash, run.Policy, run.PolicySource, true, run.Seq
 		if err := a.Store.UpdateDeploy(ctx, d.ID, func(x *store.Deploy) { x.CheckSeq = run.Seq }); err != nil {
 			return err
 		}
@@ -245,22 +245,8 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 		return fmt.Errorf("create deployment of %s %s to %s: %w", d.Repo, short(d.HeadSHA), d.Environment, err)
 	}
 	d.GitHubDeploymentID = ghID
-	if err := a.Store.UpdateDeploy(ctx, d.ID, func(x *store.Deploy) { x.GitHubDeploymentID = ghID }); err != nil {
-		return err
-	}
-	if _, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateConfirming, store.StateDeployed); err != nil {
-		return err
-	}
-	var override *store.Override
-	if d.Emergency && !report.Compliant {
-		override = &store.Override{By: d.Requester, Reason: d.Reason, At: d.CreatedAt}
-	}
-	if err := a.record(ctx, store.KindDeploymentCreated, d.Repo, deploySubject(d.ID), store.DeploymentEvidence{
-		DeployID: d.ID, Service: d.Service, Environment: d.Environment, Repo: d.Repo, Ref: d.Ref,
-		SHA: d.HeadSHA, BaseSHA: d.BaseSHA, Requester: d.Requester, Deployer: user,
-		GitHubDeploymentID: ghID, CheckSeq: d.CheckSeq, PolicyHash: policyHash,
-		Report: report, Compliant: report.Compliant, Override: override,
-	}); err != nil {
+	override, _, err := a.recordDeployment(ctx, d, user, ghID, report, policyHash, source)
+	if err != nil {
 		return err
 	}
 	when := at.Format("15:04 MST")
@@ -285,6 +271,32 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 		return perr
 	}
 	return nil
+}
+
+// recordDeployment records the GitHub deployment ghID of d as evidence and only then marks d
+// deployed: a deploy is never "deployed" without its deployment_created record, whatever
+// crashes in between (the recover job settles a deploy still confirming). The record is written
+// once per deploy, by whichever of the confirmation and the recover job gets there. It returns
+// the override, when an emergency deploy went out past violations.
+func (a *App) recordDeployment(ctx context.Context, d store.Deploy, deployer string, ghID int64, report compliance.Report, policyHash, policySource string) (override *store.Override, moved bool, err error) {
+	if err := a.Store.UpdateDeploy(ctx, d.ID, func(x *store.Deploy) { x.GitHubDeploymentID = ghID }); err != nil {
+		return nil, false, err
+	}
+	if d.Emergency && !report.Compliant {
+		override = &store.Override{By: d.Requester, Reason: d.Reason, At: d.CreatedAt}
+	}
+	if _, _, err := a.Store.AppendOnce(ctx, store.KindDeploymentCreated, deploySubject(d.ID), store.Evidence{
+		At: a.now(), Kind: store.KindDeploymentCreated, Repo: d.Repo, Subject: deploySubject(d.ID), Body: store.DeploymentEvidence{
+			DeployID: d.ID, Service: d.Service, Environment: d.Environment, Repo: d.Repo, Ref: d.Ref,
+			SHA: d.HeadSHA, BaseSHA: d.BaseSHA, Requester: d.Requester, Deployer: deployer,
+			GitHubDeploymentID: ghID, CheckSeq: d.CheckSeq, PolicyHash: policyHash, PolicySource: policySource,
+			Report: report, Compliant: report.Compliant, Override: override,
+			Channel: d.Channel, ThreadTS: d.TS, ThreadURL: a.permalink(ctx, d),
+		}}); err != nil {
+		return nil, false, fmt.Errorf("record %s: %w", store.KindDeploymentCreated, err)
+	}
+	moved, err = a.Store.TransitionDeploy(ctx, d.ID, store.StateConfirming, store.StateDeployed)
+	return override, moved, err
 }
 
 // checkedReport reads back the report a deploy's digest showed, from its check_run evidence:

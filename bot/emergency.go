@@ -141,7 +141,7 @@ func (a *App) refuseRetro(ctx context.Context, o store.RetroReviewEvidence, user
 // closeRetro records a retroactive review as done, once whoever gets there first.
 func (a *App) closeRetro(ctx context.Context, o store.RetroReviewEvidence, by, via string) error {
 	at := a.now()
-	ev := store.RetroReviewEvidence{Event: store.RetroClosed, DeployID: o.DeployID, Change: o.Change, Repo: o.Repo, PRNumber: o.PRNumber, By: by, Via: via, At: at}
+	ev := store.RetroReviewEvidence{Event: store.RetroClosed, DeployID: o.DeployID, Change: o.Change, Repo: o.Repo, PRNumber: o.PRNumber, Due: o.Due, By: by, Via: via, At: at}
 	// The claim and the record commit together: a button pressed twice, or a press racing a
 	// GitHub approval, closes the review once; a record that fails leaves it open to close again.
 	_, first, err := a.Store.AppendOnce(ctx, "retro-close", o.Key(),

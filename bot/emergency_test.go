@@ -156,7 +156,8 @@ func TestEmergencyDeployOverridesViolationsAndOpensRetroReviews(t *testing.T) {
 		t.Fatal(err)
 	}
 	csv := out.String()
-	for _, want := range []string{"retro_review_due,retro_reviewed_by,retro_reviewed_at", demoBob, "carol", "search is down for every customer", "2026-11-26T10:00:00Z"} {
+	for _, want := range []string{"retro_review_due,retro_reviewed_by,retro_reviewed_via,retro_reviewed_at", demoBob, "carol", "github_review",
+		"search is down for every customer", "2026-11-26T10:00:00Z", fakeslack.PermalinkBase + "/archives/" + demoRelease + "/p"} {
 		if !strings.Contains(csv, want) {
 			t.Errorf("export lacks %q:\n%s", want, csv)
 		}

@@ -72,23 +72,9 @@ func (a *App) recoverDeploy(ctx context.Context, d store.Deploy) error {
 			deployer, at = ev.By, ev.At
 		}
 	}
-	if err := a.Store.UpdateDeploy(ctx, d.ID, func(x *store.Deploy) { x.GitHubDeploymentID = ghID }); err != nil {
-		return err
-	}
-	if ok, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateConfirming, store.StateDeployed); err != nil || !ok {
-		return err
-	}
-	var override *store.Override
-	if d.Emergency && !check.Report.Compliant {
-		override = &store.Override{By: d.Requester, Reason: d.Reason, At: d.CreatedAt}
-	}
-	if err := a.record(ctx, store.KindDeploymentCreated, d.Repo, deploySubject(d.ID), store.DeploymentEvidence{
-		DeployID: d.ID, Service: d.Service, Environment: d.Environment, Repo: d.Repo, Ref: d.Ref,
-		SHA: d.HeadSHA, BaseSHA: d.BaseSHA, Requester: d.Requester, Deployer: deployer,
-		GitHubDeploymentID: ghID, CheckSeq: d.CheckSeq, PolicyHash: check.PolicyHash,
-		Report: check.Report, Compliant: check.Report.Compliant, Override: override,
-	}); err != nil {
-		return err
+	override, moved, err := a.recordDeployment(ctx, d, deployer, ghID, check.Report, check.PolicyHash, check.PolicySource)
+	if err != nil || !moved {
+		return err // !moved: settled already, by the confirmation or another pass
 	}
 	if _, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 This deploy was interrupted after GitHub created deployment %d; sockembot has now recorded it. Its statuses will follow here.", ghID)); err != nil {
 		return err

@@ -86,3 +86,42 @@ func TestInterruptedConfirmationsAreSettled(t *testing.T) {
 		})
 	}
 }
+
+// A crash after the deployment was recorded but before the deploy was marked deployed: the
+// recover job finishes the move without a second record.
+func TestInterruptedAfterTheRecordIsSettledOnce(t *testing.T) {
+	r, clk := emergencyRig(t)
+	ctx := context.Background()
+	r.command(demoAlice, demoRelease, "payments to production")
+	r.digest(1)
+	r.until("the deploy ready", func() bool {
+		d := r.deploys("payments", "production")[0]
+		return d.State == store.StateReady && d.TS != ""
+	})
+	d := r.deploys("payments", "production")[0]
+	if ok, err := r.Store.TransitionDeploy(ctx, d.ID, store.StateReady, store.StateConfirming); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	dep, _, err := r.CD.Repositories.CreateDeployment(ctx, "acme", "payments", &gh.DeploymentRequest{
+		Ref: gh.String(d.HeadSHA), Environment: gh.String("production"), AutoMerge: gh.Bool(false), RequiredContexts: &[]string{},
+		Payload: deploymentPayload{Sockembot: deploymentRef{DeployID: d.ID, Service: "payments", Requester: demoAlice}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Store.AppendOnce(ctx, store.KindDeploymentCreated, deploySubject(d.ID), store.Evidence{
+		Kind: store.KindDeploymentCreated, Repo: d.Repo, Subject: deploySubject(d.ID),
+		Body: store.DeploymentEvidence{DeployID: d.ID, GitHubDeploymentID: dep.GetID(), Repo: d.Repo}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(time.Now().Add(time.Hour))
+	if _, err := r.App.RecoverInterrupted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.deploys("payments", "production")[0]; got.State != store.StateDeployed || got.GitHubDeploymentID != dep.GetID() {
+		t.Fatalf("deploy %+v, want deployed as %d", got, dep.GetID())
+	}
+	if n := len(r.records(store.KindDeploymentCreated)); n != 1 {
+		t.Fatalf("%d deployment_created records, want 1", n)
+	}
+}

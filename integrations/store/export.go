@@ -32,9 +32,14 @@ type DeploymentEvidence struct {
 	GitHubDeploymentID int64             `json:"github_deployment_id"`
 	CheckSeq           int64             `json:"check_seq"` // the check_run record the verdict came from
 	PolicyHash         string            `json:"policy_hash"`
+	PolicySource       string            `json:"policy_source,omitempty"` // "global" or OWNER/NAME/.sockembot.yml
 	Report             compliance.Report `json:"report"`
 	Compliant          bool              `json:"compliant"`
 	Override           *Override         `json:"override,omitempty"`
+	// Where the deploy's story is told: the digest's Slack channel and ts, and its permalink.
+	Channel   string `json:"channel,omitempty"`
+	ThreadTS  string `json:"thread_ts,omitempty"`
+	ThreadURL string `json:"thread_url,omitempty"`
 }
 
 // DeploymentStatusEvidence is the body of a deployment_status record: one status GitHub reported
@@ -115,8 +120,15 @@ type ExportRow struct {
 	// (empty while still open).
 	RetroReviewDue  *time.Time `json:"retro_review_due,omitempty"`
 	RetroReviewedBy string     `json:"retro_reviewed_by,omitempty"`
-	RetroReviewedAt *time.Time `json:"retro_reviewed_at,omitempty"`
-	EvidenceSeq     int64      `json:"evidence_seq"`
+	// RetroReviewedVia says what RetroReviewedBy is: "slack" (a Slack user id) or
+	// "github_review" (a GitHub login).
+	RetroReviewedVia string     `json:"retro_reviewed_via,omitempty"`
+	RetroReviewedAt  *time.Time `json:"retro_reviewed_at,omitempty"`
+	// The policy the change was judged under, and the digest's Slack thread.
+	PolicyHash   string `json:"policy_hash"`
+	PolicySource string `json:"policy_source,omitempty"`
+	ThreadURL    string `json:"thread_url,omitempty"`
+	EvidenceSeq  int64  `json:"evidence_seq"`
 }
 
 // Export calls fn for each change of each deployment_created record in q, in deploy order. It
@@ -175,7 +187,7 @@ func (s *Store) Export(ctx context.Context, q ExportQuery, fn func(ExportRow) er
 				row.RetroReviewDue = &due
 				if rv.Closed != nil {
 					at := rv.Closed.At
-					row.RetroReviewedBy, row.RetroReviewedAt = rv.Closed.By, &at
+					row.RetroReviewedBy, row.RetroReviewedVia, row.RetroReviewedAt = rv.Closed.By, rv.Closed.Via, &at
 				}
 			}
 			if err := fn(row); err != nil {
@@ -223,6 +235,7 @@ func exportRow(seq int64, at time.Time, d *DeploymentEvidence, c compliance.Chan
 		PRNumber: c.Number, PRURL: c.URL, Title: c.Title, Author: c.Author,
 		Approvers: []string{}, Tickets: []string{}, Violations: []string{},
 		Compliant: c.Compliant, EvidenceSeq: seq,
+		PolicyHash: d.PolicyHash, PolicySource: d.PolicySource, ThreadURL: d.ThreadURL,
 	}
 	for _, a := range c.Approvals {
 		row.Approvers = append(row.Approvers, a.User)
@@ -247,7 +260,8 @@ var csvHeader = []string{
 	"deployed_at", "service", "environment", "repo", "deployer", "requester", "deploy_id",
 	"github_deployment_id", "deployment_status", "sha", "pr_number", "pr_url", "title", "author", "approvers", "tickets",
 	"compliant", "violations", "override_by", "override_reason",
-	"retro_review_due", "retro_reviewed_by", "retro_reviewed_at", "evidence_seq",
+	"retro_review_due", "retro_reviewed_by", "retro_reviewed_via", "retro_reviewed_at",
+	"policy_hash", "policy_source", "thread_url", "evidence_seq",
 }
 
 // WriteCSV streams the export of q as CSV with a header row; list cells are joined with "; ".
@@ -268,7 +282,8 @@ func WriteCSV(ctx context.Context, st *Store, q ExportQuery, w io.Writer) error 
 			cell(r.Author), cell(strings.Join(r.Approvers, "; ")), cell(strings.Join(r.Tickets, "; ")),
 			strconv.FormatBool(r.Compliant), cell(strings.Join(r.Violations, "; ")),
 			cell(r.OverrideBy), cell(r.OverrideReason),
-			timeCell(r.RetroReviewDue), cell(r.RetroReviewedBy), timeCell(r.RetroReviewedAt),
+			timeCell(r.RetroReviewDue), cell(r.RetroReviewedBy), cell(r.RetroReviewedVia), timeCell(r.RetroReviewedAt),
+			cell(r.PolicyHash), cell(r.PolicySource), cell(r.ThreadURL),
 			strconv.FormatInt(r.EvidenceSeq, 10),
 		})
 	})

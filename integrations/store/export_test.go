@@ -134,7 +134,7 @@ func testExport(t *testing.T, s *Store) {
 		DeployID: 1, DeploymentID: 5001, DeploymentStatus: "success", SHA: d1.SHA, PRNumber: 13, PRURL: "https://github.com/acme/pay/pull/13",
 		Title: d1.Report.Changes[1].Title, Author: "dave", Approvers: []string{}, Tickets: []string{"PAY-9 (not found)"},
 		Compliant: false, Violations: []string{"missing_approval: needs 1 approval, has 0", "ticket_not_found: PAY-9 does not exist"},
-		OverrideBy: "U0CAROL", OverrideReason: "payments down, hotfix", EvidenceSeq: r1.Seq,
+		OverrideBy: "U0CAROL", OverrideReason: "payments down, hotfix", EvidenceSeq: r1.Seq, PolicyHash: "sha256:policy",
 	}
 	if g, w := mustJSON(t, rows[1]), mustJSON(t, want); g != w {
 		t.Errorf("overridden change:\n got %s\nwant %s", g, w)
