@@ -212,6 +212,10 @@ type Summary struct {
 	// OverdueReviews are the retroactive reviews still open past their deadline, as of when
 	// the summary was made.
 	OverdueReviews []string
+	// The evidence chain's newest record when the summary was made: posted to Slack, it is an
+	// anchor kept outside the database for `audit verify --anchor`.
+	HeadSeq  int64
+	HeadHash string
 }
 
 // DailySummary posts the summary of day (a UTC date) to the release channel and returns it.
@@ -303,6 +307,9 @@ func (a *App) DailySummary(ctx context.Context, day time.Time) (Summary, error) 
 	if err != nil {
 		return s, fmt.Errorf("daily summary: direct pushes: %w", err)
 	}
+	if s.HeadSeq, s.HeadHash, err = a.Store.Head(ctx); err != nil {
+		return s, fmt.Errorf("daily summary: %w", err)
+	}
 	now := a.now()
 	overdue, err := a.overdueRetroReviews(ctx, now)
 	if err != nil {
@@ -354,6 +361,9 @@ func SummaryText(s Summary) string {
 	}
 	if len(s.OverdueReviews) > 0 {
 		fmt.Fprintf(&b, "\n*Overdue retroactive reviews (%d):*\n%s", len(s.OverdueReviews), strings.Join(s.OverdueReviews, "\n"))
+	}
+	if s.HeadHash != "" {
+		fmt.Fprintf(&b, "\nEvidence chain head: record %d, hash `%s` (an anchor: `sockembot audit verify --anchor %d:%s`)", s.HeadSeq, s.HeadHash, s.HeadSeq, s.HeadHash)
 	}
 	return b.String()
 }

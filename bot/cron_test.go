@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -148,7 +149,10 @@ func TestDailySummary(t *testing.T) {
 		t.Fatalf("summary not posted")
 	}
 	text := msgs[len(msgs)-1].Text
-	for _, want := range []string{"Daily summary for Fri 1 Mar 2024", "Merges: 3 (1 compliant, 2 not)", "Deploys: 2 (1 compliant)", "Deploys refused: 1",
+	if s.HeadSeq == 0 || len(s.HeadHash) != 64 {
+		t.Errorf("summary has no chain head: %d %q", s.HeadSeq, s.HeadHash)
+	}
+	for _, want := range []string{fmt.Sprintf("audit verify --anchor %d:%s", s.HeadSeq, s.HeadHash), "Daily summary for Fri 1 Mar 2024", "Merges: 3 (1 compliant, 2 not)", "Deploys: 2 (1 compliant)", "Deploys refused: 1",
 		"Direct pushes: 1", "missing_approval ×1", "missing_ticket ×1", "ticket_not_found ×1", "acme/payments#2, acme/payments#3"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("summary lacks %q:\n%s", want, text)

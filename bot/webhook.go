@@ -42,6 +42,7 @@ type mergeStore interface {
 	SetState(ctx context.Context, key, value string) error
 	AppendOnce(ctx context.Context, scope, key string, e store.Evidence) (store.Record, bool, error)
 	LastRecord(ctx context.Context, kind, subject string) (store.Record, bool, error)
+	Head(ctx context.Context) (seq int64, hash string, err error)
 }
 
 // handledActions are the webhook events and actions the bot acts on; "" means every action.

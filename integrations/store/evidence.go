@@ -159,6 +159,15 @@ func (s *Store) appendIf(ctx context.Context, scope, key string, e Evidence) (Re
 	return rec, true, nil
 }
 
+// Head is the chain's newest record: its sequence number and hash (0 and the genesis hash when
+// the chain is empty). Kept outside the database, it anchors `audit verify --anchor`.
+func (s *Store) Head(ctx context.Context) (seq int64, hash string, err error) {
+	if err := s.db.QueryRowContext(ctx, "SELECT seq, hash FROM chain_head WHERE id = 1").Scan(&seq, &hash); err != nil {
+		return 0, "", fmt.Errorf("store: chain head: %w", err)
+	}
+	return seq, hash, nil
+}
+
 const recordCols = "seq, at, kind, repo, subject, body, prev_hash, hash"
 
 func scanRecord(rows interface{ Scan(...any) error }) (Record, error) {
