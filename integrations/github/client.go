@@ -18,6 +18,8 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
+
+	"sockembot/integrations/internal/scrub"
 )
 
 // ErrNotFound means GitHub has no such ref, pull request or repository (404, or 422 "No commit
@@ -93,6 +95,9 @@ func New(o Options) (*Client, error) {
 		t.ResponseHeaderTimeout = 30 * time.Second
 		base = t
 	}
+	// Error bodies are scrubbed of the token before go-github reads them into its errors.
+	secrets := []string{o.Token}
+	base = &scrub.Transport{Base: base, Secrets: secrets}
 	hc.Transport = &retryTransport{
 		base: base, slots: make(chan struct{}, o.Concurrency),
 		retries: o.Retries, backoff: o.Backoff, maxWait: o.MaxRateLimitWait, timeout: o.Timeout,

@@ -272,3 +272,31 @@ func TestStalledServerTimesOut(t *testing.T) {
 		t.Errorf("%d attempts, want 1 + 2 retries", n)
 	}
 }
+
+// A proxy's error page that echoes the request (Authorization header included) must not put the
+// token into any error of the chain: failure reports print every wrapped cause.
+func TestTokenEchoedInAnErrorIsScrubbed(t *testing.T) {
+	const token = "ghp_s3cretTOKENvalue0123456789"
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, `{"message":"blocked by gateway, Authorization: %s","documentation_url":"https://docs.github.com/rest"}`, r.Header.Get("Authorization"))
+	}))
+	defer echo.Close()
+	c, err := github.New(github.Options{BaseURL: echo.URL + "/api/v3/", Token: token, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ResolveRef(context.Background(), "acme/payments", "main")
+	if err == nil {
+		t.Fatal("no error from a 403")
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if strings.Contains(e.Error(), token[:12]) {
+			t.Fatalf("the token is in the error chain: %q", e.Error())
+		}
+	}
+	if !strings.Contains(err.Error(), "[REDACTED]") {
+		t.Errorf("error %q does not show the redaction", err)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	gojira "github.com/andygrunwald/go-jira"
+
+	"sockembot/integrations/internal/scrub"
 )
 
 // Options configure a Client.
@@ -69,6 +71,8 @@ func New(o Options) (*Client, error) {
 		hc.Transport = &gojira.PATAuthTransport{Token: o.Token, Transport: hc.Transport}
 		secrets = []string{o.Token}
 	}
+	// Outermost: error bodies are scrubbed before go-jira reads them into its errors.
+	hc.Transport = &scrub.Transport{Base: hc.Transport, Secrets: secrets}
 	api, err := gojira.NewClient(hc, base)
 	if err != nil {
 		return nil, fmt.Errorf("jira: client for %s: %w", base, err)
@@ -246,11 +250,4 @@ func (c *Client) wrap(what string, resp *gojira.Response, err error) error {
 
 // redact replaces every credential in s. A proxy that echoes the Authorization header must not
 // put the token in a log.
-func (c *Client) redact(s string) string {
-	for _, secret := range c.secrets {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "[REDACTED]")
-		}
-	}
-	return s
-}
+func (c *Client) redact(s string) string { return scrub.String(s, c.secrets) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -583,9 +584,13 @@ func TestTokenStraddlingTheCutIsRedacted(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error from a 502")
 			}
-			msg := err.Error()
-			if !strings.Contains(msg, "HTTP 502") {
-				t.Fatalf("pad %d: %s", n, msg)
+			if !strings.Contains(err.Error(), "HTTP 502") {
+				t.Fatalf("pad %d: %s", n, err)
+			}
+			// Every error in the chain: a failure report prints each wrapped cause.
+			msg := ""
+			for e := err; e != nil; e = errors.Unwrap(e) {
+				msg += e.Error() + "\n"
 			}
 			for _, s := range secrets {
 				for l := 8; l <= len(s); l++ {
