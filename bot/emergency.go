@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	gh "github.com/google/go-github/v62/github"
 	"github.com/slack-go/slack"
 
 	"sockembot/compliance"
@@ -180,11 +181,20 @@ func (a *App) retroReview(ctx context.Context, deployID int64, change string) (s
 	return store.RetroReview{}, false, nil
 }
 
-// onApprovingReview closes the open retroactive reviews of a pull request that someone other
-// than its author, and other than whoever asked for or pressed the emergency deploy, approved
-// on GitHub after the fact.
-func (a *App) onApprovingReview(ctx context.Context, repo string, number int, reviewer string) error {
-	if reviewer == "" {
+// onApprovingReview closes the open retroactive reviews of a pull request that a second person
+// approved on GitHub after the fact. That person must be independent and able to approve: not
+// the change's author, nor whoever asked for or pressed the emergency deploy (so both must be
+// mapped in `people`, or GitHub cannot tell them apart and only the thread's button closes
+// the review), not a bot, someone with write access to the repository (author_association
+// OWNER, MEMBER or COLLABORATOR), and the approval given after the review was opened.
+func (a *App) onApprovingReview(ctx context.Context, repo string, number int, review *gh.PullRequestReview) error {
+	reviewer := review.GetUser().GetLogin()
+	if reviewer == "" || review.GetUser().GetType() == "Bot" || strings.HasSuffix(reviewer, "[bot]") {
+		return nil
+	}
+	switch review.GetAuthorAssociation() {
+	case "OWNER", "MEMBER", "COLLABORATOR":
+	default:
 		return nil
 	}
 	all, err := a.Store.RetroReviews(ctx)
@@ -193,9 +203,15 @@ func (a *App) onApprovingReview(ctx context.Context, repo string, number int, re
 	}
 	for _, rv := range all {
 		o := rv.Opened
-		if rv.Closed != nil || o.Repo != repo || o.PRNumber != number || strings.EqualFold(o.Author, reviewer) ||
-			strings.EqualFold(a.Config.People[o.Requester], reviewer) || strings.EqualFold(a.Config.People[o.Deployer], reviewer) {
+		if rv.Closed != nil || o.Repo != repo || o.PRNumber != number || strings.EqualFold(o.Author, reviewer) {
 			continue
+		}
+		requester, deployer := a.Config.People[o.Requester], a.Config.People[o.Deployer]
+		if requester == "" || deployer == "" || strings.EqualFold(requester, reviewer) || strings.EqualFold(deployer, reviewer) {
+			continue
+		}
+		if at := review.GetSubmittedAt().Time; !at.IsZero() && at.Before(o.At) {
+			continue // given before the emergency deploy: not a review after the fact
 		}
 		if err := a.closeRetro(ctx, o, reviewer, "github_review"); err != nil {
 			return err

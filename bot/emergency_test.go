@@ -130,6 +130,18 @@ func TestEmergencyDeployOverridesViolationsAndOpensRetroReviews(t *testing.T) {
 		UserID: demoBob, ChannelID: retro.Channel, MessageTS: retro.TS})
 	r.until("the retro review closed in the thread", func() bool { return threadSays(r, root, "Retroactive review of *#1* done by <@U0BOB>") })
 
+	// Approvals that do not count: a bot's, one from outside the repository's collaborators,
+	// and the requester's own (alice, mapped in people).
+	deliverReviewAs(t, r, "acme/search", 2, "github-actions[bot]", "approved", "NONE", "Bot")
+	deliverReviewAs(t, r, "acme/search", 2, "mallory", "approved", "CONTRIBUTOR", "User")
+	deliverReview(t, r, "acme/search", 2, "alice", "approved")
+	r.until("those deliveries handled", func() bool {
+		n, err := r.Store.PendingDeliveries(context.Background())
+		return err == nil && n == 0
+	})
+	if threadSays(r, root, "Retroactive review of *#2* done") {
+		t.Fatalf("a bot, a non-collaborator or the requester closed #2:\n%s", r.Slack.Render())
+	}
 	// #2 is approved on GitHub after the fact, by someone who is neither its author (frank)
 	// nor the requester.
 	deliverReview(t, r, "acme/search", 2, "carol", "approved")
@@ -359,6 +371,13 @@ func threadSays(r *slackRig, root fakeslack.Message, s string) bool {
 // pull request, signed, to the bot's endpoint.
 func deliverReview(t *testing.T, r *slackRig, repo string, number int, reviewer, state string) {
 	t.Helper()
+	deliverReviewAs(t, r, repo, number, reviewer, state, "COLLABORATOR", "User")
+}
+
+// deliverReviewAs is deliverReview with the reviewer's association to the repository and
+// account type (User or Bot), as GitHub's payload gives them.
+func deliverReviewAs(t *testing.T, r *slackRig, repo string, number int, reviewer, state, association, userType string) {
+	t.Helper()
 	owner, name, _ := strings.Cut(repo, "/")
 	ctx := context.Background()
 	pr, _, err := r.CD.PullRequests.Get(ctx, owner, name, number)
@@ -371,8 +390,9 @@ func deliverReview(t *testing.T, r *slackRig, repo string, number int, reviewer,
 	}
 	body, err := json.Marshal(gh.PullRequestReviewEvent{
 		Action: gh.String("submitted"),
-		Review: &gh.PullRequestReview{ID: gh.Int64(int64(9000 + number)), User: &gh.User{Login: gh.String(reviewer)},
-			State: gh.String(state), CommitID: pr.GetHead().SHA, SubmittedAt: &gh.Timestamp{Time: time.Now()}},
+		Review: &gh.PullRequestReview{ID: gh.Int64(int64(9000 + number)), User: &gh.User{Login: gh.String(reviewer), Type: gh.String(userType)},
+			State: gh.String(state), CommitID: pr.GetHead().SHA, SubmittedAt: &gh.Timestamp{Time: time.Now()},
+			AuthorAssociation: gh.String(association)},
 		PullRequest: pr, Repo: rp, Sender: &gh.User{Login: gh.String(reviewer)},
 	})
 	if err != nil {

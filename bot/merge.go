@@ -125,7 +125,7 @@ func (a *App) onPullRequestReview(ctx context.Context, ev *gh.PullRequestReviewE
 	// An approval after an emergency deploy is the retroactive review of that change; it
 	// usually arrives once the pull request is merged and closed.
 	if ev.GetAction() == "submitted" && strings.EqualFold(ev.GetReview().GetState(), compliance.StateApproved) {
-		if err := a.onApprovingReview(ctx, ev.GetRepo().GetFullName(), pr.GetNumber(), ev.GetReview().GetUser().GetLogin()); err != nil {
+		if err := a.onApprovingReview(ctx, ev.GetRepo().GetFullName(), pr.GetNumber(), ev.GetReview()); err != nil {
 			return err
 		}
 	}
