@@ -167,6 +167,10 @@ func judgeApprovals(ap ApprovalPolicy, pr *PullRequest) approvalOutcome {
 		case r.State != StateApproved:
 		case user == author && !ap.AllowAuthor:
 			o.ignored = append(o.ignored, r.User+" is the author")
+		case r.Bot:
+			o.ignored = append(o.ignored, r.User+" is a bot")
+		case r.Association != "" && !canApprove(r.Association):
+			o.ignored = append(o.ignored, fmt.Sprintf("%s has no write access (%s)", r.User, strings.ToLower(r.Association)))
 		// The author is judged by allow_author alone: they nearly always commit to their PR.
 		case user != author && committers[user] && !ap.AllowCommitters:
 			o.ignored = append(o.ignored, r.User+" committed to the pull request")
@@ -178,6 +182,16 @@ func judgeApprovals(ap ApprovalPolicy, pr *PullRequest) approvalOutcome {
 		}
 	}
 	return o
+}
+
+// canApprove says whether a reviewer with this author_association can have write access to the
+// repository, as a required approval on GitHub needs.
+func canApprove(association string) bool {
+	switch strings.ToUpper(association) {
+	case "OWNER", "MEMBER", "COLLABORATOR":
+		return true
+	}
+	return false
 }
 
 func (o approvalOutcome) violations(ap ApprovalPolicy, headSHA string) []Violation {

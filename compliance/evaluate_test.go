@@ -251,6 +251,33 @@ func TestEvaluateRules(t *testing.T) {
 			messageHas: []string{"needs 2 approvals on the last commit"},
 		},
 		{
+			name: "approved only by a bot account",
+			change: pullRequest(func(pr *c.PullRequest) {
+				bot := review("github-actions[bot]", c.StateApproved, headSHA, 20)
+				bot.Bot = true
+				pr.Reviews = []c.Review{bot}
+			}),
+			want: []c.Code{c.MissingApproval}, approvers: []string{},
+			messageHas: []string{"not counted: github-actions[bot] is a bot"},
+		},
+		{
+			name: "approved only by someone without write access",
+			change: pullRequest(func(pr *c.PullRequest) {
+				outsider := review("mallory", c.StateApproved, headSHA, 20)
+				outsider.Association = "CONTRIBUTOR"
+				pr.Reviews = []c.Review{outsider}
+			}),
+			want: []c.Code{c.MissingApproval}, approvers: []string{},
+			messageHas: []string{"mallory has no write access (contributor)"},
+		},
+		{
+			name: "approved by a collaborator",
+			change: pullRequest(func(pr *c.PullRequest) {
+				pr.Reviews[0].Association = "COLLABORATOR"
+			}),
+			approvers: []string{"bob"},
+		},
+		{
 			name:   "two approvals required, two given",
 			policy: func(p *c.Policy) { p.Approvals.Required = 2 },
 			change: pullRequest(func(pr *c.PullRequest) {

@@ -55,6 +55,12 @@ type Review struct {
 	State       string    `json:"state"`
 	CommitID    string    `json:"commit_id"`
 	SubmittedAt time.Time `json:"submitted_at"`
+	// Bot is a bot account's review (a GitHub App, an Actions workflow): never a second person.
+	Bot bool `json:"bot,omitempty"`
+	// Association is the reviewer's author_association with the repository (OWNER, MEMBER,
+	// COLLABORATOR, CONTRIBUTOR, NONE ...); "" when unknown. Only the first three, which can
+	// have write access, count as an approval, as with GitHub's own branch protection.
+	Association string `json:"author_association,omitempty"`
 }
 
 // PullRequest holds the facts of one merged pull request.

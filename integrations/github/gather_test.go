@@ -105,7 +105,7 @@ func TestGatherAttributesEachMergeStyle(t *testing.T) {
 				!strings.HasSuffix(got.URL, "/acme/payments/pull/1") || !got.MergedAt.Equal(pr1.MergedAt) {
 				t.Errorf("PR facts: %+v", got)
 			}
-			if len(got.Reviews) != 1 || got.Reviews[0] != (compliance.Review{User: "bob", State: "APPROVED", CommitID: pr1.HeadSHA, SubmittedAt: got.Reviews[0].SubmittedAt}) || got.Reviews[0].SubmittedAt.IsZero() {
+			if len(got.Reviews) != 1 || got.Reviews[0] != (compliance.Review{User: "bob", State: "APPROVED", CommitID: pr1.HeadSHA, SubmittedAt: got.Reviews[0].SubmittedAt, Association: "MEMBER"}) || got.Reviews[0].SubmittedAt.IsZero() {
 				t.Errorf("reviews: %+v", got.Reviews)
 			}
 			if len(got.Commits) != 3 || got.Commits[2].SHA != pr1.HeadSHA || got.Commits[0].Author != "alice" ||

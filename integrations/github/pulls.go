@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
@@ -101,9 +102,12 @@ func (f *prFacts) toCompliance() compliance.PullRequest {
 	out.MergedBy = p.GetMergedBy().GetLogin()
 	out.Reviews = make([]compliance.Review, 0, len(f.reviews))
 	for _, r := range f.reviews {
+		login := r.GetUser().GetLogin()
 		out.Reviews = append(out.Reviews, compliance.Review{
-			User: r.GetUser().GetLogin(), State: r.GetState(), CommitID: r.GetCommitID(),
+			User: login, State: r.GetState(), CommitID: r.GetCommitID(),
 			SubmittedAt: r.GetSubmittedAt().Time,
+			Bot:         r.GetUser().GetType() == "Bot" || strings.HasSuffix(login, "[bot]"),
+			Association: r.GetAuthorAssociation(),
 		})
 	}
 	out.Commits = make([]compliance.Commit, 0, len(f.commits))

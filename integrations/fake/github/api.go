@@ -218,10 +218,14 @@ func (r *Repo) pullJSON(p *pull, full bool) obj {
 func (r *Repo) reviewJSON(p *pull, rv *review) obj {
 	html := fmt.Sprintf("%s/pull/%d#pullrequestreview-%d", r.htmlURL(), p.number, rv.id)
 	pr := fmt.Sprintf("%s/pulls/%d", r.apiURL(), p.number)
+	association := rv.association
+	if association == "" {
+		association = "MEMBER"
+	}
 	return obj{
 		"id": rv.id, "node_id": nodeID("PullRequestReview", rv.id), "user": r.s.user(rv.user),
 		"body": rv.body, "state": rv.state, "html_url": html, "pull_request_url": pr,
-		"author_association": "MEMBER",
+		"author_association": association,
 		"_links":             obj{"html": obj{"href": html}, "pull_request": obj{"href": pr}},
 		"submitted_at":       ts(rv.submittedAt), "commit_id": rv.commitID,
 	}

@@ -55,6 +55,9 @@ type Review struct {
 	Body     string
 	CommitID string
 	OnCommit int
+	// Association is the reviewer's author_association with the repository; default MEMBER.
+	// A login ending in "[bot]" is answered as a Bot account.
+	Association string
 }
 
 // PRInfo is a snapshot of a pull request in the fake.
@@ -173,6 +176,7 @@ type review struct {
 	body        string
 	commitID    string
 	submittedAt time.Time
+	association string
 }
 
 // AddRepo creates an empty repository "owner/name" whose default branch is defaultBranch.
@@ -416,7 +420,7 @@ func (r *Repo) openPR(spec PR) *pull {
 		}
 		p.reviews = append(p.reviews, &review{
 			id: r.s.newID(), user: rv.User, state: rv.State, body: rv.Body,
-			commitID: commitID, submittedAt: r.s.tick(),
+			commitID: commitID, submittedAt: r.s.tick(), association: rv.Association,
 		})
 	}
 	p.updatedAt = r.s.clock
