@@ -387,6 +387,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		ReplicaID:     fmt.Sprintf("%s-%d", host, os.Getpid()),
 	}
 	log.WithFields(logrus.Fields{"port": port, "store": st.Dialect(), "services": len(cfg.Services)}).Info("sockembot starting")
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: " + w)
+	}
 	if err := app.Run(ctx); err != nil {
 		return failure(stderr, "run the bot", err)
 	}

@@ -42,16 +42,22 @@ func (a *App) onInteraction(ctx context.Context, cb slack.InteractionCallback) e
 }
 
 // mayPress says whether user may press a digest's buttons: the requester, or anyone allowed to
-// deploy there.
+// deploy there. On an emergency digest that is someone allowed to break glass there too: the
+// Deploy button of an emergency carries the override with it.
 func (a *App) mayPress(ctx context.Context, d store.Deploy, user, action string) (bool, error) {
 	if user == d.Requester {
 		return true, nil
 	}
 	ok, err := a.mayDeploy(ctx, user, d.Environment)
+	reason := "not the requester nor a deployer"
+	if err == nil && ok && d.Emergency {
+		ok, err = a.mayBreakGlass(ctx, user, d.Environment)
+		reason = "not the requester nor on the emergency list"
+	}
 	if err != nil || ok {
 		return ok, err
 	}
-	return false, a.denied(ctx, d.Repo, attemptDeniedEvidence{Service: d.Service, Environment: d.Environment, User: user, Action: action, Reason: "not the requester nor a deployer", DeployID: d.ID})
+	return false, a.denied(ctx, d.Repo, attemptDeniedEvidence{Service: d.Service, Environment: d.Environment, User: user, Action: action, Reason: reason, DeployID: d.ID})
 }
 
 func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, id int64) error {
@@ -67,6 +73,9 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	if ok, err := a.mayPress(ctx, d, user, "confirm"); err != nil {
 		return err
 	} else if !ok {
+		if d.Emergency {
+			return a.ephemeral(ctx, channel, user, fmt.Sprintf("Only %s or someone on the emergency list for *%s* may deploy this emergency.", mention(d.Requester), d.Environment))
+		}
 		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Only %s or a deployer for *%s* (%s) may deploy this.", mention(d.Requester), d.Environment, a.deployersText(d.Environment)))
 	}
 	// The person pressing Deploy is the deployer too: they may not be a change's only approver.

@@ -82,6 +82,25 @@ func ParsePolicy(data []byte) (compliance.Policy, error) {
 	return p, nil
 }
 
+// Warnings are settings that are allowed but probably not meant: a production environment
+// anyone in the workspace may deploy to.
+func (c Config) Warnings() []string {
+	var out []string
+	envs := map[string]bool{}
+	for _, svc := range c.Services {
+		for _, e := range svc.Environments {
+			envs[e] = true
+		}
+	}
+	for _, env := range c.ProductionEnvironments {
+		if _, listed := c.Deployers[env]; envs[env] && !listed {
+			out = append(out, fmt.Sprintf("production environment %q has no deployers entry: anyone in the workspace may deploy to it, and lock or unlock it", env))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Validate says what is wrong with a config, all at once.
 func (c Config) Validate() error {
 	var problems []string

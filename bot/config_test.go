@@ -50,3 +50,17 @@ func TestConfigProblemsAreNamed(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigWarnsOfAnOpenProductionEnvironment(t *testing.T) {
+	cfg, err := ParseConfig([]byte("services:\n  pay:\n    repo: acme/pay\n    environments: [staging, production]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := cfg.Warnings(); len(w) != 1 || !strings.Contains(w[0], `"production" has no deployers entry`) {
+		t.Fatalf("warnings %q", w)
+	}
+	cfg.Deployers = map[string][]string{"production": {"U0ALICE"}}
+	if w := cfg.Warnings(); len(w) != 0 {
+		t.Fatalf("warnings %q with deployers set", w)
+	}
+}

@@ -177,6 +177,22 @@ func TestEmergencyDeployOverridesViolationsAndOpensRetroReviews(t *testing.T) {
 	r.noWebAPIErrors()
 }
 
+// The Deploy button of an emergency carries the override: only the requester or someone who
+// may break glass there presses it, even a deployer.
+func TestEmergencyDigestPressedOnlyByTheEmergencyList(t *testing.T) {
+	r, _ := emergencyRig(t)
+	r.command(demoAlice, demoRelease, searchEmergency)
+	root := r.digest(1)
+	r.click(demoBob, actionDeploy, root) // a deployer (through the ops group), not on the emergency list
+	r.ephemeralTo(demoBob, "someone on the emergency list for *production* may deploy this emergency")
+	if n := r.GitHub.Count(deployRoute); n != 0 {
+		t.Fatalf("%d deployments", n)
+	}
+	r.until("the denied press recorded", func() bool { return len(r.records(store.KindDeployAttemptDenied)) == 1 })
+	r.click(demoAlice, actionDeploy, root)
+	r.until("the requester's deployment", func() bool { return r.GitHub.Count(deployRoute) == 1 })
+}
+
 func TestEmergencyDeployRefusedForSomeoneNotOnTheList(t *testing.T) {
 	r, _ := emergencyRig(t)
 	// bob may deploy to production (through the ops group) but may not break glass.
@@ -314,8 +330,9 @@ func TestSoleApproverMayNotAlsoDeploy(t *testing.T) {
 		r.until("alice's deployment", func() bool { return r.GitHub.Count(deployRoute) == 1 })
 	})
 	t.Run("emergency deploy of a compliant release", func(t *testing.T) {
-		// Nothing is overridden here, so "emergency" must not switch the rule off for bob.
-		r, _ := emergencyRig(t)
+		// Nothing is overridden here, so "emergency" must not switch the rule off for bob, who
+		// may break glass too.
+		r, _ := emergencyRig(t, func(c *Config) { c.Emergency["production"] = []string{demoAlice, demoBob} })
 		r.command(demoAlice, demoRelease, `payments to production emergency "checkout is down for everyone"`)
 		root := r.digest(1)
 		if !hasAction(root, actionDeploy) {
