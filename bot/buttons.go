@@ -57,7 +57,7 @@ func (a *App) mayPress(ctx context.Context, d store.Deploy, user, action string)
 	if err != nil || ok {
 		return ok, err
 	}
-	return false, a.denied(ctx, d.Repo, attemptDeniedEvidence{Service: d.Service, Environment: d.Environment, User: user, Action: action, Reason: reason, DeployID: d.ID})
+	return false, a.denied(ctx, d.Repo, attemptDeniedEvidence{Service: d.Service, Environment: d.Environment, User: user, Action: action, Reason: reason, DeployID: d.ID, Channel: d.Channel})
 }
 
 func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, id int64) error {
@@ -82,7 +82,7 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	if changes, err := a.soleApprovedBy(ctx, d, user); err != nil {
 		return err
 	} else if len(changes) > 0 {
-		if err := a.denied(ctx, d.Repo, attemptDeniedEvidence{Service: d.Service, Environment: d.Environment, User: user, Action: "confirm",
+		if err := a.denied(ctx, d.Repo, attemptDeniedEvidence{Service: d.Service, Environment: d.Environment, User: user, Action: "confirm", Channel: channel,
 			Reason: string(compliance.RequesterSoleApprover) + ": " + strings.Join(changes, ", "), DeployID: d.ID}); err != nil {
 			return err
 		}

@@ -76,6 +76,7 @@ type deployRequestEvidence struct {
 	Ref         string `json:"ref"`
 	From        string `json:"from,omitempty"`
 	Requester   string `json:"requester"`
+	Channel     string `json:"channel,omitempty"` // where the request was typed
 	// Emergency asks to deploy past violations, for EmergencyReason.
 	Emergency       bool   `json:"emergency,omitempty"`
 	EmergencyReason string `json:"emergency_reason,omitempty"`
@@ -125,6 +126,8 @@ type attemptDeniedEvidence struct {
 	Action      string `json:"action"` // request, confirm, cancel, lock, unlock
 	Reason      string `json:"reason"`
 	DeployID    int64  `json:"deploy_id,omitempty"`
+	Channel     string `json:"channel,omitempty"` // where it was attempted
+	Ref         string `json:"ref,omitempty"`
 }
 
 type deploymentStatusEvidence = store.DeploymentStatusEvidence
@@ -306,7 +309,7 @@ func (a *App) requestDeploy(ctx context.Context, r replyTo, cmd Command) error {
 			return err
 		}
 		if !ok {
-			if err := a.denied(ctx, svc.Repo, attemptDeniedEvidence{Service: cmd.Service, Environment: env, User: r.user, Action: "emergency", Reason: "not in the emergency list: " + cmd.Reason}); err != nil {
+			if err := a.denied(ctx, svc.Repo, attemptDeniedEvidence{Service: cmd.Service, Environment: env, User: r.user, Action: "emergency", Reason: "not in the emergency list: " + cmd.Reason, Channel: r.channel, Ref: cmd.Ref}); err != nil {
 				return err
 			}
 			return a.tell(ctx, r, fmt.Sprintf("You may not make emergency deploys to *%s*; this attempt has been recorded. Who may: %s. Without `emergency`, `/deploy` runs the normal checks.", env, idsText(a.Config.Emergency[env])))
@@ -314,7 +317,7 @@ func (a *App) requestDeploy(ctx context.Context, r replyTo, cmd Command) error {
 	} else if ok, err := a.mayDeploy(ctx, r.user, env); err != nil {
 		return err
 	} else if !ok {
-		if err := a.denied(ctx, svc.Repo, attemptDeniedEvidence{Service: cmd.Service, Environment: env, User: r.user, Action: "request", Reason: "not a deployer"}); err != nil {
+		if err := a.denied(ctx, svc.Repo, attemptDeniedEvidence{Service: cmd.Service, Environment: env, User: r.user, Action: "request", Reason: "not a deployer", Channel: r.channel, Ref: cmd.Ref}); err != nil {
 			return err
 		}
 		return a.tell(ctx, r, fmt.Sprintf("You are not allowed to deploy to *%s*. Who may: %s. Ask one of them, or ask to be added to `deployers` in sockembot.yaml.", env, a.deployersText(env)))
@@ -322,7 +325,7 @@ func (a *App) requestDeploy(ctx context.Context, r replyTo, cmd Command) error {
 	if lock, err := a.Store.GetLock(ctx, cmd.Service, env); err != nil {
 		return err
 	} else if lock != nil {
-		if err := a.denied(ctx, svc.Repo, attemptDeniedEvidence{Service: cmd.Service, Environment: env, User: r.user, Action: "request", Reason: "locked: " + lock.Reason}); err != nil {
+		if err := a.denied(ctx, svc.Repo, attemptDeniedEvidence{Service: cmd.Service, Environment: env, User: r.user, Action: "request", Reason: "locked: " + lock.Reason, Channel: r.channel, Ref: cmd.Ref}); err != nil {
 			return err
 		}
 		return a.tell(ctx, r, lockedText(cmd.Service, env, lock))
@@ -345,7 +348,7 @@ func (a *App) requestDeploy(ctx context.Context, r replyTo, cmd Command) error {
 	}
 	if err := a.record(ctx, store.KindDeployRequested, d.Repo, deploySubject(d.ID), deployRequestEvidence{
 		DeployID: d.ID, Service: d.Service, Environment: d.Environment, Repo: d.Repo, Ref: cmd.Ref, From: cmd.From, Requester: d.Requester,
-		Emergency: d.Emergency, EmergencyReason: d.Reason,
+		Channel: r.channel, Emergency: d.Emergency, EmergencyReason: d.Reason,
 	}); err != nil {
 		return err
 	}

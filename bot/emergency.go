@@ -133,7 +133,7 @@ func (a *App) approveRetro(ctx context.Context, cb slack.InteractionCallback, va
 }
 
 func (a *App) refuseRetro(ctx context.Context, o store.RetroReviewEvidence, user, channel, why string) error {
-	if err := a.denied(ctx, o.Repo, attemptDeniedEvidence{Service: o.Service, Environment: o.Env, User: user, Action: "retro_review " + o.Change, Reason: why, DeployID: o.DeployID}); err != nil {
+	if err := a.denied(ctx, o.Repo, attemptDeniedEvidence{Service: o.Service, Environment: o.Env, User: user, Action: "retro_review " + o.Change, Reason: why, DeployID: o.DeployID, Channel: o.Channel}); err != nil {
 		return err
 	}
 	return a.ephemeral(ctx, channel, user, fmt.Sprintf("You can't approve %s retroactively: %s.", esc(o.Change), why))

@@ -201,7 +201,7 @@ func TestEmergencyDeployRefusedForSomeoneNotOnTheList(t *testing.T) {
 	r.until("the attempt recorded", func() bool { return len(r.records(store.KindDeployAttemptDenied)) == 1 })
 	var ev attemptDeniedEvidence
 	if err := json.Unmarshal(r.records(store.KindDeployAttemptDenied)[0].Body, &ev); err != nil || ev.User != demoBob || ev.Action != "emergency" ||
-		!strings.Contains(ev.Reason, "search is down") {
+		!strings.Contains(ev.Reason, "search is down") || ev.Channel != demoDev {
 		t.Errorf("attempt evidence %+v", ev)
 	}
 	if n := len(r.roots()); n != 0 {

@@ -123,7 +123,7 @@ func (a *App) lockCommand(ctx context.Context, r replyTo, cmd Command) error {
 		return err
 	}
 	if !ok {
-		if err := a.denied(ctx, svc.Repo, attemptDeniedEvidence{Service: cmd.Service, Environment: env, User: r.user, Action: action, Reason: "not a deployer"}); err != nil {
+		if err := a.denied(ctx, svc.Repo, attemptDeniedEvidence{Service: cmd.Service, Environment: env, User: r.user, Action: action, Reason: "not a deployer", Channel: r.channel}); err != nil {
 			return err
 		}
 		return a.tell(ctx, r, fmt.Sprintf("Only deployers for *%s* may %s it (%s).", env, action, a.deployersText(env)))
