@@ -184,7 +184,7 @@ func newJira(getenv func(string) string) (*jira.Client, error) {
 }
 
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	const auditUsage = "usage: sockembot audit export --from DATE --to DATE [--repo R] [--format csv|json]\n       sockembot audit verify [--anchor SEQ:HASH]\n"
+	const auditUsage = "usage: sockembot audit export --from DATE --to DATE [--repo R] [--kind deployments|events] [--format csv|json]\n       sockembot audit verify [--anchor SEQ:HASH]\n"
 	if len(args) == 0 {
 		fmt.Fprint(stderr, auditUsage)
 		return exitCouldNotRun
@@ -243,6 +243,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		to := fs.String("to", "", "last day (YYYY-MM-DD, inclusive) or RFC 3339 instant (exclusive)")
 		repo := fs.String("repo", "", "only this repository")
 		format := fs.String("format", "csv", "csv or json")
+		kind := fs.String("kind", "deployments", "deployments (a row per change deployed) or events (every evidence record)")
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 			// Flag parsing stops at the first word that is not a flag: whatever follows it
 			// (a --repo, say) would be silently dropped.
@@ -254,7 +255,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		fromT, err1 := parseDay(*from, false)
 		toT, err2 := parseDay(*to, true)
-		if err1 != nil || err2 != nil || (*format != "csv" && *format != "json") {
+		if err1 != nil || err2 != nil || (*format != "csv" && *format != "json") || (*kind != "deployments" && *kind != "events") {
 			fmt.Fprint(stderr, auditUsage)
 			return exitCouldNotRun
 		}
@@ -268,9 +269,14 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return failure(stderr, "open the evidence store", err)
 		}
 		defer st.Close()
-		if *format == "json" {
+		switch {
+		case *kind == "events" && *format == "json":
+			err = store.WriteEventsJSON(ctx, st, q, stdout)
+		case *kind == "events":
+			err = store.WriteEventsCSV(ctx, st, q, stdout)
+		case *format == "json":
 			err = store.WriteJSON(ctx, st, q, stdout)
-		} else {
+		default:
 			err = store.WriteCSV(ctx, st, q, stdout)
 		}
 		if err != nil {

@@ -482,6 +482,10 @@ func TestCheckRecordsEvidenceOnlyWithAStore(t *testing.T) {
 	if export.code != 0 || !strings.HasPrefix(export.stdout, "deployed_at,") {
 		t.Fatalf("audit export: exit %d\n%s%s", export.code, export.stdout, export.stderr)
 	}
+	events := sockembot(t, env, "", "audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--kind", "events", "--format", "json")
+	if events.code != 0 || !strings.Contains(events.stdout, `"kind":"check_run"`) {
+		t.Fatalf("audit export --kind events: exit %d\n%s%s", events.code, events.stdout, events.stderr)
+	}
 	if bad := sockembot(t, env, "", "audit", "export", "--from", "yesterday"); bad.code != 2 || !strings.Contains(bad.stderr, "usage") {
 		t.Fatalf("audit export with a bad date: exit %d\n%s", bad.code, bad.stderr)
 	}

@@ -115,6 +115,25 @@ func testExport(t *testing.T, s *Store) {
 			t.Errorf("%s: rows %q, want %q", c.name, got, c.want)
 		}
 	}
+	// Every kind of evidence in the period, in chain order, for the audit of what was not deployed.
+	var kinds []string
+	if err := s.Events(ctx, ExportQuery{From: march, To: april, Repo: "ACME/PAY"}, func(r Record) error {
+		kinds = append(kinds, r.Kind)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(kinds, " "), "deployment_created check_run deployment_status deployment_status"; got != want {
+		t.Errorf("events of acme/pay in March: %q, want %q", got, want)
+	}
+	var ev bytes.Buffer
+	if err := WriteEventsJSON(ctx, s, ExportQuery{From: march, To: april}, &ev); err != nil {
+		t.Fatal(err)
+	}
+	var events []map[string]any
+	if err := json.Unmarshal(ev.Bytes(), &events); err != nil || len(events) != 6 || events[1]["kind"] != "check_run" {
+		t.Errorf("events JSON (%v): %s", err, ev.String())
+	}
 	// A period an export cannot answer is an error, never an empty export that reads as "no deploys".
 	for name, q := range map[string]ExportQuery{
 		"reversed":         {From: april, To: march},
