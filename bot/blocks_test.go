@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	gh "github.com/google/go-github/v62/github"
 	"github.com/slack-go/slack"
 
 	"sockembot/compliance"
@@ -249,6 +250,20 @@ func TestSplitText(t *testing.T) {
 			if !utf8.ValidString(p) {
 				t.Fatal("split inside a character")
 			}
+		}
+	}
+}
+
+func TestStatusURLOnlyPlainLinks(t *testing.T) {
+	for u, want := range map[string]string{
+		"https://ci.example/deploys/1":      "https://ci.example/deploys/1",
+		"https://evil.example/x|<!channel>": "",
+		"javascript:alert(1)":               "",
+		"https://ci.example/a>b":            "",
+		"":                                  "",
+	} {
+		if got := statusURL(&gh.DeploymentStatus{LogURL: gh.String(u)}); got != want {
+			t.Errorf("statusURL(%q) = %q, want %q", u, got, want)
 		}
 	}
 }

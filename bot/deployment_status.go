@@ -180,11 +180,17 @@ func (a *App) deployOf(ctx context.Context, repo string, ghID int64, payload jso
 	return d, err
 }
 
+// statusURL is the status's log link, when it is a plain http(s) URL: whoever can write a
+// deployment status chooses it, and a "|" or ">" in it would break out of Slack's <url|text>.
 func statusURL(st *gh.DeploymentStatus) string {
-	if u := st.GetLogURL(); u != "" {
-		return u
+	u := st.GetLogURL()
+	if u == "" {
+		u = st.GetTargetURL()
 	}
-	return st.GetTargetURL()
+	if !(strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) || strings.ContainsAny(u, "<>| \n") {
+		return ""
+	}
+	return u
 }
 
 func statusEmoji(state string) string {
