@@ -68,13 +68,21 @@ type gateState struct {
 
 	mu       sync.Mutex
 	checking map[string]chan struct{} // repo#n → closed when that check ends
+
+	// reading bounds the webhook bodies read at once, so unauthenticated requests of up to
+	// 25 MB each cannot add up to more memory than that allows.
+	reading chan struct{}
 }
+
+// maxWebhookReads is how many webhook bodies are read (and held) at once.
+const maxWebhookReads = 8
 
 func (s *gateState) init() {
 	s.once.Do(func() {
 		s.ready = make(chan struct{})
 		s.kick = make(chan struct{}, 1)
 		s.checking = map[string]chan struct{}{}
+		s.reading = make(chan struct{}, maxWebhookReads)
 	})
 }
 

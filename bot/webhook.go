@@ -74,7 +74,14 @@ func (a *App) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	a.gate.init()
+	select {
+	case a.gate.reading <- struct{}{}:
+	case <-r.Context().Done():
+		return // the sender gave up waiting
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+	<-a.gate.reading
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
