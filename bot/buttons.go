@@ -93,6 +93,15 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	} else if lock != nil {
 		return a.ephemeral(ctx, channel, user, lockedText(d.Service, d.Environment, lock))
 	}
+	// The digest's range starts at what ran when it was checked. Another deploy to the same
+	// environment since then makes it stale: deploying it would roll that one back unchecked.
+	if other, err := a.otherDeploy(ctx, d); err != nil {
+		return err
+	} else if other != nil && other.State == store.StateConfirming {
+		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Deploy #%d to *%s* is being created right now; wait for it, then run `/deploy` again if this is still needed.", other.ID, d.Environment))
+	} else if other != nil {
+		return a.supersede(ctx, d, *other, user)
+	}
 	// The compare-and-swap is what makes Deploy happen once: a double click, or the same click
 	// delivered to two replicas, finds the deploy already confirming and stops here.
 	if won, err := a.claim(ctx, id, store.StateConfirming, channel, user, "nothing more to do."); err != nil || !won {
@@ -135,6 +144,40 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 		return errors.Join(perr, a.updateRoot(ctx, cur, fmt.Sprintf("⚠️ *Deploy failed* after %s pressed Deploy: nothing was deployed, see the thread.", mention(user))))
 	}
 	return perr
+}
+
+// otherDeploy finds another deploy of d's service to d's environment that makes d stale: one
+// being created right now, or one whose GitHub deployment was created since d was checked.
+func (a *App) otherDeploy(ctx context.Context, d store.Deploy) (*store.Deploy, error) {
+	recent, err := a.Store.RecentDeploys(ctx, d.Service, d.Environment, 20)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range recent {
+		if o.ID == d.ID {
+			continue
+		}
+		if o.State == store.StateConfirming || (o.State == store.StateDeployed && o.UpdatedAt.After(d.CreatedAt)) {
+			return &o, nil
+		}
+	}
+	return nil, nil
+}
+
+// supersede refuses a stale digest for good: its range no longer starts at what runs.
+func (a *App) supersede(ctx context.Context, d, by store.Deploy, user string) error {
+	if ok, err := a.Store.TransitionDeploy(ctx, d.ID, store.StateReady, store.StateRefused); err != nil || !ok {
+		return err
+	}
+	if err := a.record(ctx, store.KindDeployRefused, d.Repo, deploySubject(d.ID), deployRefusedEvidence{
+		DeployID: d.ID, Service: d.Service, Environment: d.Environment, HeadSHA: d.HeadSHA, BaseSHA: d.BaseSHA,
+		Requester: d.Requester, CheckSeq: d.CheckSeq, Reason: fmt.Sprintf("superseded by deploy #%d", by.ID),
+	}); err != nil {
+		return err
+	}
+	_, perr := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("⏭️ %s pressed Deploy, but deploy #%d (`%s`) went to *%s* after this digest was checked: its range no longer starts at what runs there, and deploying it would roll that back unchecked. Nothing was deployed. Run `/deploy` again for a fresh check.",
+		mention(user), by.ID, short(by.HeadSHA), d.Environment))
+	return errors.Join(perr, a.updateRoot(ctx, d, fmt.Sprintf("⏭️ *Superseded* by deploy #%d: run `/deploy` again", by.ID)))
 }
 
 // soleApprovedBy lists the changes of d whose only approver is user (through `people`), when

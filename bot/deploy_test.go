@@ -899,3 +899,32 @@ func TestDeployLockTakenDuringConfirmationHolds(t *testing.T) {
 	r.click(demoAlice, actionDeploy, root)
 	r.until("deployed after the unlock", func() bool { return r.GitHub.Count(deployRoute) == 1 })
 }
+
+// Two digests of the same environment: once one is deployed, the other's range no longer starts
+// at what runs there. Pressing its Deploy refuses it for good instead of rolling back unchecked.
+func TestDeployStaleDigestIsSuperseded(t *testing.T) {
+	r := newSlackRig(t)
+	r.command(demoAlice, demoRelease, "payments to production")
+	first := r.digest(1)
+	r.command(demoAlice, demoRelease, "payments to production")
+	second := r.digest(2)
+	r.click(demoAlice, actionDeploy, second)
+	r.until("the second digest deployed", func() bool { return r.GitHub.Count(deployRoute) == 1 })
+	r.click(demoAlice, actionDeploy, first)
+	r.until("the first digest superseded", func() bool { return threadSays(r, first, "went to *production* after this digest was checked") })
+	if n := r.GitHub.Count(deployRoute); n != 1 {
+		t.Fatalf("%d deployments, want only the second digest's", n)
+	}
+	r.until("its root says so", func() bool {
+		m := r.roots()[0]
+		return strings.Contains(text(m), "Superseded") && !hasAction(m, actionDeploy)
+	})
+	ds := r.deploys("payments", "production")
+	states := map[int64]store.State{}
+	for _, d := range ds {
+		states[d.ID] = d.State
+	}
+	if states[1] != store.StateRefused || states[2] != store.StateDeployed {
+		t.Fatalf("states %v, want #1 refused (superseded) and #2 deployed", states)
+	}
+}
