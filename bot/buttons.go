@@ -379,6 +379,10 @@ func (a *App) cancelDeploy(ctx context.Context, cb slack.InteractionCallback, id
 	if err != nil {
 		return err
 	}
+	if d.TS == "" {
+		// Clicked before the digest's ts was saved: the click says where the digest is.
+		d.Channel, d.TS = channel, cb.Container.MessageTs
+	}
 	if ok, err := a.mayPress(ctx, d, user, "cancel"); err != nil {
 		return err
 	} else if !ok {
@@ -404,7 +408,7 @@ func stateWords(s store.State) string {
 	case store.StateConfirming:
 		return "being deployed"
 	case store.StateDeployed:
-		return "deployed"
+		return "deployment created (its statuses are in the thread)"
 	case store.StateCancelled:
 		return "cancelled"
 	case store.StateRefused:

@@ -181,14 +181,19 @@ func (a *App) onSlashCommand(ctx context.Context, sc slack.SlashCommand) error {
 // works where the bot is a member; the response_url works anywhere for 30 minutes.
 func (a *App) tell(ctx context.Context, r replyTo, text string) error {
 	m := noticeMessage(text)
-	err := a.ephemeral(ctx, r.channel, r.user, m.Text, m.Blocks...)
+	return a.tellBlocks(ctx, r, m.Text, m.Blocks)
+}
+
+// tellBlocks is tell for a prepared message (a failure report).
+func (a *App) tellBlocks(ctx context.Context, r replyTo, text string, blocks []slack.Block) error {
+	err := a.ephemeral(ctx, r.channel, r.user, text, blocks...)
 	if err == nil || r.responseURL == "" {
 		return err
 	}
 	rerr := a.slackCall(ctx, func() error {
 		_, _, e := a.Slack.PostMessageContext(ctx, r.channel,
 			slack.MsgOptionResponseURL(r.responseURL, slack.ResponseTypeEphemeral),
-			slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
+			slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
 		return e
 	})
 	if rerr != nil {

@@ -528,9 +528,9 @@ func TestStatusHistoryHelp(t *testing.T) {
 	r.digest(2)
 
 	r.command(demoBob, demoDev, "history payments")
-	h := r.ephemeralTo(demoBob, "Last 1 deploy requests of payments")
+	h := r.ephemeralTo(demoBob, "Last 1 deploy request of payments")
 	link := fmt.Sprintf("https://sockembot.slack.com/archives/%s/p%s", demoRelease, strings.ReplaceAll(root.TS, ".", ""))
-	if !strings.Contains(h.Text, link) || !strings.Contains(h.Text, "deployed") {
+	if !strings.Contains(h.Text, link) || !strings.Contains(h.Text, "deployment created") {
 		t.Errorf("history %q lacks the thread link %s", h.Text, link)
 	}
 	r.command(demoBob, demoDev, "status payments production")

@@ -83,7 +83,7 @@ func (a *App) showHistory(ctx context.Context, r replyTo, cmd Command) error {
 	if len(all) == 0 {
 		return a.tell(ctx, r, fmt.Sprintf("No deploys of *%s* to %s yet.", cmd.Service, where))
 	}
-	lines := []string{fmt.Sprintf("*Last %d deploy requests of %s* (%s)", len(all), cmd.Service, where)}
+	lines := []string{fmt.Sprintf("*Last %d deploy %s of %s* (%s)", len(all), plural(len(all), "request", "requests"), cmd.Service, where)}
 	for _, d := range all {
 		lines = append(lines, "• "+a.historyLine(d, r.teamDomain))
 	}
@@ -91,8 +91,12 @@ func (a *App) showHistory(ctx context.Context, r replyTo, cmd Command) error {
 }
 
 func (a *App) historyLine(d store.Deploy, teamDomain string) string {
-	line := fmt.Sprintf("#%d %s `%s` %s → %s by %s: %s", d.ID, d.CreatedAt.UTC().Format("2006-01-02 15:04"),
-		short(d.HeadSHA), esc(d.Ref), d.Environment, mention(d.Requester), stateWords(d.State))
+	what := esc(orHead(d.Ref))
+	if d.HeadSHA != "" {
+		what = fmt.Sprintf("`%s` %s", short(d.HeadSHA), what)
+	}
+	line := fmt.Sprintf("#%d %s %s → %s by %s: %s", d.ID, d.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"),
+		what, d.Environment, mention(d.Requester), stateWords(d.State))
 	if d.GitHubDeploymentID != 0 {
 		line += fmt.Sprintf(" (GitHub deployment %d)", d.GitHubDeploymentID)
 	}
