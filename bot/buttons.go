@@ -48,12 +48,14 @@ func (a *App) mayPress(ctx context.Context, d store.Deploy, user, action string)
 	if user == d.Requester {
 		return true, nil
 	}
-	ok, err := a.mayDeploy(ctx, user, d.Environment)
 	reason := "not the requester nor a deployer"
-	if err == nil && ok && d.Emergency {
-		ok, err = a.mayBreakGlass(ctx, user, d.Environment)
-		reason = "not the requester nor on the emergency list"
+	check := a.mayDeploy
+	if d.Emergency {
+		// The emergency list alone, as for asking: an emergency deploy may be pressed by
+		// whoever could have asked for it.
+		reason, check = "not the requester nor on the emergency list", a.mayBreakGlass
 	}
+	ok, err := check(ctx, user, d.Environment)
 	if err != nil || ok {
 		return ok, err
 	}
@@ -157,7 +159,10 @@ func (a *App) otherDeploy(ctx context.Context, d store.Deploy) (*store.Deploy, e
 		if o.ID == d.ID {
 			continue
 		}
-		if o.State == store.StateConfirming || (o.State == store.StateDeployed && o.UpdatedAt.After(d.CreatedAt)) {
+		// A deploy that went out since d was checked, with a head other than d's base: what
+		// runs is no longer where d's range starts. (UpdatedAt also moves on later status
+		// changes; a head equal to d's base is what d was checked against, so never stale.)
+		if o.State == store.StateConfirming || (o.State == store.StateDeployed && o.UpdatedAt.After(d.CreatedAt) && o.HeadSHA != d.BaseSHA) {
 			return &o, nil
 		}
 	}

@@ -205,7 +205,7 @@ type Summary struct {
 	Deploys            int
 	CompliantDeploys   int
 	DirectPushes       int
-	RefusedDeploys     int                     // deploy requests refused (not compliant)
+	RefusedDeploys     int                     // deploy requests refused as not compliant
 	Violations         map[compliance.Code]int // by kind, each change's violation counted once across merges and deploys
 	NonCompliantMerges []string                // repo#n
 	Overrides          int                     // emergency deploys past violations
@@ -290,7 +290,15 @@ func (a *App) DailySummary(ctx context.Context, day time.Time) (Summary, error) 
 		return s, fmt.Errorf("daily summary: deploys: %w", err)
 	}
 	err = a.Store.Records(ctx, store.KindDeployRefused, "", func(r store.Record) error {
-		if inDay(r) {
+		if !inDay(r) {
+			return nil
+		}
+		// Refused as not compliant: not a superseded digest, a failed confirmation or a typo.
+		var ev deployRefusedEvidence
+		if err := json.Unmarshal(r.Body, &ev); err != nil {
+			return fmt.Errorf("deploy refusal #%d: %w", r.Seq, err)
+		}
+		if len(ev.Violations) > 0 {
 			s.RefusedDeploys++
 		}
 		return nil
@@ -331,7 +339,7 @@ func (a *App) DailySummary(ctx context.Context, day time.Time) (Summary, error) 
 func SummaryText(s Summary) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Daily summary for %s*\n", s.Day.Format("Mon 2 Jan 2006"))
-	fmt.Fprintf(&b, "Merges: %d (%d compliant, %d not) · Deploys: %d (%d compliant) · Deploys refused: %d · Direct pushes: %d\n",
+	fmt.Fprintf(&b, "Merges: %d (%d compliant, %d not) · Deploys: %d (%d compliant) · Refused as non-compliant: %d · Direct pushes: %d\n",
 		s.Merges, s.CompliantMerges, s.Merges-s.CompliantMerges, s.Deploys, s.CompliantDeploys, s.RefusedDeploys, s.DirectPushes)
 	if len(s.Violations) == 0 {
 		b.WriteString("Violations: none")

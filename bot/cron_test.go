@@ -132,7 +132,13 @@ func TestDailySummary(t *testing.T) {
 	if _, err := e.store.Append(e.ctx, store.Evidence{At: day, Kind: store.KindDeploymentCreated, Repo: "acme/payments", Subject: "deploy/2", Body: emergency}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.Append(e.ctx, store.Evidence{At: day, Kind: store.KindDeployRefused, Repo: "acme/payments", Subject: "deploy/3", Body: deployRefusedEvidence{}}); err != nil {
+	// Refused as not compliant counts; a superseded digest does not.
+	if _, err := e.store.Append(e.ctx, store.Evidence{At: day, Kind: store.KindDeployRefused, Repo: "acme/payments", Subject: "deploy/3",
+		Body: deployRefusedEvidence{Violations: []string{"#2 missing_ticket"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Append(e.ctx, store.Evidence{At: day, Kind: store.KindDeployRefused, Repo: "acme/payments", Subject: "deploy/4",
+		Body: deployRefusedEvidence{Reason: "superseded by deploy #2"}}); err != nil {
 		t.Fatal(err)
 	}
 	before := len(e.channel())
@@ -152,7 +158,7 @@ func TestDailySummary(t *testing.T) {
 	if s.HeadSeq == 0 || len(s.HeadHash) != 64 {
 		t.Errorf("summary has no chain head: %d %q", s.HeadSeq, s.HeadHash)
 	}
-	for _, want := range []string{fmt.Sprintf("audit verify --anchor %d:%s", s.HeadSeq, s.HeadHash), "Daily summary for Fri 1 Mar 2024", "Merges: 3 (1 compliant, 2 not)", "Deploys: 2 (1 compliant)", "Deploys refused: 1",
+	for _, want := range []string{fmt.Sprintf("audit verify --anchor %d:%s", s.HeadSeq, s.HeadHash), "Daily summary for Fri 1 Mar 2024", "Merges: 3 (1 compliant, 2 not)", "Deploys: 2 (1 compliant)", "Refused as non-compliant: 1",
 		"Direct pushes: 1", "missing_approval ×1", "missing_ticket ×1", "ticket_not_found ×1", "acme/payments#2, acme/payments#3"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("summary lacks %q:\n%s", want, text)

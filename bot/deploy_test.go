@@ -928,3 +928,38 @@ func TestDeployStaleDigestIsSuperseded(t *testing.T) {
 		t.Fatalf("states %v, want #1 refused (superseded) and #2 deployed", states)
 	}
 }
+
+// A digest checked against what runs is not stale because that deploy's state moved later (a CD
+// retry: failure, then success): its head is still this digest's base.
+func TestDeployDigestNotSupersededByItsOwnBase(t *testing.T) {
+	r := newSlackRig(t)
+	_, id := confirmPayments(t, r)
+	ctx := context.Background()
+	if err := r.reportStatus(ctx, "acme/payments", id, "success", "live"); err != nil {
+		t.Fatal(err)
+	}
+	r.until("deploy #1 live", func() bool { return strings.Contains(text(r.roots()[0]), "Deployed") })
+	pay := r.GitHub.Repo("acme/payments")
+	pay.MergePR(fakegithub.PR{Title: "PAY-101 more refunds", Author: "alice", Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED"}}}, fakegithub.Squash)
+	r.command(demoAlice, demoRelease, "payments to production")
+	second := r.digest(2)
+	// Deploy #1's state moves after #2 was checked: failure, then success again.
+	for _, st := range []string{"failure", "success"} {
+		if err := r.reportStatus(ctx, "acme/payments", id, st, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.until("deploy #1 deployed again", func() bool {
+		for _, d := range r.deploys("payments", "production") {
+			if d.ID == 1 {
+				return d.State == store.StateDeployed && threadSays(r, r.roots()[0], "*success* — success")
+			}
+		}
+		return false
+	})
+	if !hasAction(second, actionDeploy) {
+		t.Fatalf("second digest has no Deploy:\n%s", r.Slack.Render())
+	}
+	r.click(demoAlice, actionDeploy, second)
+	r.until("the second deployment", func() bool { return r.GitHub.Count(deployRoute) == 2 })
+}

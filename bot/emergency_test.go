@@ -193,6 +193,15 @@ func TestEmergencyDigestPressedOnlyByTheEmergencyList(t *testing.T) {
 	r.until("the requester's deployment", func() bool { return r.GitHub.Count(deployRoute) == 1 })
 }
 
+// The emergency list alone is what an emergency digest's Deploy needs, as for asking.
+func TestEmergencyDigestPressedBySomeoneOnTheListWhoIsNoDeployer(t *testing.T) {
+	r, _ := emergencyRig(t, func(c *Config) { c.Emergency["production"] = []string{demoAlice, demoMallory} })
+	r.command(demoAlice, demoRelease, searchEmergency)
+	root := r.digest(1)
+	r.click(demoMallory, actionDeploy, root)
+	r.until("mallory's deployment", func() bool { return r.GitHub.Count(deployRoute) == 1 })
+}
+
 func TestEmergencyDeployRefusedForSomeoneNotOnTheList(t *testing.T) {
 	r, _ := emergencyRig(t)
 	// bob may deploy to production (through the ops group) but may not break glass.

@@ -101,7 +101,7 @@ func (a *App) handleEnvelope(ctx context.Context, evt socketmode.Event) {
 		fail = func(f Failure) {
 			// A deploy request reports its own failures where its digest would be; what gets
 			// here is a question or a hold (status, history, lock) that could not be answered.
-			f.Consequence = "Nothing was deployed or changed by this command. Try again once the cause is fixed."
+			f.Consequence = "Nothing was deployed by this command. Check `/deploy status` before trying again once the cause is fixed."
 			m := failureMessage(f)
 			// Through response_url when the bot may not post in that channel.
 			r := replyTo{channel: data.ChannelID, user: data.UserID, responseURL: data.ResponseURL}
@@ -115,7 +115,7 @@ func (a *App) handleEnvelope(ctx context.Context, evt socketmode.Event) {
 		}
 		doing = "handle a button click"
 		fail = func(f Failure) {
-			f.Consequence = "The click may not have taken effect: this thread and the digest above say what became of the deploy. Nothing is deployed without a check that passed."
+			f.Consequence = "The click may not have taken effect: this thread and the digest above say what became of the deploy."
 			m := failureMessage(f)
 			// The failure goes into the digest's thread, where everyone involved is looking.
 			thread := data.Container.ThreadTs
