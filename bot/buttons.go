@@ -10,6 +10,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"sockembot/compliance"
+	"sockembot/integrations/github"
 	"sockembot/integrations/store"
 )
 
@@ -126,16 +127,26 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	if cur.TS == "" {
 		cur.Channel, cur.TS = d.Channel, d.TS
 	}
-	// GitHub may or may not have the deployment (an answer lost after GitHub acted): never
-	// press again blindly. Settle it from the deployments GitHub has, now if GitHub answers,
-	// else in the recover job.
-	m := failureMessage(Failure{Doing: fmt.Sprintf("create the GitHub deployment of %s `%s` to %s", d.Service, short(d.HeadSHA), d.Environment), Err: err,
-		Consequence: "sockembot is asking GitHub whether the deployment was created; this thread will say what became of it. Don't press Deploy again."},
-		fmt.Sprintf("deploy #%d · Deploy pressed by %s", d.ID, mention(user)))
+	doing := fmt.Sprintf("create the GitHub deployment of %s `%s` to %s", d.Service, short(d.HeadSHA), d.Environment)
+	footer := fmt.Sprintf("deploy #%d · Deploy pressed by %s", d.ID, mention(user))
+	if errors.Is(err, github.ErrOutcomeUnknown) {
+		// GitHub may still be creating it (a timeout, a 5xx from a proxy): asking at once
+		// could miss it. The recover job settles the deploy from GitHub's deployments once no
+		// request can still be in flight; Deploy is never pressed twice.
+		m := failureMessage(Failure{Doing: doing, Err: err,
+			Consequence: fmt.Sprintf("GitHub gave no clear answer, so the deployment may or may not exist. sockembot will settle this deploy from GitHub's deployments within %s and say so here. Don't press Deploy again.", stuckAfter+recoverInterval)},
+			footer)
+		_, perr := a.postMessage(ctx, cur.Channel, cur.TS, m)
+		return perr
+	}
+	// Nothing was sent, or GitHub refused it: settle it now from the deployments GitHub has.
+	m := failureMessage(Failure{Doing: doing, Err: err,
+		Consequence: "sockembot is checking GitHub's deployments to settle this deploy; this thread will say what became of it. Don't press Deploy again."},
+		footer)
 	_, perr := a.postMessage(ctx, cur.Channel, cur.TS, m)
 	if rerr := a.recoverDeploy(ctx, cur); rerr != nil {
 		a.log().WithError(rerr).WithField("deploy_id", d.ID).Error("deploy: settle after a failed confirmation")
-		_, p2 := a.post(ctx, cur.Channel, cur.TS, fmt.Sprintf("⏳ GitHub could not say yet whether the deployment exists (%s). sockembot keeps asking and will settle this deploy here within %s.", esc(rerr.Error()), stuckAfter+5*time.Minute))
+		_, p2 := a.post(ctx, cur.Channel, cur.TS, fmt.Sprintf("⏳ GitHub could not say yet whether the deployment exists (%s). sockembot keeps asking and will settle this deploy here within %s.", esc(rerr.Error()), stuckAfter+recoverInterval))
 		return errors.Join(perr, p2)
 	}
 	after, gerr := a.Store.GetDeploy(ctx, id)

@@ -28,8 +28,12 @@ const reconcileLookback = 24 * time.Hour
 // already recorded are skipped, so the overlap costs requests, never duplicates.
 const reconcileOverlap = time.Hour
 
-// recoverSchedule is when interrupted confirmations are looked for (see RecoverInterrupted).
-const recoverSchedule = "*/5 * * * *"
+// recoverSchedule is when interrupted confirmations are looked for (see RecoverInterrupted),
+// every recoverInterval.
+const (
+	recoverSchedule = "*/5 * * * *"
+	recoverInterval = 5 * time.Minute
+)
 
 // runScheduler runs the scheduled jobs until ctx is done. Each run takes a lease in the shared
 // store first, so with several replicas exactly one of them does the work.

@@ -770,46 +770,65 @@ func TestDeployRechecksAStaleDigest(t *testing.T) {
 	})
 }
 
-// Deploy pressed, and GitHub's answer to POST /deployments is lost: sockembot does not press
-// again; it asks GitHub what exists. A deployment GitHub did create is recorded as deployed (one
-// deployment, its evidence, its statuses threaded); one it never got leaves the deploy failed,
-// saying nothing was deployed.
+// Deploy pressed, and GitHub's answer to POST /deployments is lost (a 502 from a proxy after
+// GitHub acted, or before): sockembot does not press again, nor guess at once; the recover job
+// settles the deploy from GitHub's deployments once nothing can still be in flight. A deployment
+// GitHub did create is recorded as deployed (one deployment, its evidence, its statuses); one it
+// never got leaves the deploy failed, saying nothing was deployed. A clear refusal (4xx) is
+// settled at once.
 func TestDeployAnswerLostIsSettledFromGitHub(t *testing.T) {
-	t.Run("GitHub created it", func(t *testing.T) {
-		r := newSlackRig(t)
+	press := func(t *testing.T, fault func(r *slackRig)) (*slackRig, *clock, fakeslack.Message) {
+		r, clk := emergencyRig(t)
 		r.command(demoAlice, demoRelease, "payments to production")
 		root := r.digest(1)
-		r.GitHub.LoseNextAnswer(1, "/deployments", http.StatusBadGateway)
+		fault(r)
 		r.click(demoAlice, actionDeploy, root)
-		r.until("settled as deployed", func() bool { return r.deploys("payments", "production")[0].State == store.StateDeployed })
+		return r, clk, root
+	}
+	settleLater := func(t *testing.T, r *slackRig, clk *clock, root fakeslack.Message) {
+		r.until("the unclear answer reported", func() bool { return strings.Contains(r.Slack.Render(), "the deployment may or may not exist") })
+		if d := r.deploys("payments", "production")[0]; d.State != store.StateConfirming {
+			t.Fatalf("deploy state %s, want still confirming until the recover job settles it", d.State)
+		}
+		clk.Set(time.Now().Add(time.Hour))
+		if n, err := r.App.RecoverInterrupted(context.Background()); err != nil || n != 1 {
+			t.Fatalf("recover settled %d: %v", n, err)
+		}
+	}
+	t.Run("GitHub created it", func(t *testing.T) {
+		r, clk, root := press(t, func(r *slackRig) { r.GitHub.LoseNextAnswer(1, "/deployments", http.StatusBadGateway) })
+		settleLater(t, r, clk, root)
 		if n := r.GitHub.Count(deployRoute); n != 1 {
 			t.Fatalf("%d POST /deployments, want exactly 1", n)
 		}
 		d := r.deploys("payments", "production")[0]
 		dep := madeByBot(r.GitHub.Repo("acme/payments"))
-		if len(dep) != 1 || d.GitHubDeploymentID != dep[0].ID {
+		if d.State != store.StateDeployed || len(dep) != 1 || d.GitHubDeploymentID != dep[0].ID {
 			t.Fatalf("deploy %+v, GitHub has %d sockembot deployments", d, len(dep))
 		}
-		r.until("the evidence", func() bool { return len(r.records(store.KindDeploymentCreated)) == 1 })
-		r.until("the thread says it was recorded", func() bool { return threadSays(r, root, "sockembot has now recorded it") })
-		if err := r.reportStatus(context.Background(), "acme/payments", d.GitHubDeploymentID, "success", "done"); err != nil {
-			t.Fatal(err)
+		if n := len(r.records(store.KindDeploymentCreated)); n != 1 {
+			t.Fatalf("%d deployment_created records", n)
 		}
-		r.until("the root message says deployed", func() bool { return strings.Contains(text(r.roots()[0]), "Deployed") })
+		if !threadSays(r, root, "sockembot has now recorded it") {
+			t.Errorf("thread:\n%s", r.Slack.Render())
+		}
 	})
 	t.Run("GitHub never got it", func(t *testing.T) {
-		r := newSlackRig(t)
-		r.command(demoAlice, demoRelease, "payments to production")
-		root := r.digest(1)
-		r.GitHub.FailNext(1, "/deployments", http.StatusBadGateway)
-		r.click(demoAlice, actionDeploy, root)
-		r.until("settled as failed", func() bool { return r.deploys("payments", "production")[0].State == store.StateFailed })
+		r, clk, root := press(t, func(r *slackRig) { r.GitHub.FailNext(1, "/deployments", http.StatusBadGateway) })
+		settleLater(t, r, clk, root)
+		if d := r.deploys("payments", "production")[0]; d.State != store.StateFailed {
+			t.Fatalf("deploy state %s, want failed", d.State)
+		}
+		if !threadSays(r, root, "*nothing was deployed*") || len(madeByBot(r.GitHub.Repo("acme/payments"))) != 0 {
+			t.Errorf("thread:\n%s", r.Slack.Render())
+		}
+	})
+	t.Run("GitHub refused it", func(t *testing.T) {
+		r, _, root := press(t, func(r *slackRig) { r.GitHub.FailNext(1, "/deployments", http.StatusUnprocessableEntity) })
+		r.until("settled as failed at once", func() bool { return r.deploys("payments", "production")[0].State == store.StateFailed })
 		r.until("the root message says failed", func() bool { return strings.Contains(text(r.roots()[0]), "nothing was deployed") })
 		if !threadSays(r, root, "*nothing was deployed*") {
 			t.Errorf("thread:\n%s", r.Slack.Render())
-		}
-		if n := len(madeByBot(r.GitHub.Repo("acme/payments"))); n != 0 {
-			t.Fatalf("%d deployments exist", n)
 		}
 	})
 }

@@ -139,7 +139,12 @@ func (c *Client) CreateDeployment(ctx context.Context, repo, sha, env string, pa
 		AutoMerge:        gh.Bool(false),
 		RequiredContexts: &[]string{},
 	}
-	d, _, err := c.gh.Repositories.CreateDeployment(ctx, owner, name, req)
+	d, resp, err := c.gh.Repositories.CreateDeployment(sendOnce(ctx), owner, name, req)
+	if err != nil && (resp == nil || resp.Response == nil || resp.StatusCode >= 500) {
+		// No answer (a network error, a timeout, a shutdown), or a 5xx: the deployment may
+		// exist. Never sent twice (sendOnce).
+		return 0, fmt.Errorf("github: create deployment of %s@%s to %s: %w: %w", repo, short(sha), env, ErrOutcomeUnknown, err)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("github: deployment of %s@%s to %s: %w", repo, short(sha), env, notFound(err))
 	}

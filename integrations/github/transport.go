@@ -30,10 +30,12 @@ import (
 // A request still limited after maxRateLimitRetries waits fails with ErrRateLimited.
 // The transport also caps the requests in flight (GitHub's secondary limits punish bursts).
 //
-// A POST is not retried after a 5xx, a network error or a timeout: GitHub may have acted on it
-// before the answer was lost, and a second POST /deployments is a second deployment. Its caller
-// finds out what happened instead (a deploy is settled from the deployments GitHub has). A
-// rate-limited POST is retried, its body replayed: GitHub refused it without acting.
+// POSTs are retried too, their body replayed: repeating a commit status (last write wins per
+// context) or a comment upsert is harmless. A request sent with sendOnce is not retried after a
+// 5xx, a network error or a timeout: GitHub may have acted on it before the answer was lost, and
+// a second POST /deployments is a second deployment. Its caller finds out what happened instead
+// (ErrOutcomeUnknown; a deploy is settled from the deployments GitHub has). A rate-limited
+// request is always retried: GitHub refused it without acting.
 type retryTransport struct {
 	base    http.RoundTripper
 	slots   chan struct{}
@@ -42,6 +44,17 @@ type retryTransport struct {
 	maxWait time.Duration
 	timeout time.Duration // per attempt, until the whole answer is read; 0 means none
 }
+
+type sendOnceKey struct{}
+
+// sendOnce marks the requests made with ctx as not to be repeated once sent (see retryTransport).
+func sendOnce(ctx context.Context) context.Context {
+	return context.WithValue(ctx, sendOnceKey{}, true)
+}
+
+// ErrOutcomeUnknown means a request that must not be repeated got no clear answer (a 5xx, a
+// network error, a timeout): GitHub may or may not have acted on it.
+var ErrOutcomeUnknown = errors.New("GitHub may or may not have acted on it")
 
 // resetBuffer is added to X-RateLimit-Reset, which has one-second resolution.
 const resetBuffer = 250 * time.Millisecond
@@ -69,7 +82,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := t.send(ctx, req, body)
 
 		var wait time.Duration
-		once := req.Method == http.MethodPost // not safe to repeat once sent
+		once := req.Context().Value(sendOnceKey{}) != nil // not safe to repeat once sent
 		switch {
 		case err != nil:
 			if ctx.Err() != nil || failures >= t.retries || once {

@@ -61,11 +61,27 @@ func TestPostIsNotRepeatedAfterAServerError(t *testing.T) {
 	s, _, sha := oneCommitRepo(t, fakegithub.Options{})
 	c := newClient(t, s, github.Options{Retries: 3})
 	s.FailNext(1, "/deployments", http.StatusBadGateway)
-	if _, err := c.CreateDeployment(context.Background(), "acme/payments", sha, "production", map[string]string{"k": "v"}, "d"); err == nil {
-		t.Fatal("a 502 on POST /deployments reported as success")
+	if _, err := c.CreateDeployment(context.Background(), "acme/payments", sha, "production", map[string]string{"k": "v"}, "d"); !errors.Is(err, github.ErrOutcomeUnknown) {
+		t.Fatalf("a 502 on POST /deployments: %v, want ErrOutcomeUnknown", err)
 	}
 	if n := s.Count(routeDeployments); n != 1 {
 		t.Errorf("POST /deployments sent %d times after a 502, want once", n)
+	}
+}
+
+// A commit status is safe to repeat (last write wins): its POST is retried after a 5xx.
+func TestStatusPostIsRetriedAfterAServerError(t *testing.T) {
+	s, r, sha := oneCommitRepo(t, fakegithub.Options{})
+	c := newClient(t, s, github.Options{})
+	s.FailNext(2, "/statuses/", http.StatusServiceUnavailable)
+	if err := c.SetStatus(context.Background(), "acme/payments", sha, "success", "sockembot/merge", "all good", "https://example.com/r/1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Statuses(sha); len(got) != 1 || got[0].Description != "all good" {
+		t.Fatalf("statuses after the retried POST: %+v", got)
+	}
+	if n := s.Count(routeStatus); n != 3 {
+		t.Errorf("POST sent %d times, want 3", n)
 	}
 }
 
