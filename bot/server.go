@@ -74,8 +74,12 @@ type gateState struct {
 	reading chan struct{}
 }
 
-// maxWebhookReads is how many webhook bodies are read (and held) at once.
-const maxWebhookReads = 8
+// maxWebhookReads is how many large webhook bodies (over smallWebhookBody, or of unannounced
+// length) are read at once.
+const (
+	maxWebhookReads  = 8
+	smallWebhookBody = 1 << 20
+)
 
 func (s *gateState) init() {
 	s.once.Do(func() {

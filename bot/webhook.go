@@ -74,14 +74,25 @@ func (a *App) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	a.gate.init()
-	select {
-	case a.gate.reading <- struct{}{}:
-	case <-r.Context().Done():
-		return // the sender gave up waiting
+	// Bodies are read before the signature can be checked. Small ones (nearly every delivery)
+	// are read at once; large or unannounced ones wait briefly for one of a few slots, so slow
+	// or huge unauthenticated requests can neither use up memory nor hold up the small ones.
+	limit := int64(maxWebhookBody)
+	if r.ContentLength >= 0 && r.ContentLength <= smallWebhookBody {
+		limit = smallWebhookBody
+	} else {
+		a.gate.init()
+		select {
+		case a.gate.reading <- struct{}{}:
+			defer func() { <-a.gate.reading }()
+		case <-time.After(5 * time.Second):
+			reply(http.StatusServiceUnavailable, "busy", "too many large deliveries at once; try again")
+			return
+		case <-r.Context().Done():
+			return // the sender gave up waiting
+		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
-	<-a.gate.reading
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

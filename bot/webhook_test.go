@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -290,4 +291,33 @@ func newServer(t *testing.T, a *App) string {
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// Slow, large, unauthenticated requests (headers and a byte, then nothing) hold the slots for
+// large bodies, never the small deliveries GitHub actually sends.
+func TestWebhookSlowLargeRequestsDoNotBlockDeliveries(t *testing.T) {
+	e := newGateEnv(t)
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	for range maxWebhookReads + 2 {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /webhooks/github HTTP/1.1\r\nHost: %s\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", host, 10<<20)
+	}
+	_, _, body := openedPR(t, e)
+	done := make(chan int, 1)
+	go func() {
+		code, _ := e.deliver("pull_request", body)
+		done <- code
+	}()
+	select {
+	case code := <-done:
+		if code != http.StatusAccepted {
+			t.Fatalf("a genuine delivery behind slow requests: %d, want 202", code)
+		}
+	case <-time.After(9 * time.Second): // GitHub gives up after 10 s
+		t.Fatal("a genuine delivery was held up by slow unauthenticated requests")
+	}
 }
