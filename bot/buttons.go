@@ -245,6 +245,8 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 	}
 	report, policyHash, policy, source := check.Report, check.PolicyHash, check.Policy, check.PolicySource
 	rechecked := false
+	var recheckNote string
+	var recheckOverride *overrideEvidence
 	if at.Sub(d.CreatedAt) > recheckAfter {
 		run, err := a.Checker().CheckDeploy(ctx, d.Repo, d.BaseSHA, d.HeadSHA, a.Config.Policy, fmt.Sprintf("deploy/%d re-check by %s", d.ID, user),
 			a.requesterLogin(d.Requester, d.Environment))
@@ -274,18 +276,15 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 		if !report.Compliant {
 			// An emergency deploy goes ahead past what the re-check found, but on the record: the
 			// override covers the new findings too, and they get retroactive reviews below.
-			if err := a.record(ctx, store.KindOverride, d.Repo, deploySubject(d.ID), overrideEvidence{
+			// Recorded and said once nothing else stops the deploy (a lock, below).
+			recheckOverride = &overrideEvidence{
 				DeployID: d.ID, Service: d.Service, Environment: d.Environment, HeadSHA: d.HeadSHA,
 				By: d.Requester, Reason: d.Reason, CheckSeq: run.Seq, Violations: violationCodes(report),
-			}); err != nil {
-				return err
 			}
-			if _, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 Re-checked before deploying (the digest was older than %s): *no longer compliant*. Deploying under %s's emergency override (_%s_); these are overridden:\n%s",
-				recheckAfter, mention(d.Requester), esc(d.Reason), strings.Join(violationLines(report), "\n"))); err != nil {
-				return err
-			}
-		} else if _, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 Re-checked before deploying (the digest was older than %s): still compliant.", recheckAfter)); err != nil {
-			return err
+			recheckNote = fmt.Sprintf("🔁 Re-checked before deploying (the digest was older than %s): *no longer compliant*. Deploying under %s's emergency override (_%s_); these are overridden:\n%s",
+				recheckAfter, mention(d.Requester), esc(d.Reason), strings.Join(violationLines(report), "\n"))
+		} else {
+			recheckNote = fmt.Sprintf("🔁 Re-checked before deploying (the digest was older than %s): still compliant.", recheckAfter)
 		}
 	}
 	// The environment may have been locked since Deploy was pressed (a re-check takes a while):
@@ -299,6 +298,16 @@ func (a *App) createDeployment(ctx context.Context, d store.Deploy, user string,
 		_, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("Not deployed: the environment was locked while %s's Deploy was being handled.\n%s\nPress Deploy again once it is unlocked.",
 			mention(user), lockedText(d.Service, d.Environment, lock)))
 		return err
+	}
+	if recheckOverride != nil {
+		if err := a.record(ctx, store.KindOverride, d.Repo, deploySubject(d.ID), *recheckOverride); err != nil {
+			return err
+		}
+	}
+	if recheckNote != "" {
+		if _, err := a.post(ctx, d.Channel, d.TS, recheckNote); err != nil {
+			return err
+		}
 	}
 	if err := a.record(ctx, store.KindDeployConfirmed, d.Repo, deploySubject(d.ID), deployDecisionEvidence{
 		DeployID: d.ID, Service: d.Service, Environment: d.Environment, HeadSHA: d.HeadSHA, By: user, At: at,
