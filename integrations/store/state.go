@@ -33,8 +33,8 @@ func (s *Store) claim(ctx context.Context, tx *sql.Tx, scope, key string) (first
 	return n == 1, err
 }
 
-// Prune forgets what only guards against duplicates and is long past its use: once keys and
-// the payloads of processed webhook deliveries from before before. Slack and GitHub redeliver
+// Prune forgets what only guards against duplicates and is long past its use: once keys, marks
+// of notices posted, and the payloads of processed webhook deliveries from before before. Slack and GitHub redeliver
 // within minutes or days, never months. Evidence is never pruned. It returns the rows removed.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
@@ -53,7 +53,15 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 			}
 			n += k
 		}
-		return nil
+		// Marks of notices posted (see the bot's postOnce): their value is when, in UTC RFC 3339,
+		// which sorts as text.
+		res, err := tx.ExecContext(ctx, "DELETE FROM kv WHERE k LIKE 'posted:%' AND v < $1", before.UTC().Format(time.RFC3339))
+		if err != nil {
+			return err
+		}
+		k, err := res.RowsAffected()
+		n += k
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: prune before %s: %w", before.Format(time.RFC3339), err)

@@ -869,8 +869,18 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 			t.Fatal("a recent key was forgotten")
 		}
 		appendN(t, s, 1)
-		if n, err := s.Prune(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
-			t.Fatalf("pruned %d (%v), want the one key", n, err)
+		// A posted-notice mark from long ago goes; other state (a reconcile cursor) stays.
+		if err := s.SetState(ctx, "posted:merge_note:acme/pay#1", time.Now().Add(-100*24*time.Hour).UTC().Format(time.RFC3339)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetState(ctx, "reconcile.cursor:acme/pay", "2020-01-01T00:00:00Z"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.Prune(ctx, time.Now().Add(time.Hour)); err != nil || n != 2 {
+			t.Fatalf("pruned %d (%v), want the key and the old mark", n, err)
+		}
+		if _, ok, _ := s.GetState(ctx, "reconcile.cursor:acme/pay"); !ok {
+			t.Fatal("Prune removed a cursor")
 		}
 		if first, _ := s.Once(ctx, "slack", "old"); !first {
 			t.Fatal("a pruned key is still remembered")
