@@ -812,6 +812,10 @@ func TestDeployAnswerLostIsSettledFromGitHub(t *testing.T) {
 		if !threadSays(r, root, "sockembot has now recorded it") {
 			t.Errorf("thread:\n%s", r.Slack.Render())
 		}
+		r.until("the root message says deploying, without buttons", func() bool {
+			m := r.roots()[0]
+			return strings.Contains(text(m), "Deploying") && !hasAction(m, actionDeploy)
+		})
 	})
 	t.Run("GitHub never got it", func(t *testing.T) {
 		r, clk, root := press(t, func(r *slackRig) { r.GitHub.FailNext(1, "/deployments", http.StatusBadGateway) })
@@ -822,6 +826,10 @@ func TestDeployAnswerLostIsSettledFromGitHub(t *testing.T) {
 		if !threadSays(r, root, "*nothing was deployed*") || len(madeByBot(r.GitHub.Repo("acme/payments"))) != 0 {
 			t.Errorf("thread:\n%s", r.Slack.Render())
 		}
+		r.until("the root message says failed, without buttons", func() bool {
+			m := r.roots()[0]
+			return strings.Contains(text(m), "Deploy failed") && !hasAction(m, actionDeploy)
+		})
 	})
 	t.Run("GitHub refused it", func(t *testing.T) {
 		r, _, root := press(t, func(r *slackRig) { r.GitHub.FailNext(1, "/deployments", http.StatusUnprocessableEntity) })

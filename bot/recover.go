@@ -52,12 +52,12 @@ func (a *App) recoverDeploy(ctx context.Context, d store.Deploy) error {
 		}
 		if err := a.record(ctx, store.KindDeployRefused, d.Repo, deploySubject(d.ID), deployRefusedEvidence{
 			DeployID: d.ID, Service: d.Service, Environment: d.Environment, HeadSHA: d.HeadSHA, BaseSHA: d.BaseSHA,
-			Requester: d.Requester, CheckSeq: d.CheckSeq, Reason: "interrupted before GitHub created the deployment",
+			Requester: d.Requester, CheckSeq: d.CheckSeq, Reason: "GitHub has no deployment for it: interrupted, or the request never reached GitHub",
 		}); err != nil {
 			return err
 		}
-		_, err := a.post(ctx, d.Channel, d.TS, "⚠️ This deploy was interrupted after Deploy was pressed and before GitHub created the deployment: *nothing was deployed*. Run `/deploy` again to retry.")
-		return err
+		_, err := a.post(ctx, d.Channel, d.TS, "⚠️ GitHub has no deployment for this deploy (the request was interrupted, or never reached GitHub): *nothing was deployed*. Run `/deploy` again to retry.")
+		return errors.Join(err, a.updateRoot(ctx, d, "⚠️ *Deploy failed*: nothing was deployed, see the thread."))
 	}
 	check, err := a.checkRun(ctx, d)
 	if err != nil {
@@ -77,6 +77,10 @@ func (a *App) recoverDeploy(ctx context.Context, d store.Deploy) error {
 		return err // !moved: settled already, by the confirmation or another pass
 	}
 	if _, err := a.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 This deploy was interrupted after GitHub created deployment %d; sockembot has now recorded it. Its statuses will follow here.", ghID)); err != nil {
+		return err
+	}
+	d.GitHubDeploymentID = ghID
+	if err := a.updateRoot(ctx, d, fmt.Sprintf("🚀 *Deploying* · GitHub deployment %d · confirmed by %s", ghID, mention(deployer))); err != nil {
 		return err
 	}
 	if override != nil {

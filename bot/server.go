@@ -69,16 +69,16 @@ type gateState struct {
 	mu       sync.Mutex
 	checking map[string]chan struct{} // repo#n → closed when that check ends
 
-	// reading bounds the webhook bodies read at once, so unauthenticated requests of up to
-	// 25 MB each cannot add up to more memory than that allows.
-	reading chan struct{}
+	// reading and readingSmall bound the webhook bodies read at once (see serveWebhook).
+	reading, readingSmall chan struct{}
 }
 
 // maxWebhookReads is how many large webhook bodies (over smallWebhookBody, or of unannounced
-// length) are read at once.
+// length) are read at once; maxSmallWebhookReads how many small ones.
 const (
-	maxWebhookReads  = 8
-	smallWebhookBody = 1 << 20
+	maxWebhookReads      = 8
+	maxSmallWebhookReads = 64
+	smallWebhookBody     = 1 << 20
 )
 
 func (s *gateState) init() {
@@ -87,6 +87,7 @@ func (s *gateState) init() {
 		s.kick = make(chan struct{}, 1)
 		s.checking = map[string]chan struct{}{}
 		s.reading = make(chan struct{}, maxWebhookReads)
+		s.readingSmall = make(chan struct{}, maxSmallWebhookReads)
 	})
 }
 

@@ -74,23 +74,24 @@ func (a *App) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	// Bodies are read before the signature can be checked. Small ones (nearly every delivery)
-	// are read at once; large or unannounced ones wait briefly for one of a few slots, so slow
-	// or huge unauthenticated requests can neither use up memory nor hold up the small ones.
-	limit := int64(maxWebhookBody)
-	if r.ContentLength >= 0 && r.ContentLength <= smallWebhookBody {
-		limit = smallWebhookBody
-	} else {
-		a.gate.init()
-		select {
-		case a.gate.reading <- struct{}{}:
-			defer func() { <-a.gate.reading }()
-		case <-time.After(5 * time.Second):
-			reply(http.StatusServiceUnavailable, "busy", "too many large deliveries at once; try again")
-			return
-		case <-r.Context().Done():
-			return // the sender gave up waiting
-		}
+	// Bodies are read before the signature can be checked, so how many are held at once is
+	// bounded: up to 64 small ones (≤1 MB, nearly every delivery) and 8 large or unannounced
+	// ones, in separate pools, so slow or huge unauthenticated requests can neither use up
+	// memory (at most 64 MB + 200 MB) nor hold up the small deliveries. A request that finds
+	// its pool full for 5 s gets a 503.
+	a.gate.init()
+	limit, pool := int64(smallWebhookBody), a.gate.readingSmall
+	if r.ContentLength < 0 || r.ContentLength > smallWebhookBody {
+		limit, pool = maxWebhookBody, a.gate.reading
+	}
+	select {
+	case pool <- struct{}{}:
+		defer func() { <-pool }()
+	case <-time.After(5 * time.Second):
+		reply(http.StatusServiceUnavailable, "busy", "too many deliveries being read at once; try again")
+		return
+	case <-r.Context().Done():
+		return // the sender gave up waiting
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"unicode/utf8"
 
@@ -116,7 +117,9 @@ func (c *Client) UpsertComment(ctx context.Context, repo string, number int, mar
 		}
 		return id, false, nil
 	}
-	cm, _, err := c.gh.Issues.CreateComment(ctx, owner, name, number, &gh.IssueComment{Body: &body})
+	// Sent once: a retry after a lost answer could post a second comment. The caller's retry
+	// (the webhook delivery's) finds the first one and edits it instead.
+	cm, _, err := c.gh.Issues.CreateComment(sendOnce(ctx), owner, name, number, &gh.IssueComment{Body: &body})
 	if err != nil {
 		return 0, false, fmt.Errorf("github: comment on %s#%d: %w", repo, number, notFound(err))
 	}
@@ -140,8 +143,8 @@ func (c *Client) CreateDeployment(ctx context.Context, repo, sha, env string, pa
 		RequiredContexts: &[]string{},
 	}
 	d, resp, err := c.gh.Repositories.CreateDeployment(sendOnce(ctx), owner, name, req)
-	if err != nil && (resp == nil || resp.Response == nil || resp.StatusCode >= 500) {
-		// No answer (a network error, a timeout, a shutdown), or a 5xx: the deployment may
+	if err != nil && (resp == nil || resp.Response == nil || resp.StatusCode >= 500) && !notSent(err) {
+		// No answer (a timeout, a broken connection, a shutdown), or a 5xx: the deployment may
 		// exist. Never sent twice (sendOnce).
 		return 0, fmt.Errorf("github: create deployment of %s@%s to %s: %w: %w", repo, short(sha), env, ErrOutcomeUnknown, err)
 	}
@@ -153,6 +156,13 @@ func (c *Client) CreateDeployment(ctx context.Context, repo, sha, env string, pa
 
 // CreateDeploymentStatus adds a status (queued, in_progress, success, failure, error, inactive)
 // to a deployment.
+// notSent says an error means the request never reached GitHub, or GitHub refused it without
+// acting: the connection could not be made, or a rate limit was never waited out.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.Is(err, ErrRateLimited) || (errors.As(err, &op) && op.Op == "dial")
+}
+
 func (c *Client) CreateDeploymentStatus(ctx context.Context, repo string, id int64, state, description, logURL string) error {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
@@ -162,7 +172,7 @@ func (c *Client) CreateDeploymentStatus(ctx context.Context, repo string, id int
 	if logURL != "" {
 		req.LogURL = &logURL
 	}
-	if _, _, err := c.gh.Repositories.CreateDeploymentStatus(ctx, owner, name, id, req); err != nil {
+	if _, _, err := c.gh.Repositories.CreateDeploymentStatus(sendOnce(ctx), owner, name, id, req); err != nil {
 		return fmt.Errorf("github: status of deployment %d of %s: %w", id, repo, notFound(err))
 	}
 	return nil

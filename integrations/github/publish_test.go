@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -251,5 +252,31 @@ func TestFindCommentIgnoresOthersPastingTheMarker(t *testing.T) {
 				t.Error("mallory's comment was edited")
 			}
 		})
+	}
+}
+
+// A comment whose answer is lost after GitHub posted it is not posted again: the next upsert
+// (the webhook delivery's retry) finds and edits it.
+func TestUpsertCommentAnswerLostIsNotDoubled(t *testing.T) {
+	s, r, _ := oneCommitRepo(t, fakegithub.Options{})
+	pr := r.OpenPR(fakegithub.PR{Title: "PAY-1", Author: "alice"})
+	const marker = "<!-- sockembot -->"
+	c := newClient(t, s, github.Options{})
+	ctx := context.Background()
+	s.LoseNextAnswer(1, "/comments", http.StatusBadGateway)
+	if _, _, err := c.UpsertComment(ctx, "acme/payments", pr.Number, marker, "missing ticket"); err == nil {
+		t.Fatal("a lost answer reported as success")
+	}
+	if _, created, err := c.UpsertComment(ctx, "acme/payments", pr.Number, marker, marker+"\nmissing ticket"); err != nil || created {
+		t.Fatalf("retry: created %v, %v; want the first comment found and edited", created, err)
+	}
+	mine := 0
+	for _, cm := range r.Comments(pr.Number) {
+		if strings.Contains(cm.Body, "missing ticket") {
+			mine++
+		}
+	}
+	if mine != 1 {
+		t.Errorf("%d sockembot comments after a lost answer and a retry, want 1", mine)
 	}
 }

@@ -31,9 +31,9 @@ import (
 // The transport also caps the requests in flight (GitHub's secondary limits punish bursts).
 //
 // POSTs are retried too, their body replayed: repeating a commit status (last write wins per
-// context) or a comment upsert is harmless. A request sent with sendOnce is not retried after a
-// 5xx, a network error or a timeout: GitHub may have acted on it before the answer was lost, and
-// a second POST /deployments is a second deployment. Its caller finds out what happened instead
+// context) is harmless. A request sent with sendOnce is not retried after a 5xx, a network error
+// or a timeout: GitHub may have acted on it before the answer was lost, and a second POST
+// /deployments is a second deployment (a second comment, a second deployment status). Its caller finds out what happened instead
 // (ErrOutcomeUnknown; a deploy is settled from the deployments GitHub has). A rate-limited
 // request is always retried: GitHub refused it without acting.
 type retryTransport struct {

@@ -127,7 +127,7 @@ func (s *Server) FailNext(n int, pathSubstr string, status int) {
 	s.failures = append(s.failures, failure{path: pathSubstr, n: n, status: status})
 }
 
-// LoseNextAnswer makes the next n requests whose path contains pathSubstr take effect and then
+// LoseNextAnswer makes the next n writes (not GETs) whose path contains pathSubstr take effect and then
 // answer status instead of their real reply, as when a proxy in front of GitHub times out after
 // GitHub acted (a deployment created, its 201 lost).
 func (s *Server) LoseNextAnswer(n int, pathSubstr string, status int) {
@@ -307,6 +307,9 @@ func (s *Server) answer(r *http.Request, rt *route, params map[string]string) re
 	var lost *failure
 	for i := range s.failures {
 		f := &s.failures[i]
+		if f.after && r.Method == http.MethodGet {
+			continue // a lost answer matters for writes
+		}
 		if f.n > 0 && strings.Contains(r.URL.Path, f.path) {
 			f.n--
 			if f.after {
