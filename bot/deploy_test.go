@@ -936,7 +936,14 @@ func TestDeployStaleDigestIsSuperseded(t *testing.T) {
 	r.command(demoAlice, demoRelease, "payments to production")
 	second := r.digest(2)
 	r.click(demoAlice, actionDeploy, second)
-	r.until("the second digest deployed", func() bool { return r.GitHub.Count(deployRoute) == 1 })
+	r.until("the second digest deployed", func() bool {
+		for _, d := range r.deploys("payments", "production") {
+			if d.ID == 2 {
+				return d.State == store.StateDeployed
+			}
+		}
+		return false
+	})
 	r.click(demoAlice, actionDeploy, first)
 	r.until("the first digest superseded", func() bool { return threadSays(r, first, "went to *production* after this digest was checked") })
 	if n := r.GitHub.Count(deployRoute); n != 1 {
