@@ -329,10 +329,17 @@ func cell(s string) string {
 
 // WriteJSON streams the export of q as one JSON array, a row per line.
 func WriteJSON(ctx context.Context, st *Store, q ExportQuery, w io.Writer) error {
+	return writeJSONArray(w, func(emit func(any) error) error {
+		return st.Export(ctx, q, func(r ExportRow) error { return emit(r) })
+	})
+}
+
+// writeJSONArray writes what walk emits as one JSON array, an element per line, streaming.
+func writeJSONArray(w io.Writer, walk func(emit func(any) error) error) error {
 	bw := bufio.NewWriter(w)
 	sep := "[\n"
-	err := st.Export(ctx, q, func(r ExportRow) error {
-		b, err := json.Marshal(r)
+	err := walk(func(v any) error {
+		b, err := json.Marshal(v)
 		if err != nil {
 			return err
 		}
@@ -416,24 +423,9 @@ func WriteEventsCSV(ctx context.Context, st *Store, q ExportQuery, w io.Writer) 
 
 // WriteEventsJSON streams the events of q as one JSON array, a record per line.
 func WriteEventsJSON(ctx context.Context, st *Store, q ExportQuery, w io.Writer) error {
-	bw := bufio.NewWriter(w)
-	sep := "[\n"
-	err := st.Events(ctx, q, func(r Record) error {
-		b, err := json.Marshal(eventJSON{Seq: r.Seq, At: r.At.UTC(), Kind: r.Kind, Repo: r.Repo, Subject: r.Subject, Body: r.Body, PrevHash: r.PrevHash, Hash: r.Hash})
-		if err != nil {
-			return err
-		}
-		bw.WriteString(sep)
-		sep = ",\n"
-		_, err = bw.Write(b)
-		return err
+	return writeJSONArray(w, func(emit func(any) error) error {
+		return st.Events(ctx, q, func(r Record) error {
+			return emit(eventJSON{Seq: r.Seq, At: r.At.UTC(), Kind: r.Kind, Repo: r.Repo, Subject: r.Subject, Body: r.Body, PrevHash: r.PrevHash, Hash: r.Hash})
+		})
 	})
-	if err != nil {
-		return err
-	}
-	if sep == "[\n" {
-		bw.WriteString("[")
-	}
-	bw.WriteString("\n]\n")
-	return bw.Flush()
 }
