@@ -944,6 +944,23 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		}
 	})
 
+	t.Run("OpenExisting", func(t *testing.T) {
+		// Readers of evidence never create a store: an empty database or a missing file is an
+		// error, not "0 records, chain intact".
+		u := newURL(t)
+		if s, err := OpenExisting(ctx, u); err == nil {
+			s.Close()
+			t.Fatal("OpenExisting created a store where there was none")
+		} else if !strings.Contains(err.Error(), "no evidence store") && !strings.Contains(err.Error(), "holds no sockembot evidence store") {
+			t.Fatalf("OpenExisting on nothing: %v", err)
+		}
+		openStore(t, u) // Open creates it
+		s, err := OpenExisting(ctx, u)
+		if err != nil {
+			t.Fatalf("OpenExisting on a store: %v", err)
+		}
+		s.Close()
+	})
 	t.Run("CrashSafety", func(t *testing.T) { testCrash(t, newURL(t)) })
 }
 
