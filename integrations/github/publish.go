@@ -154,8 +154,6 @@ func (c *Client) CreateDeployment(ctx context.Context, repo, sha, env string, pa
 	return d.GetID(), nil
 }
 
-// CreateDeploymentStatus adds a status (queued, in_progress, success, failure, error, inactive)
-// to a deployment.
 // notSent says an error means the request never reached GitHub, or GitHub refused it without
 // acting: the connection could not be made, or a rate limit was never waited out.
 func notSent(err error) bool {
@@ -163,6 +161,8 @@ func notSent(err error) bool {
 	return errors.Is(err, ErrRateLimited) || (errors.As(err, &op) && op.Op == "dial")
 }
 
+// CreateDeploymentStatus adds a status (queued, in_progress, success, failure, error, inactive)
+// to a deployment.
 func (c *Client) CreateDeploymentStatus(ctx context.Context, repo string, id int64, state, description, logURL string) error {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
