@@ -316,3 +316,19 @@ func TestTokenEchoedInAnErrorIsScrubbed(t *testing.T) {
 		t.Errorf("error %q does not show the redaction", err)
 	}
 }
+
+// A deployment request that never reached GitHub (nothing listens) is not an unclear outcome:
+// nothing can exist, and the deploy may be settled at once.
+func TestDeploymentNotSentIsNotUnclear(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there now
+	c, err := github.New(github.Options{BaseURL: url + "/api/v3/", Token: "t", Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateDeployment(context.Background(), "acme/payments", strings.Repeat("a", 40), "production", nil, "d")
+	if err == nil || errors.Is(err, github.ErrOutcomeUnknown) {
+		t.Fatalf("err = %v, want a plain error: the request was never sent", err)
+	}
+}
