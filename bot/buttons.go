@@ -106,9 +106,21 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 		return a.supersede(ctx, d, *other, user)
 	}
 	// The compare-and-swap is what makes Deploy happen once: a double click, or the same click
-	// delivered to two replicas, finds the deploy already confirming and stops here.
-	if won, err := a.claim(ctx, id, store.StateConfirming, channel, user, "nothing more to do."); err != nil || !won {
+	// delivered to two replicas, finds the deploy already confirming and stops here. It also
+	// holds while another digest of the same environment is being deployed, atomically.
+	won, busy, err := a.Store.ClaimConfirm(ctx, id)
+	if err != nil {
 		return err
+	}
+	if busy != 0 {
+		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Deploy #%d to *%s* is being created right now; wait for it, then run `/deploy` again if this is still needed.", busy, d.Environment))
+	}
+	if !won {
+		now, err := a.Store.GetDeploy(ctx, id)
+		if err != nil {
+			return err
+		}
+		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Deploy #%d is already %s: nothing more to do.", id, stateWords(now.State)))
 	}
 	at := a.now()
 	err = Safely(func() error { return a.createDeployment(ctx, d, user, at) })

@@ -33,6 +33,7 @@ type deployStore interface {
 	GetDeploy(ctx context.Context, id int64) (store.Deploy, error)
 	UpdateDeploy(ctx context.Context, id int64, fn func(d *store.Deploy)) error
 	TransitionDeploy(ctx context.Context, id int64, from, to store.State) (ok bool, err error)
+	ClaimConfirm(ctx context.Context, id int64) (ok bool, busy int64, err error)
 	DeploysIn(ctx context.Context, state store.State, before time.Time) ([]store.Deploy, error)
 	Prune(ctx context.Context, before time.Time) (int64, error)
 	DeployByGitHubID(ctx context.Context, repo string, ghID int64) (store.Deploy, error)

@@ -165,6 +165,48 @@ func (s *Store) TransitionDeploy(ctx context.Context, id int64, from, to State) 
 	return ok, nil
 }
 
+// ClaimConfirm moves deploy id from ready to confirming, as TransitionDeploy does, unless
+// another deploy of the same service to the same environment is confirming: then busy is that
+// deploy's id and nothing changes. Check and move are one step across replicas (SQLite's write
+// lock; on PostgreSQL an advisory lock per service and environment), so two digests of one
+// environment pressed at the same instant cannot both be deployed.
+func (s *Store) ClaimConfirm(ctx context.Context, id int64) (ok bool, busy int64, err error) {
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var service, env string
+		if err := tx.QueryRowContext(ctx, "SELECT service, environment FROM deploys WHERE id = $1", id).Scan(&service, &env); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return err
+		}
+		if s.dialect == Postgres {
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "sockembot confirm "+service+"\n"+env); err != nil {
+				return err
+			}
+		}
+		err := tx.QueryRowContext(ctx, "SELECT id FROM deploys WHERE service = $1 AND environment = $2 AND state = $3 AND id <> $4 LIMIT 1",
+			service, env, string(StateConfirming), id).Scan(&busy)
+		if err == nil {
+			return nil // busy
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE deploys SET state = $1, updated_ns = $2 WHERE id = $3 AND state = $4",
+			string(StateConfirming), nanos(s.now()), id, string(StateReady))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		ok = n == 1
+		return err
+	})
+	if err != nil {
+		return false, 0, fmt.Errorf("store: claim deploy %d: %w", id, err)
+	}
+	return ok, busy, nil
+}
+
 // DeployByGitHubID finds the deploy behind a GitHub deployment, to thread deployment_status
 // webhooks under its digest. The error wraps ErrNotFound for deployments sockembot did not make.
 func (s *Store) DeployByGitHubID(ctx context.Context, repo string, ghID int64) (Deploy, error) {

@@ -413,6 +413,39 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 				}
 			}
 		})
+		t.Run("two digests of one environment confirmed at once", func(t *testing.T) {
+			for round := range 10 {
+				env := fmt.Sprintf("prod-%d", round)
+				ids := make([]int64, racers)
+				for i := range ids {
+					id, err := replicas[0].CreateDeploy(ctx, Deploy{Service: "pay", Environment: env, Repo: "acme/pay", Ref: "v1", State: StateReady})
+					if err != nil {
+						t.Fatal(err)
+					}
+					ids[i] = id
+				}
+				var mu sync.Mutex
+				wins := 0
+				race(func(s *Store, i int) {
+					ok, busy, err := s.ClaimConfirm(ctx, ids[i])
+					if ok && busy != 0 {
+						t.Errorf("claimed and busy at once")
+					}
+					countTrue(t, &wins, &mu, ok, err)
+				})
+				if wins != 1 {
+					t.Fatalf("round %d: %d deploys of one environment confirming at once, want exactly 1", round, wins)
+				}
+			}
+			// Another environment is not held up.
+			other, err := replicas[0].CreateDeploy(ctx, Deploy{Service: "pay", Environment: "staging", Repo: "acme/pay", Ref: "v1", State: StateReady})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, busy, err := replicas[1].ClaimConfirm(ctx, other); err != nil || !ok || busy != 0 {
+				t.Fatalf("claim in another environment: %v %d %v", ok, busy, err)
+			}
+		})
 		t.Run("delivery received twice", func(t *testing.T) {
 			for round := range 10 {
 				var mu sync.Mutex
