@@ -43,7 +43,7 @@ func (a *App) onInteraction(ctx context.Context, cb slack.InteractionCallback) e
 }
 
 // mayPress says whether user may press a digest's buttons: the requester, or anyone allowed to
-// deploy there. On an emergency digest that is someone allowed to break glass there too: the
+// deploy there. On an emergency digest it is anyone allowed to break glass there instead: the
 // Deploy button of an emergency carries the override with it.
 func (a *App) mayPress(ctx context.Context, d store.Deploy, user, action string) (bool, error) {
 	if user == d.Requester {
@@ -423,7 +423,11 @@ func (a *App) cancelDeploy(ctx context.Context, cb slack.InteractionCallback, id
 	if ok, err := a.mayPress(ctx, d, user, "cancel"); err != nil {
 		return err
 	} else if !ok {
-		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Only %s or a deployer for *%s* may cancel this.", mention(d.Requester), d.Environment))
+		who := "a deployer"
+		if d.Emergency {
+			who = "someone on the emergency list"
+		}
+		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Only %s or %s for *%s* may cancel this.", mention(d.Requester), who, d.Environment))
 	}
 	if won, err := a.claim(ctx, id, store.StateCancelled, channel, user, "it can't be cancelled now."); err != nil || !won {
 		return err
