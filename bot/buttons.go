@@ -98,12 +98,11 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	}
 	// The digest's range starts at what ran when it was checked. Another deploy to the same
 	// environment since then makes it stale: deploying it would roll that one back unchecked.
-	if other, err := a.otherDeploy(ctx, d); err != nil {
+	// (One being created right now is the atomic claim's to refuse, below.)
+	if newer, err := a.supersededBy(ctx, d); err != nil {
 		return err
-	} else if other != nil && other.State == store.StateConfirming {
-		return a.ephemeral(ctx, channel, user, fmt.Sprintf("Deploy #%d to *%s* is being created right now; wait for it, then run `/deploy` again if this is still needed.", other.ID, d.Environment))
-	} else if other != nil {
-		return a.supersede(ctx, d, *other, user)
+	} else if newer != nil {
+		return a.supersede(ctx, d, *newer, user)
 	}
 	// The compare-and-swap is what makes Deploy happen once: a double click, or the same click
 	// delivered to two replicas, finds the deploy already confirming and stops here. It also
@@ -171,9 +170,9 @@ func (a *App) confirmDeploy(ctx context.Context, cb slack.InteractionCallback, i
 	return perr
 }
 
-// otherDeploy finds another deploy of d's service to d's environment that makes d stale: one
-// being created right now, or one whose GitHub deployment was created since d was checked.
-func (a *App) otherDeploy(ctx context.Context, d store.Deploy) (*store.Deploy, error) {
+// supersededBy finds another deploy of d's service to d's environment that makes d stale: one
+// whose GitHub deployment was created since d was checked.
+func (a *App) supersededBy(ctx context.Context, d store.Deploy) (*store.Deploy, error) {
 	recent, err := a.Store.RecentDeploys(ctx, d.Service, d.Environment, 20)
 	if err != nil {
 		return nil, err
@@ -185,7 +184,7 @@ func (a *App) otherDeploy(ctx context.Context, d store.Deploy) (*store.Deploy, e
 		// A deploy that went out since d was checked, with a head other than d's base: what
 		// runs is no longer where d's range starts. (UpdatedAt also moves on later status
 		// changes; a head equal to d's base is what d was checked against, so never stale.)
-		if o.State == store.StateConfirming || (o.State == store.StateDeployed && o.UpdatedAt.After(d.CreatedAt) && o.HeadSHA != d.BaseSHA) {
+		if o.State == store.StateDeployed && o.UpdatedAt.After(d.CreatedAt) && o.HeadSHA != d.BaseSHA {
 			return &o, nil
 		}
 	}

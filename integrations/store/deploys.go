@@ -137,18 +137,9 @@ func (s *Store) TransitionDeploy(ctx context.Context, id int64, from, to State) 
 		return false, fmt.Errorf("store: deploy %d: unknown state in %q -> %q", id, from, to)
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE deploys SET state = $1, updated_ns = $2 WHERE id = $3 AND state = $4",
-			string(to), nanos(s.now()), id, string(from))
-		if err != nil {
+		var err error
+		if ok, err = s.transition(ctx, tx, id, from, to); err != nil || ok {
 			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 1 {
-			ok = true
-			return nil
 		}
 		var exists int
 		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM deploys WHERE id = $1", id).Scan(&exists); err != nil {
@@ -192,19 +183,24 @@ func (s *Store) ClaimConfirm(ctx context.Context, id int64) (ok bool, busy int64
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, "UPDATE deploys SET state = $1, updated_ns = $2 WHERE id = $3 AND state = $4",
-			string(StateConfirming), nanos(s.now()), id, string(StateReady))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		ok = n == 1
+		ok, err = s.transition(ctx, tx, id, StateReady, StateConfirming)
 		return err
 	})
 	if err != nil {
 		return false, 0, fmt.Errorf("store: claim deploy %d: %w", id, err)
 	}
 	return ok, busy, nil
+}
+
+// transition is the compare-and-swap of TransitionDeploy and ClaimConfirm, inside tx.
+func (s *Store) transition(ctx context.Context, tx *sql.Tx, id int64, from, to State) (bool, error) {
+	res, err := tx.ExecContext(ctx, "UPDATE deploys SET state = $1, updated_ns = $2 WHERE id = $3 AND state = $4",
+		string(to), nanos(s.now()), id, string(from))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // DeployByGitHubID finds the deploy behind a GitHub deployment, to thread deployment_status
