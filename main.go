@@ -12,18 +12,22 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	slackapi "sockembot/integrations/slack"
 	"strings"
 	"syscall"
 	"time"
 
 	"sockembot/bot"
+	"sockembot/bot/audit"
+	"sockembot/bot/check"
+	"sockembot/bot/demo"
+	"sockembot/bot/render"
 	"sockembot/compliance"
 	"sockembot/integrations/github"
 	"sockembot/integrations/jira"
 	"sockembot/integrations/store"
 
 	"github.com/sirupsen/logrus"
-	"github.com/slack-go/slack"
 )
 
 // Exit codes are a contract with CI pipelines.
@@ -80,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 // failure prints a failure report and returns exit code 2.
 func failure(stderr io.Writer, doing string, err error) int {
-	fmt.Fprint(stderr, bot.Failure{Doing: doing, Err: err}.Text())
+	fmt.Fprint(stderr, render.Failure{Doing: doing, Err: err}.Text())
 	return exitCouldNotRun
 }
 
@@ -105,7 +109,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		if err != nil {
 			return failure(stderr, "read the policy file", err)
 		}
-		if policy, err = bot.ParsePolicy(data); err != nil {
+		if policy, err = check.ParsePolicy(data); err != nil {
 			return failure(stderr, "read the policy file "+*policyFile, err)
 		}
 	}
@@ -114,11 +118,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return failure(stderr, "set up the check", err)
 	}
 	defer closeFn()
-	result, err := checker.Check(ctx, *repo, *base, *head, policy, "cli")
+	result, err := checker.Check(ctx, check.Request{Repo: *repo, Base: *base, Head: *head, Policy: policy, Trigger: "cli"})
 	if err != nil {
 		return failure(stderr, fmt.Sprintf("check %s %s..%s", *repo, *base, *head), err)
 	}
-	if result.PolicySource != bot.GlobalPolicySource && *policyFile != "" {
+	if result.PolicySource != check.GlobalPolicySource && *policyFile != "" {
 		// The repository's own policy wins (see README, "Per-repository policy"): say so, since
 		// the caller asked for another.
 		fmt.Fprintf(stderr, "note: the repository's own policy %s overrides --policy %s\n", result.PolicySource, *policyFile)
@@ -136,7 +140,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return failure(stderr, "write the report", err)
 		}
 	} else {
-		fmt.Fprint(stdout, bot.ReportText(result.Report))
+		fmt.Fprint(stdout, render.ReportText(result.Report))
 		fmt.Fprintf(stdout, "\npolicy: %s (%s)\n", result.PolicySource, result.PolicyHash)
 	}
 	if !result.Report.Compliant {
@@ -146,7 +150,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 }
 
 // newChecker builds the GitHub and Jira adapters from the environment, and the store when asked.
-func newChecker(ctx context.Context, getenv func(string) string, withStore bool) (*bot.Checker, func(), error) {
+func newChecker(ctx context.Context, getenv func(string) string, withStore bool) (*check.Checker, func(), error) {
 	gh, err := newGitHub(getenv)
 	if err != nil {
 		return nil, nil, err
@@ -155,7 +159,7 @@ func newChecker(ctx context.Context, getenv func(string) string, withStore bool)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &bot.Checker{GitHub: gh, Jira: jc, Files: gh}
+	c := &check.Checker{GitHub: gh, Jira: jc, Files: gh}
 	closeFn := func() {}
 	if withStore {
 		st, err := store.Open(ctx, getenv("DATABASE_URL"))
@@ -259,7 +263,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			fmt.Fprint(stderr, auditUsage)
 			return exitCouldNotRun
 		}
-		q := store.ExportQuery{From: fromT, To: toT, Repo: *repo}
+		q := audit.ExportQuery{From: fromT, To: toT, Repo: *repo}
 		if err := q.Validate(); err != nil {
 			fmt.Fprintf(stderr, "audit export: %v\n%s", err, auditUsage)
 			return exitCouldNotRun
@@ -271,13 +275,13 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		defer st.Close()
 		switch {
 		case *kind == "events" && *format == "json":
-			err = store.WriteEventsJSON(ctx, st, q, stdout)
+			err = audit.WriteEventsJSON(ctx, st, q, stdout)
 		case *kind == "events":
-			err = store.WriteEventsCSV(ctx, st, q, stdout)
+			err = audit.WriteEventsCSV(ctx, st, q, stdout)
 		case *format == "json":
-			err = store.WriteJSON(ctx, st, q, stdout)
+			err = audit.WriteJSON(ctx, st, q, stdout)
 		default:
-			err = store.WriteCSV(ctx, st, q, stdout)
+			err = audit.WriteCSV(ctx, st, q, stdout)
 		}
 		if err != nil {
 			return failure(stderr, "export evidence", err)
@@ -309,7 +313,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "usage: sockembot demo\n")
 		return exitCouldNotRun
 	}
-	if err := bot.Demo(ctx, stdout); err != nil {
+	if err := demo.Demo(ctx, stdout); err != nil {
 		return failure(stderr, "run the demo", err)
 	}
 	return exitCompliant
@@ -376,17 +380,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if port == "" {
 		port = "8080"
 	}
-	opts := []slack.Option{slack.OptionAppLevelToken(appToken)}
-	if u := getenv("SLACK_API_URL"); u != "" {
-		opts = append(opts, slack.OptionAPIURL(u))
-	}
 	host, _ := os.Hostname()
 	app := &bot.App{
 		Config:        cfg,
 		GitHub:        gh,
 		Jira:          jc,
 		Store:         st,
-		Slack:         slack.New(botToken, opts...),
+		Slack:         slackapi.New(slackapi.Options{BotToken: botToken, AppToken: appToken, APIURL: getenv("SLACK_API_URL"), Log: log}),
 		WebhookSecret: []byte(secret),
 		Addr:          ":" + port,
 		Log:           log,

@@ -1,9 +1,10 @@
-package bot
+package bot_test
 
 import (
 	"context"
 	"io"
 	"slices"
+	"sockembot/bot/demo"
 	"testing"
 	"time"
 
@@ -20,12 +21,12 @@ func BenchmarkAckLatency(b *testing.B) {
 	const inFlight = 200
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	w, err := startWorld(context.Background(), worldOptions{Dir: b.TempDir(), Log: log})
+	w, err := demo.Start(context.Background(), demo.Options{Dir: b.TempDir(), Log: log})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer w.Close()
-	seedDemo(w)
+	demo.Seed(w)
 	w.GitHub.SetLatency(20 * time.Millisecond)
 
 	var lat []time.Duration
@@ -33,7 +34,7 @@ func BenchmarkAckLatency(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		ids := make([]string, inFlight)
 		for j := range ids {
-			ids[j] = w.command(demoAlice, demoRelease, "payments to production")
+			ids[j] = w.Command(demo.Alice, demo.Release, "payments to production")
 		}
 		for _, id := range ids {
 			ack, ok := w.Slack.WaitAck(id, time.Minute)
@@ -45,7 +46,7 @@ func BenchmarkAckLatency(b *testing.B) {
 		b.StopTimer()
 		// Let the checks finish before the next round, so rounds do not pile up.
 		want := inFlight * (i + 1)
-		if err := demoWait(context.Background(), "the digests", 5*time.Minute, func() bool { return len(w.roots()) >= want }); err != nil {
+		if err := demo.Wait(context.Background(), "the digests", 5*time.Minute, func() bool { return len(w.Roots()) >= want }); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

@@ -1,3 +1,8 @@
+// Package bot is sockembot's runtime: the Slack socket-mode loop (ack at once, dedupe, dispatch),
+// the HTTP server (GitHub webhooks, health, metrics), the durable webhook queue and its workers,
+// the scheduler and the leases that let several replicas share one store. It decides nothing
+// about compliance: it wires the adapters into the gates (bot/mergegate, bot/deploygate,
+// bot/emergency, bot/rollout, all checking through bot/check) and hands them events.
 package bot
 
 import (
@@ -8,31 +13,28 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"github.com/slack-go/slack"
+
+	"sockembot/bot/check"
+	"sockembot/bot/deploygate"
+	"sockembot/bot/emergency"
+	"sockembot/bot/mergegate"
+	"sockembot/bot/rollout"
+	slackapi "sockembot/integrations/slack"
+	"sockembot/integrations/store"
 )
 
-// GitHub is everything the bot asks of GitHub. Each part is declared beside the code that uses it
-// (deploy.go, merge.go); integrations/github satisfies all of them without knowing.
+// GitHub is everything the gates ask of GitHub; integrations/github satisfies it.
 type GitHub interface {
-	RangeGatherer
-	PolicyFiles
-	deployGitHub
-	mergeGitHub
+	check.GitHub
+	check.PolicyFiles
+	mergegate.GitHub
+	deploygate.GitHub
 }
 
-// Store is everything the bot keeps: evidence plus the operational state of deploys, deliveries,
-// locks and leases. integrations/store satisfies it on SQLite and PostgreSQL.
-type Store interface {
-	EvidenceWriter
-	deployStore
-	mergeStore
-	retroStore
-}
-
-// Jira is what the bot asks of Jira.
+// Jira is everything the gates ask of Jira; integrations/jira satisfies it.
 type Jira interface {
-	TicketSource
-	TicketUpdater
+	check.Jira
+	rollout.Jira
 }
 
 // App is the running bot: Slack in socket mode, the GitHub webhook endpoint, the delivery
@@ -41,8 +43,8 @@ type App struct {
 	Config        Config
 	GitHub        GitHub
 	Jira          Jira
-	Store         Store
-	Slack         *slack.Client // Web API, with the app-level token set for socket mode
+	Store         *store.Store
+	Slack         *slackapi.Client
 	WebhookSecret []byte
 	Addr          string // HTTP listen address, e.g. ":8080"
 	Log           *logrus.Logger
@@ -52,10 +54,14 @@ type App struct {
 	// DebugSocketMode turns on slack-go's socket-mode debug logging.
 	DebugSocketMode bool
 
-	checkerOnce sync.Once
-	checker     *Checker
+	wireOnce    sync.Once
+	checker     *check.Checker
+	merges      *mergegate.Gate
+	deploys     *deploygate.Gate
+	emergencies *emergency.Reviews
+	rollouts    *rollout.Rollout
 	metrics     metrics
-	gate        gateState
+	state       runtimeState
 }
 
 func (a *App) now() time.Time {
@@ -72,13 +78,60 @@ func (a *App) log() *logrus.Logger {
 	return a.Log
 }
 
-// Checker is the shared check pipeline, recording into the app's store.
-func (a *App) Checker() *Checker {
-	a.checkerOnce.Do(func() {
-		a.checker = &Checker{GitHub: a.GitHub, Jira: a.Jira, Evidence: a.Store, Files: a.GitHub, Now: a.now}
+// wire builds the gates from the adapters, once, at the first event (not before: the App's
+// fields are set until then).
+func (a *App) wire() {
+	a.wireOnce.Do(func() {
+		a.checker = &check.Checker{GitHub: a.GitHub, Jira: a.Jira, Evidence: a.Store, Files: a.GitHub, Now: a.now}
+		a.merges = &mergegate.Gate{
+			Config:  mergegate.Config{ReleaseChannel: a.Config.ReleaseChannel, Repos: a.Config.Repos(), Policy: a.Config.Policy},
+			GitHub:  a.GitHub,
+			Checker: a.checker,
+			Store:   a.Store,
+			Locks:   a,
+			Notices: a,
+			Log:     a.log(),
+			Now:     a.now,
+			Checked: a.metrics.check,
+		}
+		a.emergencies = &emergency.Reviews{
+			Config: emergency.Config{EmergencyChannel: a.Config.EmergencyChannel, People: a.Config.People},
+			Slack:  a.Slack, Store: a.Store, Log: a.log(), Now: a.now,
+		}
+		a.deploys = &deploygate.Gate{
+			Config:      a.Config.deployConfig(),
+			GitHub:      a.GitHub,
+			Slack:       a.Slack,
+			Store:       deployStore{a.Store},
+			Checker:     a.checker,
+			Locks:       a,
+			Notices:     a,
+			Emergencies: a.emergencies,
+			Log:         a.log(),
+			Now:         a.now,
+		}
+		a.rollouts = &rollout.Rollout{
+			ReleaseChannel: a.Config.ReleaseChannel,
+			Slack:          a.Slack, Jira: a.Jira, Store: deployStore{a.Store}, Digests: a.deploys,
+			Locks: a, Notices: a, Log: a.log(), Now: a.now,
+		}
 	})
-	return a.checker
 }
+
+// Checker is the one check path, recording into the app's store.
+func (a *App) Checker() *check.Checker { a.wire(); return a.checker }
+
+// Merges is the merge gate.
+func (a *App) Merges() *mergegate.Gate { a.wire(); return a.merges }
+
+// Deploys is the deploy gate.
+func (a *App) Deploys() *deploygate.Gate { a.wire(); return a.deploys }
+
+// Emergencies is the break-glass path and its retroactive reviews.
+func (a *App) Emergencies() *emergency.Reviews { a.wire(); return a.emergencies }
+
+// Rollouts follows deployments once GitHub has them.
+func (a *App) Rollouts() *rollout.Rollout { a.wire(); return a.rollouts }
 
 // Run serves until ctx is done: HTTP (webhooks, health, metrics), Slack socket mode, the webhook
 // delivery workers and the scheduler. It returns the first fatal error.
@@ -86,6 +139,7 @@ func (a *App) Run(ctx context.Context) error {
 	if len(a.WebhookSecret) == 0 {
 		return errors.New("GITHUB_WEBHOOK_SECRET is not set: webhooks could not be verified")
 	}
+	a.wire()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 4)

@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"sockembot/bot/deploygate"
 	"sockembot/compliance"
 )
 
@@ -65,21 +66,6 @@ func ParseConfig(data []byte) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return cfg, cfg.Validate()
-}
-
-// ParsePolicy reads a policy file (the `check --policy` file or a repository's .sockembot.yml)
-// over the defaults.
-func ParsePolicy(data []byte) (compliance.Policy, error) {
-	p := compliance.DefaultPolicy()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&p); err != nil && !errors.Is(err, io.EOF) {
-		return compliance.Policy{}, fmt.Errorf("policy: %w", err)
-	}
-	if err := p.Validate(); err != nil {
-		return compliance.Policy{}, fmt.Errorf("policy: %w", err)
-	}
-	return p, nil
 }
 
 // Warnings are settings that are allowed but probably not meant: a production environment
@@ -152,4 +138,31 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// Repos are the configured repositories, each once, in a stable order.
+func (c Config) Repos() []string {
+	seen := map[string]bool{}
+	var repos []string
+	for _, s := range c.Services {
+		if s.Repo != "" && !seen[s.Repo] {
+			seen[s.Repo] = true
+			repos = append(repos, s.Repo)
+		}
+	}
+	sort.Strings(repos)
+	return repos
+}
+
+// deployConfig is the part of the config the deploy gate reads.
+func (c Config) deployConfig() deploygate.Config {
+	services := make(map[string]deploygate.Service, len(c.Services))
+	for name, s := range c.Services {
+		services[name] = deploygate.Service{Repo: s.Repo, Environments: s.Environments}
+	}
+	return deploygate.Config{
+		ReleaseChannel: c.ReleaseChannel, Services: services, Deployers: c.Deployers,
+		Emergency: c.Emergency, EmergencyChannel: c.EmergencyChannel, People: c.People,
+		ProductionEnvironments: c.ProductionEnvironments, Policy: c.Policy,
+	}
 }

@@ -57,10 +57,10 @@ func recoverHTTP(a *App, next http.Handler) http.Handler {
 	})
 }
 
-// gateState is the merge gate's process-local state: where the HTTP server ended up listening
-// (Addr may ask for port 0), the signal that wakes the delivery workers, and the pull requests
-// being checked right now.
-type gateState struct {
+// runtimeState is the process-local state of the runtime: where the HTTP server ended up
+// listening (Addr may ask for port 0), the signal that wakes the delivery workers, and the keys
+// locked right now (see Lock).
+type runtimeState struct {
 	once  sync.Once
 	ready chan struct{}
 	addr  string
@@ -81,7 +81,7 @@ const (
 	smallWebhookBody     = 1 << 20
 )
 
-func (s *gateState) init() {
+func (s *runtimeState) init() {
 	s.once.Do(func() {
 		s.ready = make(chan struct{})
 		s.kick = make(chan struct{}, 1)
@@ -93,15 +93,15 @@ func (s *gateState) init() {
 
 // Listening is closed once serveHTTP is accepting connections; ListenAddr then gives the address.
 func (a *App) Listening() <-chan struct{} {
-	a.gate.init()
-	return a.gate.ready
+	a.state.init()
+	return a.state.ready
 }
 
 // ListenAddr is the address serveHTTP bound (host:port), "" before Listening is closed.
 func (a *App) ListenAddr() string {
 	select {
 	case <-a.Listening():
-		return a.gate.addr
+		return a.state.addr
 	default:
 		return ""
 	}
@@ -126,10 +126,10 @@ func (a *App) serveHTTP(ctx context.Context) error {
 		WriteTimeout: 60 * time.Second,
 		IdleTimeout:  120 * time.Second,
 	}
-	a.gate.init()
-	a.gate.addr = ln.Addr().String()
-	close(a.gate.ready)
-	a.log().WithField("addr", a.gate.addr).Info("http: listening")
+	a.state.init()
+	a.state.addr = ln.Addr().String()
+	close(a.state.ready)
+	a.log().WithField("addr", a.state.addr).Info("http: listening")
 
 	done := make(chan struct{})
 	defer close(done)

@@ -12,9 +12,10 @@ import (
 	"sync"
 	"time"
 
-	gh "github.com/google/go-github/v62/github"
 	"github.com/sirupsen/logrus"
 
+	"sockembot/bot/check"
+	"sockembot/compliance"
 	"sockembot/integrations/github"
 	"sockembot/integrations/store"
 )
@@ -26,24 +27,6 @@ const maxWebhookBody = 25 << 20
 // deliveryLease is how long a worker owns a claimed delivery. A replica that dies mid-way loses
 // the claim when it runs out and another worker (or the restarted process) processes it again.
 const deliveryLease = 5 * time.Minute
-
-// mergeStore is what the merge gate keeps in the store: the durable delivery queue, merge
-// idempotency, scheduler leases and cursors, and the evidence it reads back for summaries.
-type mergeStore interface {
-	EnqueueDelivery(ctx context.Context, d store.Delivery) (fresh bool, err error)
-	ClaimDelivery(ctx context.Context, worker string, lease time.Duration) (*store.Delivery, error)
-	CompleteDelivery(ctx context.Context, id string, attempt int, err error) error
-	PendingDeliveries(ctx context.Context) (int64, error)
-	Records(ctx context.Context, kind, subject string, fn func(store.Record) error) error
-	Once(ctx context.Context, scope, key string) (first bool, err error)
-	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
-	ReleaseLease(ctx context.Context, name, holder string) error
-	GetState(ctx context.Context, key string) (string, bool, error)
-	SetState(ctx context.Context, key, value string) error
-	AppendOnce(ctx context.Context, scope, key string, e store.Evidence) (store.Record, bool, error)
-	LastRecord(ctx context.Context, kind, subject string) (store.Record, bool, error)
-	Head(ctx context.Context) (seq int64, hash string, err error)
-}
 
 // handledActions are the webhook events and actions the bot acts on; "" means every action.
 // Anything else is acknowledged with 202 and dropped before it reaches the queue.
@@ -79,10 +62,10 @@ func (a *App) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	// ones, in separate pools, so slow or huge unauthenticated requests can neither use up
 	// memory (at most 64 MB + 200 MB) nor hold up the small deliveries. A request that finds
 	// its pool full for 5 s gets a 503.
-	a.gate.init()
-	limit, pool := int64(smallWebhookBody), a.gate.readingSmall
+	a.state.init()
+	limit, pool := int64(smallWebhookBody), a.state.readingSmall
 	if r.ContentLength < 0 || r.ContentLength > smallWebhookBody {
-		limit, pool = maxWebhookBody, a.gate.reading
+		limit, pool = maxWebhookBody, a.state.reading
 	}
 	select {
 	case pool <- struct{}{}:
@@ -187,9 +170,9 @@ func metricEvent(event string) string {
 // kickWorkers wakes an idle worker when this replica accepted a delivery, so it is processed at
 // once rather than at the next poll. Deliveries accepted by other replicas are found by polling.
 func (a *App) kickWorkers() {
-	a.gate.init()
+	a.state.init()
 	select {
-	case a.gate.kick <- struct{}{}:
+	case a.state.kick <- struct{}{}:
 	default:
 	}
 }
@@ -203,7 +186,7 @@ const deliveryPoll = 2 * time.Second
 
 // runDeliveryWorkers processes the delivery queue until ctx is done.
 func (a *App) runDeliveryWorkers(ctx context.Context) error {
-	a.gate.init()
+	a.state.init()
 	var wg sync.WaitGroup
 	for i := 0; i < deliveryWorkers; i++ {
 		wg.Add(1)
@@ -236,7 +219,7 @@ func (a *App) deliveryWorker(ctx context.Context, worker string) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-a.gate.kick:
+		case <-a.state.kick:
 		case <-tick.C:
 		}
 	}
@@ -245,6 +228,7 @@ func (a *App) deliveryWorker(ctx context.Context, worker string) {
 // ProcessNextDelivery claims one queued delivery, processes it and marks it done. It reports
 // whether there was one. Exported so tests and the demo can drain the queue without timing.
 func (a *App) ProcessNextDelivery(ctx context.Context, worker string) (bool, error) {
+	a.wire()
 	d, err := a.Store.ClaimDelivery(ctx, worker, deliveryLease)
 	if err != nil {
 		return false, fmt.Errorf("claim delivery: %w", err)
@@ -255,7 +239,7 @@ func (a *App) ProcessNextDelivery(ctx context.Context, worker string) (bool, err
 	log := a.log().WithFields(logrus.Fields{"delivery_id": d.ID, "event": d.Event, "worker": worker})
 	// Done well within the lease, so no other worker claims it while this one still works.
 	pctx, pcancel := context.WithTimeout(ctx, deliveryLease-time.Minute)
-	perr := Safely(func() error { return a.processDelivery(pctx, d) })
+	perr := check.Safely(func() error { return a.processDelivery(pctx, d) })
 	pcancel()
 	result := "ok"
 	if perr != nil {
@@ -291,16 +275,20 @@ func (a *App) processDelivery(ctx context.Context, d *store.Delivery) error {
 	if err != nil {
 		return fmt.Errorf("decode %s delivery: %w", d.Event, err)
 	}
+	a.wire()
 	switch ev := ev.(type) {
-	case *gh.PullRequestEvent:
-		return a.onPullRequest(ctx, ev)
-	case *gh.PullRequestReviewEvent:
-		return a.onPullRequestReview(ctx, ev)
-	case *gh.PushEvent:
-		return a.onPush(ctx, ev)
-	case *gh.DeploymentStatusEvent:
-		return a.onDeploymentStatus(ctx, ev)
-	default:
-		return nil
+	case compliance.PullRequestEvent:
+		return a.merges.OnPullRequest(ctx, ev)
+	case compliance.ReviewEvent:
+		// An approval after an emergency deploy is the retroactive review of that change.
+		if err := a.emergencies.OnReview(ctx, ev); err != nil {
+			return err
+		}
+		return a.merges.OnReview(ctx, ev)
+	case compliance.PushEvent:
+		return a.merges.OnPush(ctx, ev)
+	case compliance.DeploymentStatusEvent:
+		return a.rollouts.OnDeploymentStatus(ctx, ev)
 	}
+	return nil
 }

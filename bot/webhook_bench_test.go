@@ -1,4 +1,4 @@
-package bot
+package bot_test
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sockembot/bot/bottest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,9 +19,9 @@ import (
 //
 //	go test ./bot/ -run '^$' -bench WebhookAccept -benchtime 2000x
 func BenchmarkWebhookAccept(b *testing.B) {
-	e := newGateEnv(b)
-	body := fixture(b, octokit+"pull_request/opened.payload.json")
-	sig := signature(gateSecret, body)
+	e := bottest.NewHooks(b)
+	body := bottest.Fixture(b, bottest.Octokit+"pull_request/opened.payload.json")
+	sig := bottest.Signature(bottest.Secret, body)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	var (
 		mu        sync.Mutex
@@ -33,7 +34,7 @@ func BenchmarkWebhookAccept(b *testing.B) {
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/webhooks/github", bytes.NewReader(body))
+			req, _ := http.NewRequest(http.MethodPost, e.Server.URL+"/webhooks/github", bytes.NewReader(body))
 			req.Header.Set("X-GitHub-Event", "pull_request")
 			req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("bench-%d", next.Add(1)))
 			req.Header.Set("X-Hub-Signature-256", sig)
@@ -61,7 +62,7 @@ func BenchmarkWebhookAccept(b *testing.B) {
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d deliveries not accepted", n)
 	}
-	if n, err := e.store.PendingDeliveries(e.ctx); err != nil || n != int64(b.N) {
+	if n, err := e.Store.PendingDeliveries(e.Ctx); err != nil || n != int64(b.N) {
 		b.Fatalf("%d deliveries queued (%v), want %d", n, err, b.N)
 	}
 	slices.Sort(latencies)

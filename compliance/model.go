@@ -3,7 +3,10 @@
 // reproduced from recorded evidence.
 package compliance
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Kind says how a change reached the branch.
 type Kind string
@@ -222,4 +225,20 @@ func DefaultPolicy() Policy {
 		SeparationOfDuties: DutiesPolicy{RequesterSoleApprover: ActionRefuse},
 		Emergency:          EmergencyPolicy{ReviewWithinBusinessDays: 2},
 	}
+}
+
+// Name names a change the way people, digests and retroactive reviews do: "#12", or
+// "direct push abc1234". It keys a change's retroactive review in the evidence.
+func (c ChangeReport) Name() string {
+	if c.Kind == KindDirectPush {
+		sha := ""
+		if len(c.Commits) > 0 {
+			sha = c.Commits[0]
+		}
+		if len(sha) > 7 {
+			sha = sha[:7]
+		}
+		return "direct push " + sha
+	}
+	return fmt.Sprintf("#%d", c.Number)
 }

@@ -19,12 +19,14 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"sockembot/compliance"
 	"sockembot/integrations/internal/scrub"
 )
 
 // ErrNotFound means GitHub has no such ref, pull request or repository (404, or 422 "No commit
-// found" for a ref). Callers tell it apart from an outage with errors.Is.
-var ErrNotFound = errors.New("not found")
+// found" for a ref). Callers tell it apart from an outage with errors.Is; it is the domain's
+// compliance.ErrNotFound.
+var ErrNotFound = compliance.ErrNotFound
 
 // DefaultBaseURL is github.com's REST API.
 const DefaultBaseURL = "https://api.github.com/"

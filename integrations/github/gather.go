@@ -93,7 +93,7 @@ func (c *Client) resolve(ctx context.Context, owner, name, ref string) (string, 
 // ErrHeadBehindBase means head is an ancestor of base (GitHub's compare status "behind"): the
 // range deploys nothing and would roll base's newer commits back, which usually means base and
 // head were swapped. Gather fails rather than report an empty, compliant range.
-var ErrHeadBehindBase = errors.New("head is behind base")
+var ErrHeadBehindBase = compliance.ErrHeadBehindBase
 
 // compare lists every commit in base...head, oldest first. Those are the commits head has and
 // base lacks (for diverged ends, the ones since their merge base); a head behind base is an

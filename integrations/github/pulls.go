@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
@@ -106,7 +105,7 @@ func (f *prFacts) toCompliance() compliance.PullRequest {
 		out.Reviews = append(out.Reviews, compliance.Review{
 			User: login, State: r.GetState(), CommitID: r.GetCommitID(),
 			SubmittedAt: r.GetSubmittedAt().Time,
-			Bot:         r.GetUser().GetType() == "Bot" || strings.HasSuffix(login, "[bot]"),
+			Bot:         isBot(r.GetUser()),
 			Association: r.GetAuthorAssociation(),
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"sockembot/compliance"
 	"strconv"
 	"time"
 )
@@ -53,8 +54,9 @@ func sendOnce(ctx context.Context) context.Context {
 }
 
 // ErrOutcomeUnknown means a request that must not be repeated got no clear answer (a 5xx, a
-// network error, a timeout): GitHub may or may not have acted on it.
-var ErrOutcomeUnknown = errors.New("GitHub may or may not have acted on it")
+// network error, a timeout): GitHub may or may not have acted on it. It is the domain's
+// compliance.ErrOutcomeUnknown.
+var ErrOutcomeUnknown = compliance.ErrOutcomeUnknown
 
 // resetBuffer is added to X-RateLimit-Reset, which has one-second resolution.
 const resetBuffer = 250 * time.Millisecond

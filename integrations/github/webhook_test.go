@@ -5,13 +5,12 @@ import (
 	"os"
 	"testing"
 
-	gh "github.com/google/go-github/v62/github"
-
+	"sockembot/compliance"
 	"sockembot/integrations/github"
 )
 
-// fixtures is ../shared/fixtures beside the repository (this package is two levels deep).
-const fixtures = "../../../shared/fixtures/"
+// fixtures is the repository's testdata/ (this package is two levels deep).
+const fixtures = "../../testdata/"
 
 func TestVerifySignature(t *testing.T) {
 	// GitHub docs, "Validating webhook deliveries".
@@ -55,17 +54,32 @@ func TestParseEventFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pr, ok := ev.(*gh.PullRequestEvent); !ok || pr.GetAction() != "closed" || !pr.GetPullRequest().GetMerged() ||
-		pr.GetPullRequest().GetMergeCommitSHA() == "" {
+	if pr, ok := ev.(compliance.PullRequestEvent); !ok || pr.Action != "closed" || !pr.Merged || pr.Repo != "atmos/hubot-deploy" ||
+		pr.Number != 32 || pr.HeadSHA != "c95e3c0492c0c0456c396389b97ea486fa32c9af" {
 		t.Errorf("merged pull_request: %T %+v", ev, ev)
 	}
 	ev, err = github.ParseEvent("pull_request_review", read("kubernetes-sigs+prow/cmd/phony/examples/review_approve_submitted.json"))
-	if rv, ok := ev.(*gh.PullRequestReviewEvent); err != nil || !ok || rv.GetReview().GetState() != "approved" {
-		t.Errorf("review: %T %v", ev, err)
+	if rv, ok := ev.(compliance.ReviewEvent); err != nil || !ok || rv.Review.State != compliance.StateApproved ||
+		rv.Repo != "kubernetes/kubernetes" || rv.Number != 66686 || rv.Review.User == "" || rv.Review.SubmittedAt.IsZero() {
+		t.Errorf("review: %+v %v", ev, err)
 	}
 	ev, err = github.ParseEvent("push", read("octokit+webhooks/payload-examples/api.github.com/push/payload.json"))
-	if _, ok := ev.(*gh.PushEvent); err != nil || !ok {
-		t.Errorf("push: %T %v", ev, err)
+	if p, ok := ev.(compliance.PushEvent); err != nil || !ok || p.Repo != "Codertocat/Hello-World" || p.Ref != "refs/tags/simple-tag" ||
+		p.DefaultBranch != "master" || p.Pusher != "Codertocat" {
+		t.Errorf("push: %+v %v", ev, err)
+	}
+	ev, err = github.ParseEvent("deployment_status", read("octokit+webhooks/payload-examples/api.github.com/deployment_status/payload.json"))
+	if d, ok := ev.(compliance.DeploymentStatusEvent); err != nil || !ok || d.DeploymentID == 0 || d.StatusID == 0 || d.State != "success" ||
+		d.Repo != "Codertocat/Hello-World" || d.Creator != "Codertocat" {
+		t.Errorf("deployment_status: %+v %v", ev, err)
+	}
+	// A partial payload (no deployment) decodes to zero values, never a panic.
+	if _, err := github.ParseEvent("deployment_status", []byte(`{"action":"created","deployment_status":{"id":1,"state":"success"}}`)); err != nil {
+		t.Errorf("partial deployment_status: %v", err)
+	}
+	// A valid event sockembot does not act on is said to be so.
+	if _, err := github.ParseEvent("ping", read("octokit+webhooks/payload-examples/api.github.com/ping/payload.json")); !errors.Is(err, github.ErrUnhandledEvent) {
+		t.Errorf("ping: %v, want ErrUnhandledEvent", err)
 	}
 	// Timestamps that are not RFC 3339 (a real octokit example) are an error, not a zero value.
 	if _, err := github.ParseEvent("check_run", read("octokit+webhooks/payload-examples/api.github.com/check_run/rerequested.payload.json")); err == nil {

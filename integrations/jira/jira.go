@@ -109,55 +109,43 @@ func (c *Client) Comment(ctx context.Context, key, body string) error {
 	return nil
 }
 
-// TransitionOutcome says what Transition did to an issue.
-type TransitionOutcome string
-
-const (
-	// Moved: the issue went through the transition.
-	Moved TransitionOutcome = "moved"
-	// AlreadyThere: the issue was in the target status already.
-	AlreadyThere TransitionOutcome = "already_there"
-	// LeftClosed: the issue was in another status of the "Done" category (Closed, Won't Do,
-	// Released ...). Someone finished it on purpose; sockembot does not move it again.
-	LeftClosed TransitionOutcome = "left_closed"
-)
-
 // Transition moves an issue through the transition called name, or the one leading to a status
 // called name (both case-insensitive). An issue already in that status, or in any status of the
-// "Done" category, is left alone and the outcome says so. status is the issue's status before.
-func (c *Client) Transition(ctx context.Context, key, name string) (outcome TransitionOutcome, status string, err error) {
+// "Done" category (Closed, Won't Do, Released ...: someone finished it on purpose) is left
+// alone: moved is false. status is the issue's status before.
+func (c *Client) Transition(ctx context.Context, key, name string) (moved bool, status string, err error) {
 	want := strings.TrimSpace(name)
 	issue, resp, err := c.api.Issue.GetWithContext(ctx, key, &gojira.GetQueryOptions{Fields: "status"})
 	if err != nil {
-		return "", "", c.wrap("status of "+key, resp, err)
+		return false, "", c.wrap("status of "+key, resp, err)
 	}
 	if issue.Fields != nil && issue.Fields.Status != nil {
 		st := issue.Fields.Status
 		status = st.Name
 		if strings.EqualFold(st.Name, want) {
-			return AlreadyThere, status, nil
+			return false, status, nil
 		}
 		if st.StatusCategory.Key == "done" {
-			return LeftClosed, status, nil
+			return false, status, nil
 		}
 	}
 	ts, resp, err := c.api.Issue.GetTransitionsWithContext(ctx, key)
 	if err != nil {
-		return "", status, c.wrap("transitions of "+key, resp, err)
+		return false, status, c.wrap("transitions of "+key, resp, err)
 	}
 	var names []string
 	for _, t := range ts {
 		if strings.EqualFold(strings.TrimSpace(t.Name), want) || strings.EqualFold(strings.TrimSpace(t.To.Name), want) {
 			resp, err := c.api.Issue.DoTransitionWithContext(ctx, key, t.ID)
 			if err != nil {
-				return "", status, c.wrap(fmt.Sprintf("transition %s to %q", key, t.Name), resp, err)
+				return false, status, c.wrap(fmt.Sprintf("transition %s to %q", key, t.Name), resp, err)
 			}
 			resp.Body.Close()
-			return Moved, status, nil
+			return true, status, nil
 		}
 		names = append(names, fmt.Sprintf("%q", t.Name))
 	}
-	return "", status, fmt.Errorf("jira: %s has no transition %q (available: %s)", key, name, strings.Join(names, ", "))
+	return false, status, fmt.Errorf("jira: %s has no transition %q (available: %s)", key, name, strings.Join(names, ", "))
 }
 
 // isCloud asks serverInfo once which search API the site has; concurrent callers wait for

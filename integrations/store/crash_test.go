@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"sockembot/compliance"
 )
 
 // crashURLEnv tells the re-executed test binary to act as the crash-test child.
@@ -33,7 +35,7 @@ func TestHelperProcess(t *testing.T) {
 		go func() {
 			for i := 0; ; i++ {
 				subject := fmt.Sprintf("crash-%d-%d", g, i)
-				rec, err := s.Append(context.Background(), Evidence{Kind: KindDeploymentStatus, Repo: "acme/pay", Subject: subject,
+				rec, err := s.Append(context.Background(), compliance.Evidence{Kind: compliance.EvidenceDeploymentStatus, Repo: "acme/pay", Subject: subject,
 					Body: map[string]any{"state": "in_progress", "i": i}})
 				if err != nil {
 					fmt.Fprintln(os.Stderr, err)
@@ -86,7 +88,7 @@ func testCrash(t *testing.T, u string) {
 	s := openStore(t, u)
 	ctx := context.Background()
 	for seq, a := range acks {
-		r, found, err := s.LastRecord(ctx, KindDeploymentStatus, a.subject)
+		r, found, err := s.LastRecord(ctx, compliance.EvidenceDeploymentStatus, a.subject)
 		if err != nil || !found || r.Seq != seq || r.Hash != a.hash {
 			t.Errorf("acknowledged record %d (%s) after the crash: %+v found=%v err=%v", seq, a.subject, r, found, err)
 		}
@@ -96,7 +98,7 @@ func testCrash(t *testing.T, u string) {
 		t.Fatalf("Verify after the crash = %+v, %v", res, err)
 	}
 	// The store keeps working where the dead process left off.
-	rec, err := s.Append(ctx, Evidence{Kind: KindCheckRun, Subject: "after-crash"})
+	rec, err := s.Append(ctx, compliance.Evidence{Kind: compliance.EvidenceCheckRun, Subject: "after-crash"})
 	if err != nil || rec.Seq != res.Checked+1 {
 		t.Fatalf("append after the crash = %d, %v; want seq %d", rec.Seq, err, res.Checked+1)
 	}

@@ -8,29 +8,32 @@ import (
 	"time"
 )
 
-// State is where a deploy request stands.
-type State string
-
+// Deploy states as the deploys table holds them. The deploy gate owns what they mean; the store
+// knows them only to refuse a typo and to run ClaimConfirm's compare-and-swap.
 const (
-	StateRequested  State = "requested"  // digest posted, check running or done
-	StateRefused    State = "refused"    // the check failed and no override was given
-	StateReady      State = "ready"      // the Deploy button may be pressed
-	StateConfirming State = "confirming" // Deploy pressed: creating the GitHub deployment
-	StateDeployed   State = "deployed"
-	StateCancelled  State = "cancelled"
-	StateFailed     State = "failed"
+	stateRequested  = "requested"
+	stateRefused    = "refused"
+	stateReady      = "ready"
+	stateConfirming = "confirming"
+	stateDeployed   = "deployed"
+	stateCancelled  = "cancelled"
+	stateFailed     = "failed"
 )
 
-func (st State) valid() bool {
+// DeployStates are the states a deploy row may be in.
+var DeployStates = []string{stateRequested, stateRefused, stateReady, stateConfirming, stateDeployed, stateCancelled, stateFailed}
+
+func validState(st string) bool {
 	switch st {
-	case StateRequested, StateRefused, StateReady, StateConfirming, StateDeployed, StateCancelled, StateFailed:
+	case stateRequested, stateRefused, stateReady, stateConfirming, stateDeployed, stateCancelled, stateFailed:
 		return true
 	}
 	return false
 }
 
-// Deploy is one deploy request and what became of it.
-type Deploy struct {
+// DeployRow is one row of the deploys table: a deploy request and what became of it, as stored.
+// The deploy gate's Deploy is the same record in its own terms.
+type DeployRow struct {
 	ID                 int64
 	Service            string
 	Environment        string
@@ -41,7 +44,7 @@ type Deploy struct {
 	Requester          string // Slack user id
 	Channel            string // Slack channel of the digest message
 	TS                 string // Slack ts of the digest message, to thread later events under it
-	State              State
+	State              string
 	CheckSeq           int64 // evidence seq of the check_run the digest shows
 	GitHubDeploymentID int64
 	Emergency          bool
@@ -53,8 +56,8 @@ type Deploy struct {
 const deployCols = "id, service, environment, repo, ref, head_sha, base_sha, requester, channel, ts, state, " +
 	"check_seq, github_deployment_id, emergency, reason, created_ns, updated_ns"
 
-func scanDeploy(row interface{ Scan(...any) error }) (Deploy, error) {
-	var d Deploy
+func scanDeploy(row interface{ Scan(...any) error }) (DeployRow, error) {
+	var d DeployRow
 	var created, updated int64
 	err := row.Scan(&d.ID, &d.Service, &d.Environment, &d.Repo, &d.Ref, &d.HeadSHA, &d.BaseSHA,
 		&d.Requester, &d.Channel, &d.TS, &d.State, &d.CheckSeq, &d.GitHubDeploymentID, &d.Emergency,
@@ -64,11 +67,11 @@ func scanDeploy(row interface{ Scan(...any) error }) (Deploy, error) {
 }
 
 // CreateDeploy stores a new deploy (State defaults to requested) and returns its id.
-func (s *Store) CreateDeploy(ctx context.Context, d Deploy) (int64, error) {
+func (s *Store) CreateDeploy(ctx context.Context, d DeployRow) (int64, error) {
 	if d.State == "" {
-		d.State = StateRequested
+		d.State = stateRequested
 	}
-	if !d.State.valid() {
+	if !validState(d.State) {
 		return 0, fmt.Errorf("store: create deploy of %s: unknown state %q", d.Service, d.State)
 	}
 	now := nanos(s.now())
@@ -78,7 +81,7 @@ func (s *Store) CreateDeploy(ctx context.Context, d Deploy) (int64, error) {
 			requester, channel, ts, state, check_seq, github_deployment_id, emergency, reason, created_ns, updated_ns)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) RETURNING id`,
 			d.Service, d.Environment, d.Repo, d.Ref, d.HeadSHA, d.BaseSHA, d.Requester, d.Channel, d.TS,
-			string(d.State), d.CheckSeq, d.GitHubDeploymentID, d.Emergency, d.Reason, now).Scan(&id)
+			d.State, d.CheckSeq, d.GitHubDeploymentID, d.Emergency, d.Reason, now).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: create deploy of %s to %s: %w", d.Service, d.Environment, err)
@@ -87,13 +90,13 @@ func (s *Store) CreateDeploy(ctx context.Context, d Deploy) (int64, error) {
 }
 
 // GetDeploy returns deploy id, or an error wrapping ErrNotFound.
-func (s *Store) GetDeploy(ctx context.Context, id int64) (Deploy, error) {
+func (s *Store) GetDeploy(ctx context.Context, id int64) (DeployRow, error) {
 	d, err := scanDeploy(s.db.QueryRowContext(ctx, "SELECT "+deployCols+" FROM deploys WHERE id = $1", id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Deploy{}, fmt.Errorf("store: deploy %d: %w", id, ErrNotFound)
+		return DeployRow{}, fmt.Errorf("store: deploy %d: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Deploy{}, fmt.Errorf("store: deploy %d: %w", id, err)
+		return DeployRow{}, fmt.Errorf("store: deploy %d: %w", id, err)
 	}
 	return d, nil
 }
@@ -102,7 +105,7 @@ func (s *Store) GetDeploy(ctx context.Context, id int64) (Deploy, error) {
 // different fields (the digest ts, the GitHub deployment id) cannot overwrite each other. fn must
 // not call the store. State changes only through TransitionDeploy, so fn changing State (or ID,
 // CreatedAt) is an error.
-func (s *Store) UpdateDeploy(ctx context.Context, id int64, fn func(d *Deploy)) error {
+func (s *Store) UpdateDeploy(ctx context.Context, id int64, fn func(d *DeployRow)) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		d, err := scanDeploy(tx.QueryRowContext(ctx, "SELECT "+deployCols+" FROM deploys WHERE id = $1"+s.forUpdate(), id))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -132,8 +135,8 @@ func (s *Store) UpdateDeploy(ctx context.Context, id int64, fn func(d *Deploy)) 
 // TransitionDeploy moves deploy id from one state to another if, and only if, it is still in
 // from. It is a compare-and-swap: when two replicas (or a double click) race to confirm the
 // same deploy, exactly one gets ok and creates the GitHub deployment.
-func (s *Store) TransitionDeploy(ctx context.Context, id int64, from, to State) (ok bool, err error) {
-	if !from.valid() || !to.valid() {
+func (s *Store) TransitionDeploy(ctx context.Context, id int64, from, to string) (ok bool, err error) {
+	if !validState(from) || !validState(to) {
 		return false, fmt.Errorf("store: deploy %d: unknown state in %q -> %q", id, from, to)
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
@@ -176,14 +179,14 @@ func (s *Store) ClaimConfirm(ctx context.Context, id int64) (ok bool, busy int64
 			}
 		}
 		err := tx.QueryRowContext(ctx, "SELECT id FROM deploys WHERE service = $1 AND environment = $2 AND state = $3 AND id <> $4 LIMIT 1",
-			service, env, string(StateConfirming), id).Scan(&busy)
+			service, env, stateConfirming, id).Scan(&busy)
 		if err == nil {
 			return nil // busy
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		ok, err = s.transition(ctx, tx, id, StateReady, StateConfirming)
+		ok, err = s.transition(ctx, tx, id, stateReady, stateConfirming)
 		return err
 	})
 	if err != nil {
@@ -193,9 +196,9 @@ func (s *Store) ClaimConfirm(ctx context.Context, id int64) (ok bool, busy int64
 }
 
 // transition is the compare-and-swap of TransitionDeploy and ClaimConfirm, inside tx.
-func (s *Store) transition(ctx context.Context, tx *sql.Tx, id int64, from, to State) (bool, error) {
+func (s *Store) transition(ctx context.Context, tx *sql.Tx, id int64, from, to string) (bool, error) {
 	res, err := tx.ExecContext(ctx, "UPDATE deploys SET state = $1, updated_ns = $2 WHERE id = $3 AND state = $4",
-		string(to), nanos(s.now()), id, string(from))
+		to, nanos(s.now()), id, from)
 	if err != nil {
 		return false, err
 	}
@@ -205,28 +208,28 @@ func (s *Store) transition(ctx context.Context, tx *sql.Tx, id int64, from, to S
 
 // DeployByGitHubID finds the deploy behind a GitHub deployment, to thread deployment_status
 // webhooks under its digest. The error wraps ErrNotFound for deployments sockembot did not make.
-func (s *Store) DeployByGitHubID(ctx context.Context, repo string, ghID int64) (Deploy, error) {
+func (s *Store) DeployByGitHubID(ctx context.Context, repo string, ghID int64) (DeployRow, error) {
 	d, err := scanDeploy(s.db.QueryRowContext(ctx,
 		"SELECT "+deployCols+" FROM deploys WHERE repo = $1 AND github_deployment_id = $2 ORDER BY id DESC LIMIT 1", repo, ghID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Deploy{}, fmt.Errorf("store: deploy of GitHub deployment %s/%d: %w", repo, ghID, ErrNotFound)
+		return DeployRow{}, fmt.Errorf("store: deploy of GitHub deployment %s/%d: %w", repo, ghID, ErrNotFound)
 	}
 	if err != nil {
-		return Deploy{}, fmt.Errorf("store: deploy of GitHub deployment %s/%d: %w", repo, ghID, err)
+		return DeployRow{}, fmt.Errorf("store: deploy of GitHub deployment %s/%d: %w", repo, ghID, err)
 	}
 	return d, nil
 }
 
 // DeploysIn lists the deploys in state that last changed before before, oldest first: the
 // confirmations a crash interrupted, for example.
-func (s *Store) DeploysIn(ctx context.Context, state State, before time.Time) ([]Deploy, error) {
+func (s *Store) DeploysIn(ctx context.Context, state string, before time.Time) ([]DeployRow, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT "+deployCols+
-		" FROM deploys WHERE state = $1 AND updated_ns < $2 ORDER BY id", string(state), nanos(before))
+		" FROM deploys WHERE state = $1 AND updated_ns < $2 ORDER BY id", state, nanos(before))
 	if err != nil {
 		return nil, fmt.Errorf("store: deploys %s before %s: %w", state, before, err)
 	}
 	defer rows.Close()
-	var out []Deploy
+	var out []DeployRow
 	for rows.Next() {
 		d, err := scanDeploy(rows)
 		if err != nil {
@@ -238,14 +241,14 @@ func (s *Store) DeploysIn(ctx context.Context, state State, before time.Time) ([
 }
 
 // RecentDeploys returns up to n deploys of service to env, newest first.
-func (s *Store) RecentDeploys(ctx context.Context, service, env string, n int) ([]Deploy, error) {
+func (s *Store) RecentDeploys(ctx context.Context, service, env string, n int) ([]DeployRow, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT "+deployCols+
 		" FROM deploys WHERE service = $1 AND environment = $2 ORDER BY id DESC LIMIT $3", service, env, n)
 	if err != nil {
 		return nil, fmt.Errorf("store: recent deploys of %s to %s: %w", service, env, err)
 	}
 	defer rows.Close()
-	var out []Deploy
+	var out []DeployRow
 	for rows.Next() {
 		d, err := scanDeploy(rows)
 		if err != nil {

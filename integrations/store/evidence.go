@@ -11,49 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Kinds of evidence the callers record. The strings are stored in the chain: never rename them.
-const (
-	KindCheckRun            = "check_run"
-	KindDeployRequested     = "deploy_requested"
-	KindDeployRefused       = "deploy_refused"
-	KindDeployConfirmed     = "deploy_confirmed"
-	KindDeployCancelled     = "deploy_cancelled"
-	KindDeploymentCreated   = "deployment_created" // body: DeploymentEvidence; the export reads these
-	KindDeploymentStatus    = "deployment_status"
-	KindOverride            = "override"
-	KindMergeVerdict        = "merge_verdict"
-	KindDirectPush          = "direct_push"
-	KindRetroReview         = "retro_review"
-	KindDeployAttemptDenied = "deploy_attempt_denied"
-	KindJiraUpdate          = "jira_update" // tickets commented on and moved after a successful deploy
+	"sockembot/compliance"
 )
 
 // GenesisHash is the prev_hash of the first record.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
-
-// Evidence is a fact to record. Body is marshalled to JSON once, and those bytes are what is
-// stored and hashed.
-type Evidence struct {
-	At      time.Time // zero means now
-	Kind    string
-	Repo    string
-	Subject string // what it is about: a head SHA, a deploy id, a delivery id
-	Body    any
-}
-
-// Record is one stored evidence record.
-type Record struct {
-	Seq      int64
-	At       time.Time
-	Kind     string
-	Repo     string
-	Subject  string
-	Body     json.RawMessage
-	PrevHash string
-	Hash     string
-}
 
 // VerifyResult is the outcome of walking the chain. FirstBad is the first sequence number that
 // is missing or does not check out (0 when OK); Checked counts the records found intact before it.
@@ -84,7 +47,7 @@ func chainHash(prev string, seq int64, at, kind, repo, subject string, body []by
 
 // Append adds e to the chain and returns once the record is committed: an acknowledged record
 // is durable. Appends are serialised across goroutines and processes by the chain head's lock.
-func (s *Store) Append(ctx context.Context, e Evidence) (Record, error) {
+func (s *Store) Append(ctx context.Context, e compliance.Evidence) (compliance.Record, error) {
 	rec, _, err := s.appendIf(ctx, "", "", e)
 	return rec, err
 }
@@ -94,23 +57,23 @@ func (s *Store) Append(ctx context.Context, e Evidence) (Record, error) {
 // not at all. It suits evidence of a one-time event (a retroactive review closed) that two
 // replicas or a redelivery may report at once. first is false, and nothing is written, when
 // the key was already claimed.
-func (s *Store) AppendOnce(ctx context.Context, scope, key string, e Evidence) (rec Record, first bool, err error) {
+func (s *Store) AppendOnce(ctx context.Context, scope, key string, e compliance.Evidence) (rec compliance.Record, first bool, err error) {
 	if scope == "" || key == "" {
-		return Record{}, false, errors.New("store: append once: scope and key must be set")
+		return compliance.Record{}, false, errors.New("store: append once: scope and key must be set")
 	}
 	return s.appendIf(ctx, scope, key, e)
 }
 
-func (s *Store) appendIf(ctx context.Context, scope, key string, e Evidence) (Record, bool, error) {
+func (s *Store) appendIf(ctx context.Context, scope, key string, e compliance.Evidence) (compliance.Record, bool, error) {
 	if e.Kind == "" {
-		return Record{}, false, errors.New("store: append evidence: kind is empty")
+		return compliance.Record{}, false, errors.New("store: append evidence: kind is empty")
 	}
 	if strings.Contains(e.Kind+e.Repo+e.Subject, "\n") {
-		return Record{}, false, fmt.Errorf("store: append %s evidence: kind, repo and subject must not contain newlines", e.Kind)
+		return compliance.Record{}, false, fmt.Errorf("store: append %s evidence: kind, repo and subject must not contain newlines", e.Kind)
 	}
 	body, err := json.Marshal(e.Body)
 	if err != nil {
-		return Record{}, false, fmt.Errorf("store: append %s evidence: encode body: %w", e.Kind, err)
+		return compliance.Record{}, false, fmt.Errorf("store: append %s evidence: encode body: %w", e.Kind, err)
 	}
 	at := e.At
 	if at.IsZero() {
@@ -118,7 +81,7 @@ func (s *Store) appendIf(ctx context.Context, scope, key string, e Evidence) (Re
 	}
 	at = at.UTC()
 	atText := at.Format(time.RFC3339Nano)
-	rec := Record{Kind: e.Kind, Repo: e.Repo, Subject: e.Subject, Body: body}
+	rec := compliance.Record{Kind: e.Kind, Repo: e.Repo, Subject: e.Subject, Body: body}
 	rec.At, _ = time.Parse(time.RFC3339Nano, atText) // what a reader will get back
 	first := true
 	err = s.write(ctx, func(tx *sql.Tx) error {
@@ -151,10 +114,10 @@ func (s *Store) appendIf(ctx context.Context, scope, key string, e Evidence) (Re
 		return nil
 	})
 	if err != nil {
-		return Record{}, false, fmt.Errorf("store: append %s evidence: %w", e.Kind, err)
+		return compliance.Record{}, false, fmt.Errorf("store: append %s evidence: %w", e.Kind, err)
 	}
 	if !first {
-		return Record{}, false, nil
+		return compliance.Record{}, false, nil
 	}
 	return rec, true, nil
 }
@@ -170,16 +133,16 @@ func (s *Store) Head(ctx context.Context) (seq int64, hash string, err error) {
 
 const recordCols = "seq, at, kind, repo, subject, body, prev_hash, hash"
 
-func scanRecord(rows interface{ Scan(...any) error }) (Record, error) {
-	var r Record
+func scanRecord(rows interface{ Scan(...any) error }) (compliance.Record, error) {
+	var r compliance.Record
 	var at string
 	var body []byte
 	if err := rows.Scan(&r.Seq, &at, &r.Kind, &r.Repo, &r.Subject, &body, &r.PrevHash, &r.Hash); err != nil {
-		return Record{}, err
+		return compliance.Record{}, err
 	}
 	t, err := time.Parse(time.RFC3339Nano, at)
 	if err != nil {
-		return Record{}, fmt.Errorf("record %d: time %q: %w", r.Seq, at, err)
+		return compliance.Record{}, fmt.Errorf("record %d: time %q: %w", r.Seq, at, err)
 	}
 	r.At, r.Body = t, body
 	return r, nil
@@ -206,7 +169,7 @@ func recordFilter(kind, subject string) (string, []any) {
 
 // Records calls fn for each record of kind about subject ("" matches any), oldest first. It
 // streams: fn sees one record at a time. An error from fn stops the walk and is returned as is.
-func (s *Store) Records(ctx context.Context, kind, subject string, fn func(Record) error) error {
+func (s *Store) Records(ctx context.Context, kind, subject string, fn func(compliance.Record) error) error {
 	where, args := recordFilter(kind, subject)
 	rows, err := s.db.QueryContext(ctx, "SELECT "+recordCols+" FROM evidence"+where+" ORDER BY seq", args...)
 	if err != nil {
@@ -229,27 +192,27 @@ func (s *Store) Records(ctx context.Context, kind, subject string, fn func(Recor
 }
 
 // RecordAt is the record with sequence number seq; found is false when there is none.
-func (s *Store) RecordAt(ctx context.Context, seq int64) (r Record, found bool, err error) {
+func (s *Store) RecordAt(ctx context.Context, seq int64) (r compliance.Record, found bool, err error) {
 	r, err = scanRecord(s.db.QueryRowContext(ctx, "SELECT "+recordCols+" FROM evidence WHERE seq = $1", seq))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Record{}, false, nil
+		return compliance.Record{}, false, nil
 	}
 	if err != nil {
-		return Record{}, false, fmt.Errorf("store: evidence record %d: %w", seq, err)
+		return compliance.Record{}, false, fmt.Errorf("store: evidence record %d: %w", seq, err)
 	}
 	return r, true, nil
 }
 
 // LastRecord is the newest record of kind about subject ("" matches any); found is false when
 // there is none.
-func (s *Store) LastRecord(ctx context.Context, kind, subject string) (r Record, found bool, err error) {
+func (s *Store) LastRecord(ctx context.Context, kind, subject string) (r compliance.Record, found bool, err error) {
 	where, args := recordFilter(kind, subject)
 	r, err = scanRecord(s.db.QueryRowContext(ctx, "SELECT "+recordCols+" FROM evidence"+where+" ORDER BY seq DESC LIMIT 1", args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Record{}, false, nil
+		return compliance.Record{}, false, nil
 	}
 	if err != nil {
-		return Record{}, false, fmt.Errorf("store: last %s evidence about %q: %w", kind, subject, err)
+		return compliance.Record{}, false, fmt.Errorf("store: last %s evidence about %q: %w", kind, subject, err)
 	}
 	return r, true, nil
 }

@@ -30,6 +30,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"modernc.org/sqlite"               // registers the "sqlite" driver; its Error carries the result code
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"sockembot/compliance"
 )
 
 // Dialects as Dialect reports them.
@@ -41,8 +43,9 @@ const (
 // DefaultPath is the SQLite file used when no database URL is configured.
 const DefaultPath = "sockembot.db"
 
-// ErrNotFound is returned when a deploy (or delivery) asked for by id does not exist.
-var ErrNotFound = errors.New("not found")
+// ErrNotFound is returned when a deploy (or delivery) asked for by id does not exist: the
+// domain's error kind, so a gate recognises it without knowing the store.
+var ErrNotFound = compliance.ErrNotFound
 
 // migrateLockKey is the PostgreSQL advisory lock held while migrating, so two replicas starting at
 // once do not both apply the same migration. Any constant works; this one spells "sockembt".

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"sockembot/compliance"
 )
 
 // postgresEnv names the PostgreSQL server the suite also runs against. Tests are the only code
@@ -124,12 +126,12 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 			Compliant bool     `json:"compliant"`
 			Tickets   []string `json:"tickets"`
 		}
-		in := []Evidence{
-			{At: time.Date(2024, 3, 1, 10, 0, 0, 0, zone), Kind: KindCheckRun, Repo: "acme/pay", Subject: "abc123", Body: verdict{true, []string{"PAY-1"}}},
-			{At: time.Date(2024, 3, 1, 10, 0, 0, 123456789, time.UTC), Kind: KindDeployRequested, Repo: "acme/pay", Subject: "deploy-17", Body: map[string]any{"by": "U1", "env": "prod"}},
-			{At: time.Date(2024, 3, 1, 10, 5, 0, 0, time.UTC), Kind: KindCheckRun, Repo: "acme/web", Subject: "def456", Body: verdict{false, nil}},
+		in := []compliance.Evidence{
+			{At: time.Date(2024, 3, 1, 10, 0, 0, 0, zone), Kind: compliance.EvidenceCheckRun, Repo: "acme/pay", Subject: "abc123", Body: verdict{true, []string{"PAY-1"}}},
+			{At: time.Date(2024, 3, 1, 10, 0, 0, 123456789, time.UTC), Kind: compliance.EvidenceDeployRequested, Repo: "acme/pay", Subject: "deploy-17", Body: map[string]any{"by": "U1", "env": "prod"}},
+			{At: time.Date(2024, 3, 1, 10, 5, 0, 0, time.UTC), Kind: compliance.EvidenceCheckRun, Repo: "acme/web", Subject: "def456", Body: verdict{false, nil}},
 		}
-		var recs []Record
+		var recs []compliance.Record
 		prev := GenesisHash
 		for i, e := range in {
 			rec, err := s.Append(ctx, e)
@@ -153,16 +155,16 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		}
 
 		var got []int64
-		collect := func(r Record) error { got = append(got, r.Seq); return nil }
+		collect := func(r compliance.Record) error { got = append(got, r.Seq); return nil }
 		for _, c := range []struct {
 			kind, subject string
 			want          []int64
 		}{
 			{"", "", []int64{1, 2, 3}},
-			{KindCheckRun, "", []int64{1, 3}},
+			{compliance.EvidenceCheckRun, "", []int64{1, 3}},
 			{"", "deploy-17", []int64{2}},
-			{KindCheckRun, "def456", []int64{3}},
-			{KindOverride, "", nil},
+			{compliance.EvidenceCheckRun, "def456", []int64{3}},
+			{compliance.EvidenceOverride, "", nil},
 		} {
 			got = nil
 			if err := s.Records(ctx, c.kind, c.subject, collect); err != nil {
@@ -173,7 +175,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 			}
 		}
 		var v verdict
-		if err := s.Records(ctx, KindCheckRun, "abc123", func(r Record) error {
+		if err := s.Records(ctx, compliance.EvidenceCheckRun, "abc123", func(r compliance.Record) error {
 			if r.Hash != recs[0].Hash || r.Repo != "acme/pay" || !r.At.Equal(in[0].At) {
 				t.Errorf("read back %+v, want %+v", r, recs[0])
 			}
@@ -182,26 +184,26 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 			t.Errorf("body read back as %+v (%v)", v, err)
 		}
 		stop := errors.New("stop")
-		if err := s.Records(ctx, "", "", func(Record) error { return stop }); err != stop {
+		if err := s.Records(ctx, "", "", func(compliance.Record) error { return stop }); err != stop {
 			t.Errorf("Records returned %v, want the callback's error", err)
 		}
 
-		last, found, err := s.LastRecord(ctx, KindCheckRun, "")
+		last, found, err := s.LastRecord(ctx, compliance.EvidenceCheckRun, "")
 		if err != nil || !found || last.Seq != 3 {
 			t.Errorf("LastRecord(check_run) = %d, %v, %v", last.Seq, found, err)
 		}
-		if _, found, err := s.LastRecord(ctx, KindOverride, ""); err != nil || found {
+		if _, found, err := s.LastRecord(ctx, compliance.EvidenceOverride, ""); err != nil || found {
 			t.Errorf("LastRecord(override) found %v, %v", found, err)
 		}
 	})
 
 	t.Run("AppendRejectsAmbiguousFields", func(t *testing.T) {
 		s := fresh(t)
-		for _, e := range []Evidence{
+		for _, e := range []compliance.Evidence{
 			{Kind: "", Subject: "x"},
-			{Kind: KindCheckRun, Subject: "a\nb"},
-			{Kind: KindCheckRun, Repo: "acme/pay\n"},
-			{Kind: KindCheckRun, Body: func() {}},
+			{Kind: compliance.EvidenceCheckRun, Subject: "a\nb"},
+			{Kind: compliance.EvidenceCheckRun, Repo: "acme/pay\n"},
+			{Kind: compliance.EvidenceCheckRun, Body: func() {}},
 		} {
 			if _, err := s.Append(ctx, e); err == nil {
 				t.Errorf("Append(%+v) succeeded", e)
@@ -244,41 +246,41 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 	t.Run("Tamper", func(t *testing.T) {
 		for _, c := range []struct {
 			name     string
-			tamper   func(t *testing.T, s *Store, recs []Record)
+			tamper   func(t *testing.T, s *Store, recs []compliance.Record)
 			firstBad int64
 			problem  string
 		}{
-			{"body edited", func(t *testing.T, s *Store, _ []Record) {
+			{"body edited", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `UPDATE evidence SET body = '{"compliant":true}' WHERE seq = 3`)
 			}, 3, "content was edited"},
-			{"body reformatted, same JSON value", func(t *testing.T, s *Store, _ []Record) {
+			{"body reformatted, same JSON value", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `UPDATE evidence SET body = '{"n": 3}' WHERE seq = 3`)
 			}, 3, "content was edited"},
-			{"subject edited", func(t *testing.T, s *Store, _ []Record) {
+			{"subject edited", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `UPDATE evidence SET subject = 'other' WHERE seq = 2`)
 			}, 2, "content was edited"},
-			{"time edited", func(t *testing.T, s *Store, _ []Record) {
+			{"time edited", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `UPDATE evidence SET at = '2024-01-01T00:00:00Z' WHERE seq = 4`)
 			}, 4, "content was edited"},
-			{"indexed time edited behind the hashed one", func(t *testing.T, s *Store, _ []Record) {
+			{"indexed time edited behind the hashed one", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `UPDATE evidence SET at_ns = at_ns + 1 WHERE seq = 4`)
 			}, 4, "at_ns"},
-			{"first row deleted", func(t *testing.T, s *Store, _ []Record) {
+			{"first row deleted", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `DELETE FROM evidence WHERE seq = 1`)
 			}, 1, "missing"},
-			{"middle row deleted", func(t *testing.T, s *Store, _ []Record) {
+			{"middle row deleted", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `DELETE FROM evidence WHERE seq = 3`)
 			}, 3, "missing"},
-			{"last row deleted", func(t *testing.T, s *Store, _ []Record) {
+			{"last row deleted", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `DELETE FROM evidence WHERE seq = 5`)
 			}, 5, "chain head"},
-			{"last two rows deleted", func(t *testing.T, s *Store, _ []Record) {
+			{"last two rows deleted", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `DELETE FROM evidence WHERE seq >= 4`)
 			}, 4, "chain head"},
-			{"forged row appended behind the head's back", func(t *testing.T, s *Store, recs []Record) {
+			{"forged row appended behind the head's back", func(t *testing.T, s *Store, recs []compliance.Record) {
 				forge(t, s, 6, recs[4].Hash)
 			}, 6, "beyond the chain head"},
-			{"forged row inserted mid-chain with a made-up hash", func(t *testing.T, s *Store, recs []Record) {
+			{"forged row inserted mid-chain with a made-up hash", func(t *testing.T, s *Store, recs []compliance.Record) {
 				sqlExec(t, s, `UPDATE evidence SET seq = -seq WHERE seq >= 3`)
 				sqlExec(t, s, `UPDATE evidence SET seq = 1 - seq WHERE seq < 0`)
 				sqlExec(t, s, `INSERT INTO evidence (seq, at, at_ns, kind, repo, subject, body, prev_hash, hash)
@@ -287,20 +289,20 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 			}, 3, "content was edited"},
 			// A forger who recomputes the inserted row's hash makes it link correctly, so the
 			// break shows at the next record: the first place the chain stops checking out.
-			{"forged row inserted mid-chain with a correct hash", func(t *testing.T, s *Store, recs []Record) {
+			{"forged row inserted mid-chain with a correct hash", func(t *testing.T, s *Store, recs []compliance.Record) {
 				sqlExec(t, s, `UPDATE evidence SET seq = -seq WHERE seq >= 3`)
 				sqlExec(t, s, `UPDATE evidence SET seq = 1 - seq WHERE seq < 0`)
 				forge(t, s, 3, recs[1].Hash)
 			}, 4, "does not link"},
-			{"two rows swapped", func(t *testing.T, s *Store, _ []Record) {
+			{"two rows swapped", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `UPDATE evidence SET seq = -2 WHERE seq = 2`)
 				sqlExec(t, s, `UPDATE evidence SET seq = 2 WHERE seq = 4`)
 				sqlExec(t, s, `UPDATE evidence SET seq = 4 WHERE seq = -2`)
 			}, 2, "does not link"},
-			{"chain head deleted", func(t *testing.T, s *Store, _ []Record) {
+			{"chain head deleted", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `DELETE FROM chain_head`)
 			}, 1, "head row is missing"},
-			{"chain head rewritten", func(t *testing.T, s *Store, _ []Record) {
+			{"chain head rewritten", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `UPDATE chain_head SET hash = $1`, strings.Repeat("cd", 32))
 			}, 5, "head's hash"},
 		} {
@@ -328,7 +330,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		for g := range goroutines {
 			wg.Go(func() {
 				for i := range each {
-					rec, err := s.Append(ctx, Evidence{Kind: KindCheckRun, Subject: fmt.Sprintf("g%d-%d", g, i), Body: i})
+					rec, err := s.Append(ctx, compliance.Evidence{Kind: compliance.EvidenceCheckRun, Subject: fmt.Sprintf("g%d-%d", g, i), Body: i})
 					if err != nil {
 						t.Error(err)
 						return
@@ -386,7 +388,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		t.Run("appends", func(t *testing.T) {
 			race(func(s *Store, i int) {
 				for j := range 25 {
-					if _, err := s.Append(ctx, Evidence{Kind: KindMergeVerdict, Subject: fmt.Sprintf("r%d-%d", i, j)}); err != nil {
+					if _, err := s.Append(ctx, compliance.Evidence{Kind: compliance.EvidenceMergeVerdict, Subject: fmt.Sprintf("r%d-%d", i, j)}); err != nil {
 						t.Error(err)
 					}
 				}
@@ -398,14 +400,14 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		})
 		t.Run("deploy confirmed twice", func(t *testing.T) {
 			for round := range 10 {
-				id, err := replicas[0].CreateDeploy(ctx, Deploy{Service: "pay", Environment: "prod", Repo: "acme/pay", Ref: "v1", State: StateReady})
+				id, err := replicas[0].CreateDeploy(ctx, DeployRow{Service: "pay", Environment: "prod", Repo: "acme/pay", Ref: "v1", State: stateReady})
 				if err != nil {
 					t.Fatal(err)
 				}
 				var mu sync.Mutex
 				wins := 0
 				race(func(s *Store, _ int) {
-					ok, err := s.TransitionDeploy(ctx, id, StateReady, StateConfirming)
+					ok, err := s.TransitionDeploy(ctx, id, stateReady, stateConfirming)
 					countTrue(t, &wins, &mu, ok, err)
 				})
 				if wins != 1 {
@@ -418,7 +420,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 				env := fmt.Sprintf("prod-%d", round)
 				ids := make([]int64, racers)
 				for i := range ids {
-					id, err := replicas[0].CreateDeploy(ctx, Deploy{Service: "pay", Environment: env, Repo: "acme/pay", Ref: "v1", State: StateReady})
+					id, err := replicas[0].CreateDeploy(ctx, DeployRow{Service: "pay", Environment: env, Repo: "acme/pay", Ref: "v1", State: stateReady})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -438,7 +440,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 				}
 			}
 			// Another environment is not held up.
-			other, err := replicas[0].CreateDeploy(ctx, Deploy{Service: "pay", Environment: "staging", Repo: "acme/pay", Ref: "v1", State: StateReady})
+			other, err := replicas[0].CreateDeploy(ctx, DeployRow{Service: "pay", Environment: "staging", Repo: "acme/pay", Ref: "v1", State: stateReady})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -552,14 +554,14 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 			var mu sync.Mutex
 			firsts := 0
 			race(func(s *Store, i int) {
-				_, ok, err := s.AppendOnce(ctx, "retro-close", "deploy 7 #12", Evidence{Kind: "retro_review", Subject: "deploy 7", Body: map[string]int{"racer": i}})
+				_, ok, err := s.AppendOnce(ctx, "retro-close", "deploy 7 #12", compliance.Evidence{Kind: "retro_review", Subject: "deploy 7", Body: map[string]int{"racer": i}})
 				countTrue(t, &firsts, &mu, ok, err)
 			})
 			if firsts != 1 {
 				t.Fatalf("%d replicas recorded the one-time event, want exactly 1", firsts)
 			}
 			n := 0
-			if err := replicas[0].Records(ctx, "retro_review", "deploy 7", func(Record) error { n++; return nil }); err != nil {
+			if err := replicas[0].Records(ctx, "retro_review", "deploy 7", func(compliance.Record) error { n++; return nil }); err != nil {
 				t.Fatal(err)
 			}
 			if n != 1 {
@@ -570,21 +572,21 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 
 	t.Run("AppendOnce", func(t *testing.T) {
 		s := fresh(t)
-		rec, first, err := s.AppendOnce(ctx, "retro-close", "k1", Evidence{Kind: "retro_review", Subject: "deploy 1", Body: "closed"})
+		rec, first, err := s.AppendOnce(ctx, "retro-close", "k1", compliance.Evidence{Kind: "retro_review", Subject: "deploy 1", Body: "closed"})
 		if err != nil || !first || rec.Seq != 1 {
 			t.Fatalf("first AppendOnce = %+v, %v, %v; want record 1, true", rec, first, err)
 		}
-		if _, first, err := s.AppendOnce(ctx, "retro-close", "k1", Evidence{Kind: "retro_review", Subject: "deploy 1", Body: "again"}); err != nil || first {
+		if _, first, err := s.AppendOnce(ctx, "retro-close", "k1", compliance.Evidence{Kind: "retro_review", Subject: "deploy 1", Body: "again"}); err != nil || first {
 			t.Fatalf("second AppendOnce = %v, %v; want false, nil", first, err)
 		}
 		if ok, err := s.Once(ctx, "retro-close", "k1"); err != nil || ok {
 			t.Fatalf("Once after AppendOnce = %v, %v; want the key taken", ok, err)
 		}
 		// A record that cannot be written leaves the key free, so the event can be recorded later.
-		if _, _, err := s.AppendOnce(ctx, "retro-close", "k2", Evidence{Kind: "retro_review", Subject: "bad\nsubject"}); err == nil {
+		if _, _, err := s.AppendOnce(ctx, "retro-close", "k2", compliance.Evidence{Kind: "retro_review", Subject: "bad\nsubject"}); err == nil {
 			t.Fatal("AppendOnce with a newline in the subject succeeded")
 		}
-		if _, _, err := s.AppendOnce(ctx, "retro-close", "k3", Evidence{Kind: "retro_review", Body: func() {}}); err == nil {
+		if _, _, err := s.AppendOnce(ctx, "retro-close", "k3", compliance.Evidence{Kind: "retro_review", Body: func() {}}); err == nil {
 			t.Fatal("AppendOnce with an unencodable body succeeded")
 		}
 		for _, k := range []string{"k2", "k3"} {
@@ -600,7 +602,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		if _, err := broken.db.Exec("DELETE FROM chain_head"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := broken.AppendOnce(ctx, "retro-close", "k4", Evidence{Kind: "retro_review", Subject: "deploy 4"}); err == nil || !strings.Contains(err.Error(), "chain head is missing") {
+		if _, _, err := broken.AppendOnce(ctx, "retro-close", "k4", compliance.Evidence{Kind: "retro_review", Subject: "deploy 4"}); err == nil || !strings.Contains(err.Error(), "chain head is missing") {
 			t.Fatalf("AppendOnce without a chain head: err = %v, want the missing head named", err)
 		}
 		if ok, err := broken.Once(ctx, "retro-close", "k4"); err != nil || !ok {
@@ -742,7 +744,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 	t.Run("Deploys", func(t *testing.T) {
 		s := fresh(t)
 		clk := newClock(s)
-		in := Deploy{Service: "pay", Environment: "prod", Repo: "acme/pay", Ref: "v1.2.0", HeadSHA: "abc", BaseSHA: "def",
+		in := DeployRow{Service: "pay", Environment: "prod", Repo: "acme/pay", Ref: "v1.2.0", HeadSHA: "abc", BaseSHA: "def",
 			Requester: "U1", Channel: "C1", Emergency: true, Reason: "prod down"}
 		id, err := s.CreateDeploy(ctx, in)
 		if err != nil || id <= 0 {
@@ -750,7 +752,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		}
 		got, err := s.GetDeploy(ctx, id)
 		want := in
-		want.ID, want.State, want.CreatedAt, want.UpdatedAt = id, StateRequested, clk.now(), clk.now()
+		want.ID, want.State, want.CreatedAt, want.UpdatedAt = id, stateRequested, clk.now(), clk.now()
 		if err != nil || !equalDeploy(got, want) {
 			t.Fatalf("GetDeploy = %+v, %v\nwant %+v", got, err, want)
 		}
@@ -759,35 +761,35 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		}
 
 		clk.add(time.Minute)
-		if ok, err := s.TransitionDeploy(ctx, id, StateRequested, StateReady); err != nil || !ok {
+		if ok, err := s.TransitionDeploy(ctx, id, stateRequested, stateReady); err != nil || !ok {
 			t.Fatalf("requested -> ready: %v, %v", ok, err)
 		}
-		if ok, err := s.TransitionDeploy(ctx, id, StateRequested, StateRefused); err != nil || ok {
+		if ok, err := s.TransitionDeploy(ctx, id, stateRequested, stateRefused); err != nil || ok {
 			t.Fatalf("stale requested -> refused: %v, %v; want refused by the compare-and-swap", ok, err)
 		}
-		if _, err := s.TransitionDeploy(ctx, id+100, StateReady, StateConfirming); !errors.Is(err, ErrNotFound) {
+		if _, err := s.TransitionDeploy(ctx, id+100, stateReady, stateConfirming); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("transition of unknown deploy: %v", err)
 		}
-		if _, err := s.TransitionDeploy(ctx, id, StateReady, "shipped"); err == nil {
+		if _, err := s.TransitionDeploy(ctx, id, stateReady, "shipped"); err == nil {
 			t.Fatal("transition to an unknown state succeeded")
 		}
 
 		clk.add(time.Minute)
-		if err := s.UpdateDeploy(ctx, id, func(d *Deploy) { d.TS = "1700000000.000100"; d.GitHubDeploymentID = 987; d.CheckSeq = 42 }); err != nil {
+		if err := s.UpdateDeploy(ctx, id, func(d *DeployRow) { d.TS = "1700000000.000100"; d.GitHubDeploymentID = 987; d.CheckSeq = 42 }); err != nil {
 			t.Fatal(err)
 		}
 		got, _ = s.GetDeploy(ctx, id)
-		if got.State != StateReady || got.TS != "1700000000.000100" || got.GitHubDeploymentID != 987 || got.CheckSeq != 42 ||
+		if got.State != stateReady || got.TS != "1700000000.000100" || got.GitHubDeploymentID != 987 || got.CheckSeq != 42 ||
 			got.Channel != "C1" || !got.UpdatedAt.Equal(clk.now()) || !got.CreatedAt.Equal(want.CreatedAt) {
 			t.Fatalf("after update: %+v", got)
 		}
-		if err := s.UpdateDeploy(ctx, id, func(d *Deploy) { d.State = StateDeployed; d.TS = "x" }); err == nil {
+		if err := s.UpdateDeploy(ctx, id, func(d *DeployRow) { d.State = stateDeployed; d.TS = "x" }); err == nil {
 			t.Fatal("UpdateDeploy changed the state")
 		}
-		if got, _ := s.GetDeploy(ctx, id); got.State != StateReady || got.TS != "1700000000.000100" {
+		if got, _ := s.GetDeploy(ctx, id); got.State != stateReady || got.TS != "1700000000.000100" {
 			t.Fatalf("a refused update left %+v", got)
 		}
-		if err := s.UpdateDeploy(ctx, id+100, func(*Deploy) {}); !errors.Is(err, ErrNotFound) {
+		if err := s.UpdateDeploy(ctx, id+100, func(*DeployRow) {}); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("update of unknown deploy: %v", err)
 		}
 
@@ -800,13 +802,13 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 
 		var prod []int64
 		for i := range 3 {
-			id, err := s.CreateDeploy(ctx, Deploy{Service: "pay", Environment: "prod", Repo: "acme/pay", Ref: fmt.Sprint(i)})
+			id, err := s.CreateDeploy(ctx, DeployRow{Service: "pay", Environment: "prod", Repo: "acme/pay", Ref: fmt.Sprint(i)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			prod = append(prod, id)
 		}
-		if _, err := s.CreateDeploy(ctx, Deploy{Service: "pay", Environment: "staging", Repo: "acme/pay", Ref: "s"}); err != nil {
+		if _, err := s.CreateDeploy(ctx, DeployRow{Service: "pay", Environment: "staging", Repo: "acme/pay", Ref: "s"}); err != nil {
 			t.Fatal(err)
 		}
 		recent, err := s.RecentDeploys(ctx, "pay", "prod", 2)
@@ -923,31 +925,6 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		}
 	})
 
-	t.Run("RetroReviews", func(t *testing.T) {
-		s := fresh(t)
-		at := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
-		add := func(ev RetroReviewEvidence) {
-			t.Helper()
-			if _, err := s.Append(ctx, Evidence{At: at, Kind: KindRetroReview, Repo: "acme/search", Subject: RetroReviewSubject(ev.DeployID), Body: ev}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		add(RetroReviewEvidence{Event: RetroOpened, DeployID: 4, Change: "#1", Repo: "acme/search", PRNumber: 1, Due: at.Add(48 * time.Hour), At: at})
-		add(RetroReviewEvidence{Event: RetroOpened, DeployID: 4, Change: "#2", Repo: "acme/search", PRNumber: 2, Due: at.Add(48 * time.Hour), At: at})
-		add(RetroReviewEvidence{Event: RetroClosed, DeployID: 4, Change: "#2", By: "U0BOB", Via: "slack", At: at.Add(time.Hour)})
-		add(RetroReviewEvidence{Event: RetroClosed, DeployID: 4, Change: "#2", By: "carol", Via: "github_review", At: at.Add(2 * time.Hour)})
-		add(RetroReviewEvidence{Event: RetroClosed, DeployID: 9, Change: "#7", By: "x", At: at}) // never opened: ignored
-		rs, err := s.RetroReviews(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(rs) != 2 || rs[0].Opened.Change != "#1" || rs[0].Closed != nil || rs[1].Closed == nil || rs[1].Closed.By != "U0BOB" {
-			t.Fatalf("reviews %+v: want #1 open and #2 closed by the first closing", rs)
-		}
-	})
-
-	t.Run("Export", func(t *testing.T) { testExport(t, fresh(t)) })
-
 	t.Run("Migrations", func(t *testing.T) {
 		u := newURL(t)
 		var wg sync.WaitGroup
@@ -997,7 +974,7 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 	t.Run("CrashSafety", func(t *testing.T) { testCrash(t, newURL(t)) })
 }
 
-func equalDeploy(a, b Deploy) bool {
+func equalDeploy(a, b DeployRow) bool {
 	if !a.CreatedAt.Equal(b.CreatedAt) || !a.UpdatedAt.Equal(b.UpdatedAt) {
 		return false
 	}
@@ -1014,13 +991,13 @@ func equalLock(a, b *EnvLock) bool {
 	return x == y && a.At.Equal(b.At)
 }
 
-func appendN(t *testing.T, s *Store, n int) []Record {
+func appendN(t *testing.T, s *Store, n int) []compliance.Record {
 	t.Helper()
-	var recs []Record
+	var recs []compliance.Record
 	at := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
 	for i := range n {
-		rec, err := s.Append(context.Background(), Evidence{
-			At: at.Add(time.Duration(i) * time.Minute), Kind: KindCheckRun, Repo: "acme/pay",
+		rec, err := s.Append(context.Background(), compliance.Evidence{
+			At: at.Add(time.Duration(i) * time.Minute), Kind: compliance.EvidenceCheckRun, Repo: "acme/pay",
 			Subject: fmt.Sprintf("sha%d", i+1), Body: map[string]int{"n": i + 1},
 		})
 		if err != nil {
@@ -1054,8 +1031,8 @@ func forge(t *testing.T, s *Store, seq int64, prev string) {
 	body := []byte(`{"override":"nobody saw this"}`)
 	sqlExec(t, s, `INSERT INTO evidence (seq, at, at_ns, kind, repo, subject, body, prev_hash, hash)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		seq, at.Format(time.RFC3339Nano), at.UnixNano(), KindOverride, "acme/pay", "deploy-1", string(body), prev,
-		wantHash(prev, seq, at, KindOverride, "acme/pay", "deploy-1", body))
+		seq, at.Format(time.RFC3339Nano), at.UnixNano(), compliance.EvidenceOverride, "acme/pay", "deploy-1", string(body), prev,
+		wantHash(prev, seq, at, compliance.EvidenceOverride, "acme/pay", "deploy-1", body))
 }
 
 func TestParseURL(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package fakegithub is a small, real HTTP server that answers like the GitHub REST API for the
 // handful of endpoints sockembot uses. It is mounted under /api/v3/, as GitHub Enterprise Server
 // is, so a client that builds absolute URLs wrongly fails against it. Response bodies are shaped
-// on recorded GitHub responses (see ../../../../shared/fixtures), and the fake's own tests decode
+// on recorded GitHub responses (see testdata/ at the repository root), and the fake's own tests decode
 // both through go-github to prove it.
 //
 // Tests and `sockembot demo` build a history with the Repo builder (direct commits, pull requests

@@ -18,8 +18,8 @@ import (
 	fakegithub "sockembot/integrations/fake/github"
 )
 
-// fixtures is ../shared/fixtures beside the repository (this package is three levels deep).
-const fixtures = "../../../../shared/fixtures/"
+// fixtures is the repository's testdata/ (this package is three levels deep).
+const fixtures = "../../../testdata/"
 
 func readFixture(t *testing.T, path string) []byte {
 	t.Helper()

@@ -1,7 +1,7 @@
 // Package fakejira is a small, real Jira REST server for tests and `sockembot demo`. It answers
 // in one of two dialects: Jira Cloud (enhanced /search/jql with nextPageToken, the old /search
 // removed with 410 Gone) or Jira Data Center (/rest/api/2/search with startAt and total). JSON is
-// shaped on the go-jira and JRJC samples in ../shared/fixtures. State is guarded by one mutex and
+// shaped on the go-jira and JRJC samples in testdata/. State is guarded by one mutex and
 // read through methods that return copies.
 package fakejira
 

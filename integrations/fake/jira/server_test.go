@@ -16,14 +16,14 @@ import (
 	fakejira "sockembot/integrations/fake/jira"
 )
 
-// fixtures is ../shared/fixtures seen from this package (repo root is three levels up).
-const fixtures = "../../../../shared/fixtures"
+// fixtures is the repository's testdata/ seen from this package (three levels down).
+const fixtures = "../../../testdata"
 
 func readFixture(t *testing.T, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtures, rel))
 	if err != nil {
-		t.Fatalf("fixture %s (CI keeps ../shared beside the clone): %v", rel, err)
+		t.Fatalf("fixture %s (testdata/ at the repository root): %v", rel, err)
 	}
 	return b
 }

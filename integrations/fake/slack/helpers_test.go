@@ -16,9 +16,8 @@ import (
 	fakeslack "sockembot/integrations/fake/slack"
 )
 
-// fixtures is ../shared/fixtures beside the repo: this package sits three
-// levels below /work/main, so four ".." reach /work.
-const fixtures = "../../../../shared/fixtures"
+// fixtures is the repository's testdata/: this package sits three levels below the root.
+const fixtures = "../../../testdata"
 
 const waitTimeout = 10 * time.Second
 
@@ -88,7 +87,7 @@ func readFixture(t *testing.T, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtures, rel))
 	if err != nil {
-		t.Fatalf("fixture %s (CI keeps ../shared beside the clone): %v", rel, err)
+		t.Fatalf("fixture %s (testdata/ at the repository root): %v", rel, err)
 	}
 	return b
 }

@@ -4,7 +4,7 @@ import "encoding/json"
 
 // Wire shapes of what Slack writes on a socket-mode connection. They are
 // shaped on the envelopes recorded by Slack's own SDKs (see
-// ../shared/fixtures/_extracted/...): the tests decode every fixture into
+// testdata/_extracted/...): the tests decode every fixture into
 // these types with unknown fields disallowed and re-encode it unchanged, so a
 // field the fake leaves out or invents shows up there. Pointer fields mark
 // keys that Slack sends on some payloads and omits on others.

@@ -1,0 +1,211 @@
+// Package check is sockembot's one check path, for a release range and for a single pull
+// request alike: policy → gather (GitHub and Jira's projects in parallel) → tickets → evaluate →
+// record. It decides nothing itself (compliance.Evaluate does) and publishes nothing (the gates
+// do). A check that could not run, for any reason including a panic in an adapter, is an error:
+// never a pass.
+package check
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"sockembot/compliance"
+)
+
+// GitHub is what a check reads from GitHub.
+type GitHub interface {
+	Gather(ctx context.Context, repo, base, head string) (compliance.Range, error)
+	PullRequest(ctx context.Context, repo string, number int) (compliance.Change, error)
+}
+
+// Jira is what a check reads from Jira.
+type Jira interface {
+	Projects(ctx context.Context) ([]string, error)
+	Tickets(ctx context.Context, keys []string) (map[string]compliance.Ticket, error)
+}
+
+// Evidence is where a check's record goes.
+type Evidence interface {
+	Append(ctx context.Context, e compliance.Evidence) (compliance.Record, error)
+}
+
+// Checker runs checks.
+type Checker struct {
+	GitHub GitHub
+	Jira   Jira
+	// Evidence is optional: without a store the check still runs (the CLI in a CI job).
+	Evidence Evidence
+	// Files, when set, is where a repository's own policy (.sockembot.yml) is read from.
+	Files PolicyFiles
+	Now   func() time.Time
+}
+
+// Request is one check: the range Base..Head of Repo, or, with PR set, that pull request as it
+// is now.
+type Request struct {
+	Repo       string
+	Base, Head string
+	PR         int
+	// Policy is the global policy; the repository's own .sockembot.yml replaces it.
+	Policy  compliance.Policy
+	Trigger string // what asked for the check, recorded with it ("cli", "deploy/12 by U0ALICE")
+	// RequesterLogin is the GitHub login of whoever deploys to production, for separation of
+	// duties (compliance.ApplyDuties); "" when it does not apply.
+	RequesterLogin string
+	// Record, when set, makes the evidence record of the run instead of a check_run (a merge
+	// verdict records the facts in its own terms).
+	Record func(Run) compliance.Evidence
+}
+
+// Run is the outcome of one check.
+type Run struct {
+	Facts        compliance.Facts
+	Report       compliance.Report
+	Policy       compliance.Policy
+	PolicyHash   string
+	PolicySource string // "global", or "OWNER/NAME/.sockembot.yml"
+	Seq          int64  // evidence sequence number, 0 when not recorded
+	At           time.Time
+}
+
+// Change is the verdict on the one pull request of a PR check.
+func (r Run) Change() compliance.ChangeReport {
+	if len(r.Report.Changes) == 0 {
+		return compliance.ChangeReport{}
+	}
+	return r.Report.Changes[0]
+}
+
+// CheckRunEvidence is the body of a check_run record: everything needed to re-derive the verdict
+// later, frozen as it was seen. Field names are stored in the chain: never rename them.
+type CheckRunEvidence struct {
+	Repo         string            `json:"repo"`
+	Base         string            `json:"base"`
+	Head         string            `json:"head"`
+	BaseSHA      string            `json:"base_sha"`
+	HeadSHA      string            `json:"head_sha"`
+	Policy       compliance.Policy `json:"policy"`
+	PolicyHash   string            `json:"policy_hash"`
+	PolicySource string            `json:"policy_source,omitempty"`
+	Compliant    bool              `json:"compliant"`
+	Facts        compliance.Facts  `json:"facts"`
+	Report       compliance.Report `json:"report"`
+	Trigger      string            `json:"trigger"`
+	// RequesterLogin is the deploy requester's GitHub login when separation of duties applied.
+	RequesterLogin string `json:"requester_login,omitempty"`
+}
+
+// Check runs req: the policy that applies to the repository, every fact gathered, the verdict,
+// and the record. Any error, or a panic anywhere below (in any goroutine of the check), comes
+// back as an error: a check that could not run is never a pass.
+func (c *Checker) Check(ctx context.Context, req Request) (run Run, err error) {
+	err = Safely(func() error {
+		var e error
+		run, e = c.check(ctx, req)
+		return e
+	})
+	return run, err
+}
+
+func (c *Checker) check(ctx context.Context, req Request) (Run, error) {
+	p, source, err := c.PolicyFor(ctx, req.Repo, req.Policy)
+	if err != nil {
+		return Run{}, Trace(err)
+	}
+	if err := p.Validate(); err != nil {
+		return Run{}, Errorf("policy: %w", err)
+	}
+	facts, err := c.gather(ctx, req, p)
+	if err != nil {
+		return Run{}, err
+	}
+	report := compliance.ApplyDuties(p, compliance.Evaluate(p, facts), req.RequesterLogin)
+	run := Run{Facts: facts, Report: report, Policy: p, PolicyHash: compliance.PolicyHash(p), PolicySource: source, At: c.now()}
+	if c.Evidence == nil {
+		return run, nil
+	}
+	e := compliance.Evidence{
+		At: run.At, Kind: compliance.EvidenceCheckRun, Repo: req.Repo, Subject: facts.Range.HeadSHA,
+		Body: CheckRunEvidence{
+			Repo: req.Repo, Base: facts.Range.Base, Head: facts.Range.Head, BaseSHA: facts.Range.BaseSHA, HeadSHA: facts.Range.HeadSHA,
+			Policy: p, PolicyHash: run.PolicyHash, PolicySource: source, Compliant: report.Compliant,
+			Facts: facts, Report: report, Trigger: req.Trigger, RequesterLogin: req.RequesterLogin,
+		},
+	}
+	if req.Record != nil {
+		e = req.Record(run)
+	}
+	rec, err := c.Evidence.Append(ctx, e)
+	if err != nil {
+		// Unrecorded evidence is a failed check: the audit trail must not have holes.
+		return Run{}, Errorf("record %s: %w", e.Kind, err)
+	}
+	run.Seq = rec.Seq
+	return run, nil
+}
+
+// gather fetches every fact the policy needs: the range (or the pull request) from GitHub and
+// Jira's project list at the same time, then the tickets the changes reference.
+func (c *Checker) gather(ctx context.Context, req Request, p compliance.Policy) (compliance.Facts, error) {
+	type projects struct {
+		keys []string
+		err  error
+	}
+	pc := make(chan projects, 1)
+	go func() {
+		var pr projects
+		// A panic in this goroutine would end the process: recovered here, like the rest.
+		pr.err = Safely(func() error {
+			var err error
+			pr.keys, err = c.Jira.Projects(ctx)
+			return err
+		})
+		pc <- pr
+	}()
+	rng, err := c.gatherGitHub(ctx, req)
+	pr := <-pc
+	if err != nil {
+		return compliance.Facts{}, err
+	}
+	if pr.err != nil {
+		return compliance.Facts{}, Errorf("jira projects: %w", pr.err)
+	}
+	facts := compliance.Facts{Range: rng, JiraProjects: pr.keys, Tickets: map[string]compliance.Ticket{}}
+	if keys := compliance.LookupKeys(p, rng, pr.keys); len(keys) > 0 {
+		facts.Tickets, err = c.Jira.Tickets(ctx, keys)
+		if err != nil {
+			return compliance.Facts{}, Errorf("jira tickets: %w", err)
+		}
+	}
+	return facts, nil
+}
+
+// gatherGitHub reads the range, or the one pull request (a range of exactly that change).
+func (c *Checker) gatherGitHub(ctx context.Context, req Request) (compliance.Range, error) {
+	if req.PR == 0 {
+		rng, err := c.GitHub.Gather(ctx, req.Repo, req.Base, req.Head)
+		if err != nil {
+			return compliance.Range{}, Errorf("gather %s %s..%s: %w", req.Repo, req.Base, req.Head, err)
+		}
+		return rng, nil
+	}
+	change, err := c.GitHub.PullRequest(ctx, req.Repo, req.PR)
+	if err != nil {
+		return compliance.Range{}, Errorf("pull request %s#%d: %w", req.Repo, req.PR, err)
+	}
+	if change.PR == nil {
+		return compliance.Range{}, Errorf("pull request %s#%d: GitHub returned no pull request facts", req.Repo, req.PR)
+	}
+	return compliance.Range{
+		Repo: req.Repo, Head: fmt.Sprintf("#%d", req.PR), HeadSHA: change.PR.HeadSHA,
+		Changes: []compliance.Change{change},
+	}, nil
+}
+
+func (c *Checker) now() time.Time {
+	if c.Now != nil {
+		return c.Now().UTC()
+	}
+	return time.Now().UTC()
+}

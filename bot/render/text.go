@@ -1,0 +1,102 @@
+package render
+
+import (
+	"fmt"
+	"strings"
+
+	"sockembot/compliance"
+)
+
+// ReportText renders a report as a terminal digest: a header, a summary line, then one block
+// per change with its tickets, approvals and violations.
+func ReportText(r compliance.Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %s..%s  (%s..%s)\n", r.Repo, r.Base, r.Head, Short(r.BaseSHA), Short(r.HeadSHA))
+	ok := 0
+	for _, c := range r.Changes {
+		if c.Compliant {
+			ok++
+		}
+	}
+	verdict := "COMPLIANT"
+	if !r.Compliant {
+		verdict = "NOT COMPLIANT"
+	}
+	fmt.Fprintf(&b, "%s: %d changes, %d compliant\n", verdict, len(r.Changes), ok)
+	for _, c := range r.Changes {
+		mark := "ok "
+		if !c.Compliant {
+			mark = "BAD"
+		}
+		b.WriteString("\n")
+		if c.Kind == compliance.KindDirectPush {
+			fmt.Fprintf(&b, "[%s] direct push %s %q by %s\n", mark, Short(firstOr(c.Commits)), c.Title, orUnknown(c.Author))
+		} else {
+			fmt.Fprintf(&b, "[%s] #%d %s (by %s, merged by %s)\n", mark, c.Number, c.Title, orUnknown(c.Author), orUnknown(c.MergedBy))
+			if c.URL != "" {
+				fmt.Fprintf(&b, "      %s\n", c.URL)
+			}
+		}
+		fmt.Fprintf(&b, "      tickets:   %s\n", TicketsText(c.Tickets))
+		if c.Kind == compliance.KindPullRequest {
+			fmt.Fprintf(&b, "      approvals: %s\n", ApprovalsText(c.Approvals))
+		}
+		for _, v := range c.Violations {
+			fmt.Fprintf(&b, "      ✗ %s: %s\n", v.Code, v.Message)
+		}
+	}
+	return b.String()
+}
+
+// TicketsText lists tickets as "PAY-1 (In Progress), PAY-2 (not found)".
+func TicketsText(ts []compliance.Ticket) string {
+	if len(ts) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		st := t.Status
+		if !t.Found {
+			st = "not found"
+		}
+		parts[i] = fmt.Sprintf("%s (%s)", t.Key, st)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// ApprovalsText lists who approved.
+func ApprovalsText(as []compliance.Approval) string {
+	if len(as) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = a.User
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Short is a SHA's first seven characters, as GitHub shows it.
+func Short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+func firstOr(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// OrUnknown names a person, "unknown" when nobody is known.
+func OrUnknown(s string) string { return orUnknown(s) }

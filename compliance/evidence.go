@@ -1,0 +1,48 @@
+package compliance
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// The evidence trail is part of the domain: every gate appends to it, the store keeps it, and an
+// auditor reads it. These are its plain values; the store adds the hash chain.
+
+// Kinds of evidence. The strings are stored in the chain: never rename them.
+const (
+	EvidenceCheckRun            = "check_run"
+	EvidenceDeployRequested     = "deploy_requested"
+	EvidenceDeployRefused       = "deploy_refused"
+	EvidenceDeployConfirmed     = "deploy_confirmed"
+	EvidenceDeployCancelled     = "deploy_cancelled"
+	EvidenceDeploymentCreated   = "deployment_created" // the audit export reads these
+	EvidenceDeploymentStatus    = "deployment_status"
+	EvidenceOverride            = "override"
+	EvidenceMergeVerdict        = "merge_verdict"
+	EvidenceDirectPush          = "direct_push"
+	EvidenceRetroReview         = "retro_review"
+	EvidenceDeployAttemptDenied = "deploy_attempt_denied"
+	EvidenceJiraUpdate          = "jira_update" // tickets commented on and moved after a successful deploy
+)
+
+// Evidence is a fact to record. Body is marshalled to JSON once, and those bytes are what is
+// stored and hashed.
+type Evidence struct {
+	At      time.Time // zero means now
+	Kind    string
+	Repo    string
+	Subject string // what it is about: a head SHA, a deploy id, a delivery id
+	Body    any
+}
+
+// Record is one recorded piece of evidence, as the chain holds it.
+type Record struct {
+	Seq      int64
+	At       time.Time
+	Kind     string
+	Repo     string
+	Subject  string
+	Body     json.RawMessage
+	PrevHash string
+	Hash     string
+}
