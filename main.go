@@ -313,7 +313,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "usage: sockembot demo\n")
 		return exitCouldNotRun
 	}
-	if err := demo.Demo(ctx, stdout); err != nil {
+	if err := demo.Demo(ctx, stdout, ""); err != nil {
 		return failure(stderr, "run the demo", err)
 	}
 	return exitCompliant

@@ -323,12 +323,22 @@ func Seed(w *World) {
 // compliant deploy (digest, Deploy pressed, GitHub deployment, statuses in the thread, Jira
 // tickets updated), a refused deploy, a failure report, someone not allowed to deploy, and an
 // emergency deploy past the violations with its retroactive review.
-func Demo(ctx context.Context, out io.Writer) error {
-	dir, err := os.MkdirTemp("", "sockembot-demo-")
-	if err != nil {
+//
+// keepDir, when set, is where the demo's SQLite store is kept after it ends (created if need
+// be), so `sockembot audit verify` and `audit export` can be run on it; "" uses a temporary
+// directory, removed at the end.
+func Demo(ctx context.Context, out io.Writer, keepDir string) error {
+	dir := keepDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "sockembot-demo-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
 	// One retry keeps the GitHub outage short; `run` uses the adapter's defaults.
 	w, err := Start(ctx, Options{Dir: dir, GitHubRetries: 1})
 	if err != nil {

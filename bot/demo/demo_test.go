@@ -9,7 +9,7 @@ import (
 
 func TestDemo(t *testing.T) {
 	var b strings.Builder
-	if err := demo.Demo(context.Background(), &b); err != nil {
+	if err := demo.Demo(context.Background(), &b, ""); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
