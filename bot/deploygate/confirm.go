@@ -268,7 +268,7 @@ func (g *Gate) createDeployment(ctx context.Context, d Deploy, user string, at t
 		run, err := g.Checker.Check(ctx, check.Request{Repo: d.Repo, Base: d.BaseSHA, Head: d.HeadSHA, Policy: g.Config.Policy,
 			Trigger: fmt.Sprintf("deploy/%d re-check by %s", d.ID, user), RequesterLogin: g.requesterLogin(d.Requester, d.Environment)})
 		if err != nil {
-			return fmt.Errorf("re-check %s %s..%s: %w", d.Repo, render.Short(d.BaseSHA), render.Short(d.HeadSHA), err)
+			return check.Errorf("re-check %s %s..%s: %w", d.Repo, render.Short(d.BaseSHA), render.Short(d.HeadSHA), err)
 		}
 		report, policyHash, policy, source, rechecked, d.CheckSeq = run.Report, run.PolicyHash, run.Policy, run.PolicySource, true, run.Seq
 		if err := g.Store.UpdateDeploy(ctx, d.ID, func(x *Deploy) { x.CheckSeq = run.Seq }); err != nil {
@@ -336,7 +336,7 @@ func (g *Gate) createDeployment(ctx context.Context, d Deploy, user string, at t
 	ghID, err := g.GitHub.CreateDeployment(ctx, d.Repo, d.HeadSHA, d.Environment, payload,
 		fmt.Sprintf("%s %s via sockembot (deploy #%d)", d.Service, d.Ref, d.ID))
 	if err != nil {
-		return fmt.Errorf("create deployment of %s %s to %s: %w", d.Repo, render.Short(d.HeadSHA), d.Environment, err)
+		return check.Errorf("create deployment of %s %s to %s: %w", d.Repo, render.Short(d.HeadSHA), d.Environment, err)
 	}
 	d.GitHubDeploymentID = ghID
 	override, _, err := g.recordDeployment(ctx, d, user, ghID, report, policyHash, source)
@@ -387,7 +387,7 @@ func (g *Gate) recordDeployment(ctx context.Context, d Deploy, deployer string, 
 			Report: report, Compliant: report.Compliant, Override: override,
 			Channel: d.Channel, ThreadTS: d.TS, ThreadURL: g.permalink(ctx, d),
 		}}); err != nil {
-		return nil, false, fmt.Errorf("record %s: %w", compliance.EvidenceDeploymentCreated, err)
+		return nil, false, check.Errorf("record %s: %w", compliance.EvidenceDeploymentCreated, err)
 	}
 	moved, err = g.Store.TransitionDeploy(ctx, d.ID, StateConfirming, StateDeployed)
 	return override, moved, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sockembot/bot/check"
 	"sockembot/bot/deploygate/command"
 	"sockembot/bot/render"
 	"strings"
@@ -34,7 +35,7 @@ func (g *Gate) showStatus(ctx context.Context, r replyTo, cmd command.Command) e
 	for _, env := range envs {
 		sha, id, found, err := g.GitHub.CurrentDeployment(ctx, svc.Repo, env)
 		if err != nil {
-			return fmt.Errorf("current deployment of %s to %s: %w", svc.Repo, env, err)
+			return check.Errorf("current deployment of %s to %s: %w", svc.Repo, env, err)
 		}
 		line := fmt.Sprintf("• *%s*: ", env)
 		if found {

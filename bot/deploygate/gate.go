@@ -253,10 +253,10 @@ func CheckRunOf(ctx context.Context, records Records, d Deploy) (check.CheckRunE
 		return json.Unmarshal(r.Body, &ev)
 	})
 	if err != nil {
-		return check.CheckRunEvidence{}, fmt.Errorf("read check run %d of deploy %d: %w", d.CheckSeq, d.ID, err)
+		return check.CheckRunEvidence{}, check.Errorf("read check run %d of deploy %d: %w", d.CheckSeq, d.ID, err)
 	}
 	if !found {
-		return check.CheckRunEvidence{}, fmt.Errorf("check run %d of deploy %d: %w", d.CheckSeq, d.ID, compliance.ErrNotFound)
+		return check.CheckRunEvidence{}, check.Errorf("check run %d of deploy %d: %w", d.CheckSeq, d.ID, compliance.ErrNotFound)
 	}
 	return ev, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sockembot/bot/check"
 	"sockembot/bot/render"
 	"sockembot/compliance"
 )
@@ -26,7 +27,7 @@ func (g *Gate) RecoverInterrupted(ctx context.Context) (int, error) {
 	var errs []error
 	for _, d := range stuck {
 		if err := g.recoverDeploy(ctx, d); err != nil {
-			errs = append(errs, fmt.Errorf("deploy %d: %w", d.ID, err))
+			errs = append(errs, check.Errorf("deploy %d: %w", d.ID, err))
 			continue
 		}
 		n++

@@ -90,7 +90,7 @@ func (g *Gate) tellBlocks(ctx context.Context, r replyTo, text string, blocks []
 		return err
 	}
 	if rerr := g.Slack.Respond(ctx, r.responseURL, r.channel, text, blocks...); rerr != nil {
-		return fmt.Errorf("%w; response_url: %v", err, rerr)
+		return check.Errorf("%w; response_url: %v", err, rerr)
 	}
 	return nil
 }
@@ -271,7 +271,7 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 	if d.Ref == "" {
 		d.Ref, d.HeadSHA, err = g.GitHub.DefaultBranch(ctx, d.Repo)
 		if err != nil {
-			return fmt.Errorf("default branch of %s: %w", d.Repo, err)
+			return check.Errorf("default branch of %s: %w", d.Repo, err)
 		}
 	} else if d.HeadSHA, err = g.resolve(ctx, d.Repo, d.Ref); err != nil {
 		return err
@@ -283,7 +283,7 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 	} else {
 		sha, _, found, err := g.GitHub.CurrentDeployment(ctx, d.Repo, d.Environment)
 		if err != nil {
-			return fmt.Errorf("current deployment of %s to %s: %w", d.Repo, d.Environment, err)
+			return check.Errorf("current deployment of %s to %s: %w", d.Repo, d.Environment, err)
 		}
 		if !found {
 			// No base means no range to check; guessing one could wave through unchecked changes.
@@ -312,7 +312,7 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 			render.Esc(d.Ref), render.Short(d.HeadSHA), base, render.Short(d.BaseSHA), d.Environment, d.Service, render.Esc(d.Ref), d.Environment)
 	}
 	if err != nil {
-		return fmt.Errorf("check %s %s..%s: %w", d.Repo, render.Short(d.BaseSHA), render.Short(d.HeadSHA), err)
+		return check.Errorf("check %s %s..%s: %w", d.Repo, render.Short(d.BaseSHA), render.Short(d.HeadSHA), err)
 	}
 	d.CheckSeq = run.Seq
 	if err := g.Store.UpdateDeploy(ctx, d.ID, func(x *Deploy) { x.CheckSeq = run.Seq }); err != nil {
@@ -372,7 +372,7 @@ func (g *Gate) resolve(ctx context.Context, repo, ref string) (string, error) {
 		return "", tellf("%s has no branch, tag or commit `%s`.", repo, render.Esc(ref))
 	}
 	if err != nil {
-		return "", fmt.Errorf("resolve %s in %s: %w", ref, repo, err)
+		return "", check.Errorf("resolve %s in %s: %w", ref, repo, err)
 	}
 	return sha, nil
 }

@@ -224,7 +224,7 @@ func (em *Reviews) closeRetro(ctx context.Context, o RetroReviewEvidence, by, vi
 	_, first, err := em.Store.AppendOnce(ctx, "retro-close", o.Key(),
 		compliance.Evidence{At: at, Kind: compliance.EvidenceRetroReview, Repo: o.Repo, Subject: deploygate.Subject(o.DeployID), Body: ev})
 	if err != nil {
-		return fmt.Errorf("record %s: %w", compliance.EvidenceRetroReview, err)
+		return check.Errorf("record %s: %w", compliance.EvidenceRetroReview, err)
 	}
 	if !first {
 		return nil
@@ -407,7 +407,7 @@ func RetroReviews(ctx context.Context, records Records) ([]RetroReview, error) {
 	err := records.Records(ctx, compliance.EvidenceRetroReview, "", func(r compliance.Record) error {
 		var ev RetroReviewEvidence
 		if err := json.Unmarshal(r.Body, &ev); err != nil {
-			return fmt.Errorf("retro_review %d: %w", r.Seq, err)
+			return check.Errorf("retro_review %d: %w", r.Seq, err)
 		}
 		k := ev.Key()
 		switch ev.Event {

@@ -181,7 +181,7 @@ func (g *Gate) CheckPullRequest(ctx context.Context, repo string, number int, he
 	// older facts' verdict on the commit: one at a time, the last to finish read the newest.
 	unlock, err := g.Locks.Lock(ctx, Subject(repo, number))
 	if err != nil {
-		return check.Run{}, fmt.Errorf("check %s#%d: %w", repo, number, err)
+		return check.Run{}, check.Errorf("check %s#%d: %w", repo, number, err)
 	}
 	defer unlock()
 	if headSHA != "" {
@@ -197,10 +197,10 @@ func (g *Gate) CheckPullRequest(ctx context.Context, repo string, number int, he
 		g.checked(StatusError)
 		if headSHA != "" {
 			if serr := g.GitHub.SetStatus(ctx, repo, headSHA, StatusError, StatusContext, statusErrorDescription(err), ""); serr != nil {
-				err = errors.Join(err, fmt.Errorf("set error status: %w", serr))
+				err = errors.Join(err, check.Errorf("set error status: %w", serr))
 			}
 		}
-		return run, fmt.Errorf("check %s#%d: %w", repo, number, err)
+		return run, check.Errorf("check %s#%d: %w", repo, number, err)
 	}
 	cr := run.Change()
 	state := StatusFailure
@@ -213,7 +213,7 @@ func (g *Gate) CheckPullRequest(ctx context.Context, repo string, number int, he
 		return run, check.Errorf("check %s#%d: set status: %w", repo, number, err)
 	}
 	if err := g.publishComment(ctx, repo, number, head, cr); err != nil {
-		return run, fmt.Errorf("check %s#%d: %w", repo, number, err)
+		return run, check.Errorf("check %s#%d: %w", repo, number, err)
 	}
 	log.WithFields(logrus.Fields{"state": state, "head": render.Short(head)}).Info("merge gate: checked")
 	return run, nil

@@ -33,7 +33,7 @@ func (g *Gate) RecordMerge(ctx context.Context, repo string, number int, via str
 	// Under the PR's lock, "no verdict yet" cannot change before this call records one.
 	unlock, err := g.Locks.Lock(ctx, subject)
 	if err != nil {
-		return false, fmt.Errorf("merge %s: %w", subject, err)
+		return false, check.Errorf("merge %s: %w", subject, err)
 	}
 	defer unlock()
 	if done, err := g.mergeRecorded(ctx, subject); err != nil {
@@ -60,7 +60,7 @@ func (g *Gate) RecordMerge(ctx context.Context, repo string, number int, via str
 	if err != nil {
 		// Fail closed, loudly: the release channel hears that a merge could not be judged.
 		g.postMergeFailure(ctx, subject, err)
-		return false, fmt.Errorf("merge %s: %w", subject, err)
+		return false, check.Errorf("merge %s: %w", subject, err)
 	}
 	g.log().WithFields(logrus.Fields{"repo": repo, "pr": number, "compliant": run.Report.Compliant, "source": via, "seq": run.Seq}).Info("merge gate: merge recorded")
 	return true, g.postMergeNote(ctx, subject, &ev, run.Seq)
@@ -79,11 +79,11 @@ func (g *Gate) postMergeNote(ctx context.Context, subject string, ev *MergeVerdi
 				err = compliance.ErrNotFound
 			}
 			if err != nil {
-				return "", fmt.Errorf("merge %s: read verdict: %w", subject, err)
+				return "", check.Errorf("merge %s: read verdict: %w", subject, err)
 			}
 			ev, seq = new(MergeVerdictEvidence), rec.Seq
 			if err := json.Unmarshal(rec.Body, ev); err != nil {
-				return "", fmt.Errorf("merge %s: read verdict %d: %w", subject, rec.Seq, err)
+				return "", check.Errorf("merge %s: read verdict %d: %w", subject, rec.Seq, err)
 			}
 		}
 		n := render.MergeNote{Repo: ev.Repo, Number: ev.Number, Title: ev.Title, URL: ev.URL, MergedBy: ev.MergedBy,
@@ -145,10 +145,10 @@ func (g *Gate) reconcileRepo(ctx context.Context, repo string) (int, error) {
 	key := "reconcile.cursor:" + repo
 	since := g.now().Add(-reconcileLookback)
 	if v, ok, err := g.Store.GetState(ctx, key); err != nil {
-		return 0, fmt.Errorf("%s: cursor: %w", repo, err)
+		return 0, check.Errorf("%s: cursor: %w", repo, err)
 	} else if ok {
 		if since, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return 0, fmt.Errorf("%s: cursor %q: %w", repo, v, err)
+			return 0, check.Errorf("%s: cursor %q: %w", repo, v, err)
 		}
 	}
 	prs, err := g.GitHub.MergedPullsSince(ctx, repo, since.Add(-reconcileOverlap))
@@ -172,7 +172,7 @@ func (g *Gate) reconcileRepo(ctx context.Context, repo string) (int, error) {
 			// The cursor stops before the failed merge, so the next run tries it again; the
 			// merges after it are still recorded now, so one merge that keeps failing does not
 			// hide every later one.
-			failed = append(failed, fmt.Errorf("%s#%d: %w", repo, pr.Number, err))
+			failed = append(failed, check.Errorf("%s#%d: %w", repo, pr.Number, err))
 			continue
 		}
 		if len(failed) == 0 && pr.MergedAt.After(cursor) {
@@ -180,7 +180,7 @@ func (g *Gate) reconcileRepo(ctx context.Context, repo string) (int, error) {
 		}
 	}
 	if err := g.Store.SetState(ctx, key, cursor.UTC().Format(time.RFC3339Nano)); err != nil {
-		failed = append(failed, fmt.Errorf("save %s: %w", key, err))
+		failed = append(failed, check.Errorf("save %s: %w", key, err))
 	}
 	return recorded, errors.Join(failed...)
 }

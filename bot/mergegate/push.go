@@ -46,7 +46,7 @@ func (g *Gate) OnPush(ctx context.Context, ev compliance.PushEvent) error {
 	for i, c := range ev.Commits {
 		if errs[i] != nil {
 			// Fail closed: not knowing whether it came through a PR is not proof that it did.
-			return fmt.Errorf("push to %s: pulls of %s: %w", repo, render.Short(c.SHA), errs[i])
+			return check.Errorf("push to %s: pulls of %s: %w", repo, render.Short(c.SHA), errs[i])
 		}
 		if owned[i] {
 			continue
@@ -84,7 +84,7 @@ func (g *Gate) OnPush(ctx context.Context, ev compliance.PushEvent) error {
 	key := fmt.Sprintf("direct_push:%s@%s..%s", repo, direct[0].SHA, direct[len(direct)-1].SHA)
 	text := func() (string, error) { return render.DirectPushAlert(repo, branch, ev.Pusher, alert), nil }
 	if err := g.Notices.PostOnce(ctx, key, g.Config.ReleaseChannel, "", text); err != nil {
-		return fmt.Errorf("push to %s: alert: %w", repo, err)
+		return check.Errorf("push to %s: alert: %w", repo, err)
 	}
 	return nil
 }

@@ -190,7 +190,7 @@ func (r *Rollout) newestStatus(ctx context.Context, d deploygate.Deploy, ghID, i
 	err := r.Store.Records(ctx, compliance.EvidenceDeploymentStatus, deploygate.Subject(d.ID), func(r compliance.Record) error {
 		var ev deploygate.DeploymentStatusEvidence
 		if err := json.Unmarshal(r.Body, &ev); err != nil {
-			return fmt.Errorf("read deployment_status %d: %w", r.Seq, err)
+			return check.Errorf("read deployment_status %d: %w", r.Seq, err)
 		}
 		if ev.GitHubDeploymentID == ghID && ev.StatusID > id {
 			newest = false
@@ -208,7 +208,7 @@ func (r *Rollout) confirmation(ctx context.Context, d deploygate.Deploy) (string
 	}
 	var ev deploygate.DeployDecisionEvidence
 	if err := json.Unmarshal(rec.Body, &ev); err != nil {
-		return "", fmt.Errorf("read deploy_confirmed %d: %w", rec.Seq, err)
+		return "", check.Errorf("read deploy_confirmed %d: %w", rec.Seq, err)
 	}
 	return fmt.Sprintf("confirmed by %s at %s", render.Mention(ev.By), ev.At.UTC().Format("15:04 MST")), nil
 }

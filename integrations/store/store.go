@@ -164,6 +164,11 @@ func parseURL(url string) (dialect, driver, dsn string, err error) {
 	return SQLite, "sqlite", dsn, nil
 }
 
+// SetClock replaces the store's clock, which dates what callers leave undated (evidence records
+// without a time, deploys, leases, deliveries). The demo runs on a fixed clock so that every
+// run writes the same chain; set it before the store is used.
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 

@@ -253,6 +253,36 @@ func (r *Repo) MergePR(spec PR, method MergeMethod) PRInfo {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
 	p := r.openPR(spec)
+	r.merge(p, method)
+	return p.info()
+}
+
+// Merge merges open pull request number with method, as its MergedBy (default its author).
+func (r *Repo) Merge(number int, method MergeMethod) PRInfo {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	p, ok := r.pulls[number]
+	if !ok || p.merged {
+		panic(fmt.Sprintf("fakegithub: no open pull request %s#%d to merge", r.FullName(), number))
+	}
+	r.merge(p, method)
+	return p.info()
+}
+
+// AddReview submits a review on open pull request number (on its head commit unless rv says
+// otherwise), as the review webhook would announce it.
+func (r *Repo) AddReview(number int, rv Review) {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	p, ok := r.pulls[number]
+	if !ok {
+		panic(fmt.Sprintf("fakegithub: no pull request %s#%d to review", r.FullName(), number))
+	}
+	r.addReview(p, rv)
+	p.updatedAt = r.s.clock
+}
+
+func (r *Repo) merge(p *pull, method MergeMethod) {
 	base := r.branches[r.defaultBranch]
 	head := r.commits[p.headSHA]
 	mergedAt := r.s.tick()
@@ -287,7 +317,6 @@ func (r *Repo) MergePR(spec PR, method MergeMethod) PRInfo {
 	p.mergeSHA = p.landed[len(p.landed)-1]
 	p.mergedAt, p.updatedAt = mergedAt, mergedAt
 	r.branches[r.defaultBranch] = p.mergeSHA
-	return p.info()
 }
 
 // PR returns a snapshot of pull request number.
@@ -377,6 +406,20 @@ func (r *Repo) newCommit(msg, author, committer string, authoredAt, committedAt 
 	return c
 }
 
+func (r *Repo) addReview(p *pull, rv Review) {
+	commitID := rv.CommitID
+	if commitID == "" && rv.OnCommit > 0 && rv.OnCommit <= len(p.commits) {
+		commitID = p.commits[rv.OnCommit-1]
+	}
+	if commitID == "" {
+		commitID = p.headSHA
+	}
+	p.reviews = append(p.reviews, &review{
+		id: r.s.newID(), user: rv.User, state: rv.State, body: rv.Body,
+		commitID: commitID, submittedAt: r.s.tick(), association: rv.Association,
+	})
+}
+
 func (r *Repo) openPR(spec PR) *pull {
 	r.lastNumber++
 	n := r.lastNumber
@@ -411,17 +454,7 @@ func (r *Repo) openPR(spec PR) *pull {
 	p.headSHA = p.commits[len(p.commits)-1]
 	r.branches[p.headRef] = p.headSHA
 	for _, rv := range spec.Reviews {
-		commitID := rv.CommitID
-		if commitID == "" && rv.OnCommit > 0 && rv.OnCommit <= len(p.commits) {
-			commitID = p.commits[rv.OnCommit-1]
-		}
-		if commitID == "" {
-			commitID = p.headSHA
-		}
-		p.reviews = append(p.reviews, &review{
-			id: r.s.newID(), user: rv.User, state: rv.State, body: rv.Body,
-			commitID: commitID, submittedAt: r.s.tick(), association: rv.Association,
-		})
+		r.addReview(p, rv)
 	}
 	p.updatedAt = r.s.clock
 	r.pulls[n] = p

@@ -36,6 +36,11 @@ type Options struct {
 	BotLogin string
 	// RateLimit is the primary rate limit per window (X-RateLimit-Limit). Default 5000.
 	RateLimit int
+	// PublicURL, when set, is the address the fake names itself by in the links it returns
+	// (html_url, url, compare links), e.g. "http://github.example", instead of its listener's
+	// 127.0.0.1:port: a client that dials the listener for that host gets links that are the
+	// same on every run (the demo does this).
+	PublicURL string
 }
 
 // Request is one request the server received.
@@ -108,9 +113,14 @@ func (s *Server) URL() string { return s.srv.URL + APIPrefix + "/" }
 func (s *Server) Close() { s.srv.Close() }
 
 // htmlBase is the web URL of the fake (GitHub Enterprise serves both from one host).
-func (s *Server) htmlBase() string { return s.srv.URL }
+func (s *Server) htmlBase() string {
+	if s.opts.PublicURL != "" {
+		return strings.TrimSuffix(s.opts.PublicURL, "/")
+	}
+	return s.srv.URL
+}
 
-func (s *Server) apiBase() string { return s.srv.URL + APIPrefix }
+func (s *Server) apiBase() string { return s.htmlBase() + APIPrefix }
 
 // SetLatency changes the delay added to each request.
 func (s *Server) SetLatency(d time.Duration) {

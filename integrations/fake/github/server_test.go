@@ -550,3 +550,27 @@ func TestContents(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// A pull request opened, then reviewed and merged later, reads through go-github as GitHub's
+// would: the review on the head commit, the merge landing on the default branch. With a public
+// URL, the links name it instead of the listener.
+func TestOpenPRReviewedThenMerged(t *testing.T) {
+	s, c := newFake(t, fakegithub.Options{PublicURL: "http://github.example"})
+	r := s.AddRepo("acme/payments", "main")
+	r.Commit("initial", "alice")
+	info := r.OpenPR(fakegithub.PR{Title: "PAY-3 refunds", Author: "carol", MergedBy: "dave"})
+	r.AddReview(info.Number, fakegithub.Review{User: "dave", State: "APPROVED"})
+	ctx := context.Background()
+	rvs, _, err := c.PullRequests.ListReviews(ctx, "acme", "payments", info.Number, nil)
+	if err != nil || len(rvs) != 1 || rvs[0].GetState() != "APPROVED" || rvs[0].GetCommitID() != info.HeadSHA {
+		t.Fatalf("reviews %+v, %v", rvs, err)
+	}
+	merged := r.Merge(info.Number, fakegithub.Squash)
+	pr, _, err := c.PullRequests.Get(ctx, "acme", "payments", info.Number)
+	if err != nil || !pr.GetMerged() || pr.GetMergedBy().GetLogin() != "dave" || pr.GetMergeCommitSHA() != merged.MergeSHA || r.Head() != merged.MergeSHA {
+		t.Fatalf("merged pull request %+v, %v", pr, err)
+	}
+	if !strings.HasPrefix(pr.GetHTMLURL(), "http://github.example/acme/payments/pull/") {
+		t.Errorf("html_url %q does not use the public URL", pr.GetHTMLURL())
+	}
+}

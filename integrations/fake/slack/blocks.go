@@ -231,3 +231,7 @@ func richText(e element) string {
 	}
 	return sb.String()
 }
+
+// Flatten turns a message's blocks into the lines a reader would see in Slack (buttons as
+// [Deploy], dividers as ---, context lines behind ~), as Render prints them.
+func Flatten(blocks json.RawMessage) []string { return flattenBlocks(blocks) }

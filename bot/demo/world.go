@@ -14,8 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"os"
+	"net/url"
 	"path/filepath"
 	slackapi "sockembot/integrations/slack"
 	"strings"
@@ -26,7 +27,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"sockembot/bot"
-	"sockembot/bot/render"
 	fakegithub "sockembot/integrations/fake/github"
 	fakejira "sockembot/integrations/fake/jira"
 	fakeslack "sockembot/integrations/fake/slack"
@@ -67,6 +67,7 @@ type World struct {
 	deliveries atomic.Int64
 }
 
+// Options shape a World.
 type Options struct {
 	Dir string // for the SQLite file; required
 	Log *logrus.Logger
@@ -76,8 +77,18 @@ type Options struct {
 	// starts.
 	Configure func(*bot.Config)
 	WrapJira  func(bot.Jira) bot.Jira
-	Now       func() time.Time
+	// Now is the bot's clock; StoreNow, when set, the store's (see store.SetClock). The demo
+	// sets both to one fixed clock so every run writes the same evidence.
+	Now      func() time.Time
+	StoreNow func() time.Time
 }
+
+// The fakes are reached under these names, whatever port they listen on: the links the bot
+// posts and the evidence it records read the same on every run.
+const (
+	GitHubHost = "github.example"
+	JiraHost   = "jira.example"
+)
 
 func demoConfig() bot.Config {
 	cfg := bot.DefaultConfig()
@@ -108,7 +119,7 @@ func Start(ctx context.Context, opts Options) (w *World, err error) {
 			ChannelNames: map[string]string{Release: "releases", Dev: "dev", Incidents: "incidents"},
 			UserGroups:   map[string][]string{OpsGroup: {Bob}},
 		}),
-		GitHub: fakegithub.New(fakegithub.Options{}),
+		GitHub: fakegithub.New(fakegithub.Options{PublicURL: "http://" + GitHubHost}),
 		Jira:   fakejira.New(fakejira.Options{}),
 		done:   make(chan error, 1),
 	}
@@ -121,11 +132,20 @@ func Start(ctx context.Context, opts Options) (w *World, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ghc, err := github.New(github.Options{BaseURL: w.GitHub.URL(), Retries: opts.GitHubRetries, Backoff: 50 * time.Millisecond})
+	if opts.StoreNow != nil {
+		w.Store.SetClock(opts.StoreNow)
+	}
+	// The adapters talk to http://github.example and http://jira.example, dialled at the fakes'
+	// listeners: the same code path as a real host name, and the same text on every run.
+	hc := &http.Client{Transport: hostTransport(map[string]string{
+		GitHubHost + ":80": listenAddr(w.GitHub.URL()),
+		JiraHost + ":80":   listenAddr(w.Jira.URL()),
+	})}
+	ghc, err := github.New(github.Options{BaseURL: "http://" + GitHubHost + "/api/v3/", HTTPClient: hc, Retries: opts.GitHubRetries, Backoff: 50 * time.Millisecond})
 	if err != nil {
 		return nil, err
 	}
-	jc, err := jira.New(jira.Options{BaseURL: w.Jira.URL()})
+	jc, err := jira.New(jira.Options{BaseURL: "http://" + JiraHost + "/", HTTPClient: hc})
 	if err != nil {
 		return nil, err
 	}
@@ -319,138 +339,58 @@ func Seed(w *World) {
 		Reviews: []fakegithub.Review{{User: "hank", State: "APPROVED"}}}, fakegithub.Squash)
 }
 
-// Demo runs the whole bot against built-in fakes and prints what it posted in Slack: a
-// compliant deploy (digest, Deploy pressed, GitHub deployment, statuses in the thread, Jira
-// tickets updated), a refused deploy, a failure report, someone not allowed to deploy, and an
-// emergency deploy past the violations with its retroactive review.
-//
-// keepDir, when set, is where the demo's SQLite store is kept after it ends (created if need
-// be), so `sockembot audit verify` and `audit export` can be run on it; "" uses a temporary
-// directory, removed at the end.
-func Demo(ctx context.Context, out io.Writer, keepDir string) error {
-	dir := keepDir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "sockembot-demo-")
-		if err != nil {
-			return err
+// hostTransport dials the address hosts maps a host:port to, and any other as asked.
+func hostTransport(hosts map[string]string) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if to, ok := hosts[addr]; ok {
+			addr = to
 		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return dialer.DialContext(ctx, network, addr)
 	}
-	// One retry keeps the GitHub outage short; `run` uses the adapter's defaults.
-	w, err := Start(ctx, Options{Dir: dir, GitHubRetries: 1})
-	if err != nil {
-		return fmt.Errorf("start the demo: %w", err)
-	}
-	defer w.Close()
-	Seed(w)
-	if err := playDemo(ctx, w); err != nil {
-		return err
-	}
-	fmt.Fprint(out, w.Slack.Render())
-	return nil
+	return t
 }
 
-func playDemo(ctx context.Context, w *World) error {
-	const wait = 30 * time.Second
+// listenAddr is the host:port of a fake's URL.
+func listenAddr(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	return parsed.Host
+}
 
-	// 1. A compliant release: Alice asks, Bob (in @ops) presses Deploy, the CD system reports.
-	w.Command(Alice, Release, "payments to production")
-	var digest fakeslack.Message
-	if err := Wait(ctx, "the payments digest", wait, func() bool {
-		for _, m := range w.Roots() {
-			if HasAction(m, render.ActionDeploy) {
-				digest = m
-				return true
-			}
-		}
-		return false
-	}); err != nil {
-		return err
+// PullRequestEvent is the pull_request webhook GitHub sends when number is opened, closed
+// (merged), ...: the pull request and repository as the REST API shows them.
+func (w *World) PullRequestEvent(ctx context.Context, repo string, number int, action string) ([]byte, error) {
+	owner, name, _ := strings.Cut(repo, "/")
+	pr, _, err := w.CD.PullRequests.Get(ctx, owner, name, number)
+	if err != nil {
+		return nil, fmt.Errorf("github: pull request %s#%d: %w", repo, number, err)
 	}
-	w.Click(Bob, render.ActionDeploy, digest)
-	pay := w.GitHub.Repo("acme/payments")
-	var depID int64
-	if err := Wait(ctx, "the GitHub deployment", wait, func() bool {
-		for _, d := range pay.Deployments() {
-			if d.Creator != "deployer" {
-				depID = d.ID
-			}
-		}
-		return depID != 0 && len(w.Slack.Thread(Release, digest.TS)) >= 2
-	}); err != nil {
-		return err
+	r, _, err := w.CD.Repositories.Get(ctx, owner, name)
+	if err != nil {
+		return nil, fmt.Errorf("github: repository %s: %w", repo, err)
 	}
-	for i, st := range []struct{ state, desc string }{{"in_progress", "rolling out to 12 pods"}, {"success", "12/12 pods healthy"}} {
-		if err := w.ReportStatus(ctx, "acme/payments", depID, st.state, st.desc); err != nil {
-			return err
-		}
-		if err := Wait(ctx, "the "+st.state+" status in the thread", wait, func() bool {
-			return len(w.Slack.Thread(Release, digest.TS)) >= 3+i
-		}); err != nil {
-			return err
-		}
-	}
+	return json.Marshal(gh.PullRequestEvent{Action: gh.String(action), Number: gh.Int(number), PullRequest: pr, Repo: r, Sender: pr.User})
+}
 
-	// 2. A release that breaks the policy: refused, with Clippy.
-	n := len(w.Roots())
-	w.Command(Alice, Release, "search to production")
-	if err := Wait(ctx, "the refused search digest", wait, func() bool { return len(w.Roots()) > n }); err != nil {
-		return err
+// ReviewEvent is the pull_request_review webhook for the newest review of number.
+func (w *World) ReviewEvent(ctx context.Context, repo string, number int, action string) ([]byte, error) {
+	owner, name, _ := strings.Cut(repo, "/")
+	pr, _, err := w.CD.PullRequests.Get(ctx, owner, name, number)
+	if err != nil {
+		return nil, fmt.Errorf("github: pull request %s#%d: %w", repo, number, err)
 	}
-
-	// 3. GitHub fails for billing: a failure report instead of a digest.
-	w.GitHub.FailNext(1000, "/repos/acme/billing", http.StatusInternalServerError)
-	n = len(w.Roots())
-	w.Command(Alice, Release, "billing to production")
-	if err := Wait(ctx, "the billing failure report", wait, func() bool { return len(w.Roots()) > n }); err != nil {
-		return err
+	reviews, _, err := w.CD.PullRequests.ListReviews(ctx, owner, name, number, &gh.ListOptions{PerPage: 100})
+	if err != nil || len(reviews) == 0 {
+		return nil, fmt.Errorf("github: reviews of %s#%d: %v", repo, number, err)
 	}
-
-	// 4. Someone who may not deploy to production.
-	w.Command(Mallory, Dev, "payments to production")
-	if err := Wait(ctx, "the answer to Mallory", wait, func() bool {
-		for _, e := range w.Slack.Ephemerals() {
-			if e.User == Mallory {
-				return true
-			}
-		}
-		return false
-	}); err != nil {
-		return err
+	r, _, err := w.CD.Repositories.Get(ctx, owner, name)
+	if err != nil {
+		return nil, fmt.Errorf("github: repository %s: %w", repo, err)
 	}
-
-	// 5. Search is down and the fix can't wait: Alice breaks glass, Bob reviews afterwards.
-	n = len(w.Roots())
-	w.Command(Alice, Release, `search to production emergency "search is down for every customer"`)
-	var emergency fakeslack.Message
-	if err := Wait(ctx, "the emergency digest", wait, func() bool {
-		if roots := w.Roots(); len(roots) > n && HasAction(roots[len(roots)-1], render.ActionDeploy) {
-			emergency = roots[len(roots)-1]
-			return true
-		}
-		return false
-	}); err != nil {
-		return err
-	}
-	w.Click(Alice, render.ActionDeploy, emergency)
-	var retro fakeslack.Message
-	if err := Wait(ctx, "the retroactive reviews", wait, func() bool {
-		for _, m := range w.Slack.Thread(Release, emergency.TS) {
-			if HasAction(m, render.ActionRetroApprove) {
-				retro = m
-				return true
-			}
-		}
-		return false
-	}); err != nil {
-		return err
-	}
-	before := len(w.Slack.Thread(Release, emergency.TS))
-	w.Click(Bob, render.ActionRetroApprove, retro)
-	return Wait(ctx, "the retroactive review closed", wait, func() bool {
-		return len(w.Slack.Thread(Release, emergency.TS)) > before
-	})
+	rv := reviews[len(reviews)-1]
+	return json.Marshal(gh.PullRequestReviewEvent{Action: gh.String(action), Review: rv, PullRequest: pr, Repo: r, Sender: rv.User})
 }
