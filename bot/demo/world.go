@@ -261,6 +261,11 @@ func (w *World) StatusEvent(ctx context.Context, repo string, id int64, state, d
 // Deliver posts a webhook the way GitHub does: JSON body, event and delivery headers, and the
 // HMAC-SHA256 signature.
 func (w *World) Deliver(ctx context.Context, event string, body []byte) error {
+	return w.DeliverID(ctx, event, fmt.Sprintf("demo-delivery-%d", w.deliveries.Add(1)), body)
+}
+
+// DeliverID is Deliver with the X-GitHub-Delivery id given.
+func (w *World) DeliverID(ctx context.Context, event, id string, body []byte) error {
 	mac := hmac.New(sha256.New, w.App.WebhookSecret)
 	mac.Write(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+w.App.ListenAddr()+"/webhooks/github", bytes.NewReader(body))
@@ -269,7 +274,7 @@ func (w *World) Deliver(ctx context.Context, event string, body []byte) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", event)
-	req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("demo-delivery-%d", w.deliveries.Add(1)))
+	req.Header.Set("X-GitHub-Delivery", id)
 	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -204,6 +204,21 @@ func deliveryBackoff(attempts int) time.Duration {
 	return min(d, MaxDeliveryBackoff)
 }
 
+// DeliveryState is where delivery id stands: "pending" (queued, being processed or waiting to
+// retry), "done" or "dead" (given up after MaxDeliveryAttempts); the error wraps ErrNotFound for
+// a delivery never queued.
+func (s *Store) DeliveryState(ctx context.Context, id string) (string, error) {
+	var state string
+	err := s.db.QueryRowContext(ctx, "SELECT state FROM deliveries WHERE id = $1", id).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: delivery %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: delivery %s: %w", id, err)
+	}
+	return state, nil
+}
+
 // PendingDeliveries counts deliveries not yet done or dead (queued, in progress or waiting to
 // retry): a growing number means the workers are not keeping up or something keeps failing.
 func (s *Store) PendingDeliveries(ctx context.Context) (int64, error) {

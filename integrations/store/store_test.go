@@ -672,6 +672,15 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		if err := s.CompleteDelivery(ctx, "b", 1, nil); err != nil {
 			t.Fatal(err)
 		}
+		if st, err := s.DeliveryState(ctx, "b"); err != nil || st != "done" {
+			t.Fatalf("state of b = %q, %v, want done", st, err)
+		}
+		if st, err := s.DeliveryState(ctx, "a"); err != nil || st != "pending" {
+			t.Fatalf("state of a = %q, %v, want pending", st, err)
+		}
+		if _, err := s.DeliveryState(ctx, "never"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("state of a delivery never queued: %v, want ErrNotFound", err)
+		}
 		clk.add(61 * time.Second)
 		d = claim("w3")
 		if d == nil || d.ID != "a" || d.Attempts != 2 {
