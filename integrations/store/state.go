@@ -53,7 +53,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 			}
 			n += k
 		}
-		// Marks of notices posted (see the bot's postOnce): their value is when, in UTC RFC 3339,
+		// Marks of notices posted (see the runtime's PostOnce): their value is when, in UTC RFC 3339,
 		// which sorts as text.
 		res, err := tx.ExecContext(ctx, "DELETE FROM kv WHERE k LIKE 'posted:%' AND v < $1", before.UTC().Format(time.RFC3339))
 		if err != nil {
