@@ -54,6 +54,8 @@ type App struct {
 	// DebugSocketMode turns on slack-go's socket-mode debug logging.
 	DebugSocketMode bool
 
+	slackDownFor time.Duration // how long Slack may be down before /healthz fails; tests shorten it
+
 	wireOnce    sync.Once
 	checker     *check.Checker
 	merges      *mergegate.Gate
@@ -92,7 +94,7 @@ func (a *App) wire() {
 			Notices: a,
 			Log:     a.log(),
 			Now:     a.now,
-			Checked: a.metrics.check,
+			Checked: func(state string) { a.metrics.init(a); a.metrics.checks.WithLabelValues(state).Inc() },
 		}
 		a.emergencies = &emergency.Reviews{
 			Config: emergency.Config{EmergencyChannel: a.Config.EmergencyChannel, People: a.Config.People},

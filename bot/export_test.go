@@ -26,3 +26,6 @@ func (a *App) RunJob(ctx context.Context, name string, ttl time.Duration, run fu
 func (a *App) RenewLease(ctx context.Context, name string, ttl time.Duration, lost func()) (stop func()) {
 	return a.renewLease(ctx, name, ttl, lost)
 }
+
+// SetSlackDownFor shortens how long Slack may be down before /healthz fails.
+func (a *App) SetSlackDownFor(d time.Duration) { a.slackDownFor = d }

@@ -9,6 +9,7 @@ import (
 	"sockembot/bot/render"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/slack-go/slack"
@@ -29,6 +30,8 @@ func (a *App) runSocketMode(ctx context.Context) error {
 		socketmode.OptionDebug(a.DebugSocketMode),
 		socketmode.OptionLog(socketLog{a.log()}),
 	)
+	a.state.slack.set(false, time.Now()) // started, not yet connected
+	defer a.state.slack.set(false, time.Now())
 	runErr := make(chan error, 1)
 	go func() { runErr <- sm.RunContext(ctx) }()
 
@@ -68,8 +71,14 @@ func (a *App) runSocketMode(ctx context.Context) error {
 					a.handleEnvelope(hctx, evt)
 				}(evt)
 			case socketmode.EventTypeConnected:
+				a.state.slack.set(true, time.Now())
 				a.log().Info("slack: socket mode connected")
-			case socketmode.EventTypeConnectionError, socketmode.EventTypeIncomingError, socketmode.EventTypeErrorWriteFailed, socketmode.EventTypeErrorBadMessage:
+			case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect:
+				a.state.slack.set(false, time.Now())
+			case socketmode.EventTypeConnectionError:
+				a.state.slack.set(false, time.Now())
+				a.log().WithField("event", string(evt.Type)).Warnf("slack: socket mode: %v", evt.Data)
+			case socketmode.EventTypeIncomingError, socketmode.EventTypeErrorWriteFailed, socketmode.EventTypeErrorBadMessage:
 				a.log().WithField("event", string(evt.Type)).Warnf("slack: socket mode: %v", evt.Data)
 			case socketmode.EventTypeInvalidAuth:
 				return errors.New("slack socket mode: invalid auth: check SLACK_APP_TOKEN")
