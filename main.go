@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	slackapi "sockembot/integrations/slack"
 	"strings"
 	"syscall"
@@ -37,21 +38,6 @@ const (
 	exitCouldNotRun  = 2
 )
 
-const usage = `sockembot — SOC 2 change management for GitHub, Jira and Slack
-
-Usage:
-  sockembot check --repo OWNER/NAME --base REF --head REF [--policy FILE] [--format text|json]
-  sockembot run                     Slack bot (socket mode) + GitHub webhook endpoint
-  sockembot demo                    the whole bot against built-in fakes (no credentials)
-  sockembot audit export --from DATE --to DATE [--repo R] [--format csv|json]
-  sockembot audit verify [--anchor SEQ:HASH]
-
-Exit codes: 0 compliant / ok, 1 not compliant / tampered, 2 could not run.
-Environment: see README.md (GITHUB_TOKEN, GITHUB_API_URL, JIRA_URL, JIRA_USER, JIRA_TOKEN,
-DATABASE_URL, SLACK_APP_TOKEN, SLACK_BOT_TOKEN, SLACK_API_URL, GITHUB_WEBHOOK_SECRET, PORT,
-SOCKEMBOT_CONFIG).
-`
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
@@ -73,6 +59,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdDemo(ctx, args[1:], stdout, stderr)
 	case "run":
 		return cmdRun(ctx, args[1:], stdout, stderr, getenv)
+	case "version", "--version":
+		fs := flag.NewFlagSet("version", flag.ContinueOnError)
+		if code, done := parseFlags(fs, versionHelp, args[1:], stdout, stderr); done {
+			return code
+		}
+		fmt.Fprint(stdout, versionText())
+		return exitCompliant
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitCompliant
@@ -82,45 +75,61 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 }
 
-// failure prints a failure report and returns exit code 2.
-func failure(stderr io.Writer, doing string, err error) int {
-	fmt.Fprint(stderr, render.Failure{Doing: doing, Err: err}.Text())
+// failure prints a failure report and returns exit code 2. consequence says what the failure
+// means for this command ("" for a check's: nothing is treated as compliant).
+func failure(stderr io.Writer, doing, consequence string, err error) int {
+	fmt.Fprint(stderr, render.Failure{Doing: doing, Err: err, Consequence: consequence}.Text())
 	return exitCouldNotRun
 }
 
+// What a failure means, command by command.
+const (
+	verifyFailed = "The evidence chain was NOT verified: treat it as unverified, not as intact."
+	exportFailed = "The export is missing or incomplete: do not use this output."
+	runFailed    = "sockembot has stopped: nothing is gated (no deploys, no merge statuses) until it runs again."
+	demoFailed   = "The demo did not finish; what it printed shows how far it got."
+)
+
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	repo := fs.String("repo", "", "repository OWNER/NAME")
-	base := fs.String("base", "", "base ref (what is deployed now)")
-	head := fs.String("head", "", "head ref (what is to be deployed)")
-	policyFile := fs.String("policy", "", "policy YAML file (default: built-in policy)")
-	format := fs.String("format", "text", "output format: text or json")
-	if err := fs.Parse(args); err != nil {
-		return exitCouldNotRun
+	repo := fs.String("repo", "", "repository `OWNER/NAME` (required)")
+	base := fs.String("base", "", "base `REF`: what is deployed now, a branch, tag or SHA (required)")
+	head := fs.String("head", "", "head `REF`: what is to be deployed (required)")
+	policyFile := fs.String("policy", "", "policy YAML `FILE` (default: the built-in policy)")
+	format := fs.String("format", "text", "output `format`: text or json")
+	if code, done := parseFlags(fs, checkHelp, args, stdout, stderr); done {
+		return code
 	}
-	if *repo == "" || *base == "" || *head == "" || (*format != "text" && *format != "json") || fs.NArg() > 0 {
-		fmt.Fprint(stderr, "usage: sockembot check --repo OWNER/NAME --base REF --head REF [--policy FILE] [--format text|json]\n")
-		return exitCouldNotRun
+	switch {
+	case *repo == "":
+		return usageError(stderr, "check", "--repo is required (OWNER/NAME)")
+	case strings.Count(*repo, "/") != 1 || strings.HasPrefix(*repo, "/") || strings.HasSuffix(*repo, "/"):
+		return usageError(stderr, "check", "--repo must be OWNER/NAME (got %q)", *repo)
+	case *base == "":
+		return usageError(stderr, "check", "--base is required (a branch, tag or commit SHA)")
+	case *head == "":
+		return usageError(stderr, "check", "--head is required (a branch, tag or commit SHA)")
+	case *format != "text" && *format != "json":
+		return usageError(stderr, "check", "--format must be text or json (got %q)", *format)
 	}
 	policy := compliance.DefaultPolicy()
 	if *policyFile != "" {
 		data, err := os.ReadFile(*policyFile)
 		if err != nil {
-			return failure(stderr, "read the policy file", err)
+			return failure(stderr, "read the policy file", "", err)
 		}
 		if policy, err = check.ParsePolicy(data); err != nil {
-			return failure(stderr, "read the policy file "+*policyFile, err)
+			return failure(stderr, "read the policy file "+*policyFile, "", err)
 		}
 	}
 	checker, closeFn, err := newChecker(ctx, getenv, getenv("DATABASE_URL") != "")
 	if err != nil {
-		return failure(stderr, "set up the check", err)
+		return failure(stderr, "set up the check", "The check did not run: set what is missing (see sockembot check --help).", err)
 	}
 	defer closeFn()
 	result, err := checker.Check(ctx, check.Request{Repo: *repo, Base: *base, Head: *head, Policy: policy, Trigger: "cli"})
 	if err != nil {
-		return failure(stderr, fmt.Sprintf("check %s %s..%s", *repo, *base, *head), err)
+		return failure(stderr, fmt.Sprintf("check %s %s..%s", *repo, *base, *head), "", err)
 	}
 	if result.PolicySource != check.GlobalPolicySource && *policyFile != "" {
 		// The repository's own policy wins (see README, "Per-repository policy"): say so, since
@@ -137,7 +146,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			PolicyHash   string `json:"policy_hash"`
 		}{result.Report, result.PolicySource, result.PolicyHash}
 		if err := enc.Encode(out); err != nil {
-			return failure(stderr, "write the report", err)
+			return failure(stderr, "write the report", "", err)
 		}
 	} else {
 		fmt.Fprint(stdout, render.ReportText(result.Report))
@@ -149,7 +158,6 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	return exitCompliant
 }
 
-// newChecker builds the GitHub and Jira adapters from the environment, and the store when asked.
 func newChecker(ctx context.Context, getenv func(string) string, withStore bool) (*check.Checker, func(), error) {
 	gh, err := newGitHub(getenv)
 	if err != nil {
@@ -188,38 +196,37 @@ func newJira(getenv func(string) string) (*jira.Client, error) {
 }
 
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	const auditUsage = "usage: sockembot audit export --from DATE --to DATE [--repo R] [--kind deployments|events] [--format csv|json]\n       sockembot audit verify [--anchor SEQ:HASH]\n"
 	if len(args) == 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return exitCouldNotRun
+		return usageError(stderr, "audit", "say export or verify")
+	}
+	if isHelp(args) {
+		fmt.Fprint(stdout, auditHelp.text(nil))
+		return exitCompliant
 	}
 	switch args[0] {
 	case "verify":
 		fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		anchor := fs.String("anchor", "", "SEQ:HASH from an earlier verify's head line, kept outside the database")
-		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
-			fmt.Fprint(stderr, auditUsage)
-			return exitCouldNotRun
+		anchor := fs.String("anchor", "", "`SEQ:HASH` from an earlier verify's head line (or the daily summary), kept outside the database")
+		if code, done := parseFlags(fs, verifyHelp, args[1:], stdout, stderr); done {
+			return code
 		}
 		var anchorSeq int64
 		var anchorHash string
 		if *anchor != "" {
 			seqText, hash, ok := strings.Cut(*anchor, ":")
 			if _, err := fmt.Sscan(seqText, &anchorSeq); !ok || err != nil || anchorSeq < 1 || len(hash) != 64 {
-				fmt.Fprintf(stderr, "audit verify: --anchor is SEQ:HASH, as printed on the head line (record 42, hash 3f… → 42:3f…)\n")
-				return exitCouldNotRun
+				return usageError(stderr, "audit verify", "--anchor is SEQ:HASH, as printed on the head line (record 42, hash 3f… → 42:3f…) (got %q)", *anchor)
 			}
 			anchorHash = hash
 		}
 		st, err := store.OpenExisting(ctx, getenv("DATABASE_URL"))
 		if err != nil {
-			return failure(stderr, "open the evidence store", err)
+			return failure(stderr, "open the evidence store", verifyFailed, err)
 		}
 		defer st.Close()
 		res, err := st.Verify(ctx)
 		if err != nil {
-			return failure(stderr, "verify the evidence chain", err)
+			return failure(stderr, "verify the evidence chain", verifyFailed, err)
 		}
 		if !res.OK {
 			fmt.Fprintf(stdout, "TAMPERED: evidence record %d: %s (%d records checked)\n", res.FirstBad, res.Problem, res.Checked)
@@ -228,7 +235,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		if anchorSeq != 0 {
 			rec, found, err := st.RecordAt(ctx, anchorSeq)
 			if err != nil {
-				return failure(stderr, "read the anchored record", err)
+				return failure(stderr, "read the anchored record", verifyFailed, err)
 			}
 			if !found || rec.Hash != anchorHash {
 				fmt.Fprintf(stdout, "TAMPERED: evidence record %d no longer has the anchored hash: the chain was rewritten since the anchor was taken\n", anchorSeq)
@@ -242,35 +249,35 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return exitCompliant
 	case "export":
 		fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		from := fs.String("from", "", "first day (YYYY-MM-DD or RFC 3339), inclusive")
-		to := fs.String("to", "", "last day (YYYY-MM-DD, inclusive) or RFC 3339 instant (exclusive)")
-		repo := fs.String("repo", "", "only this repository")
-		format := fs.String("format", "csv", "csv or json")
-		kind := fs.String("kind", "deployments", "deployments (a row per change deployed) or events (every evidence record)")
-		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
-			// Flag parsing stops at the first word that is not a flag: whatever follows it
-			// (a --repo, say) would be silently dropped.
-			if fs.NArg() > 0 {
-				fmt.Fprintf(stderr, "audit export: unexpected %q\n", fs.Arg(0))
-			}
-			fmt.Fprint(stderr, auditUsage)
-			return exitCouldNotRun
+		from := fs.String("from", "", "first day, `YYYY-MM-DD` (or an RFC 3339 instant), inclusive (required)")
+		to := fs.String("to", "", "last day, `YYYY-MM-DD` inclusive (or an RFC 3339 instant, exclusive) (required)")
+		repo := fs.String("repo", "", "only this repository, `OWNER/NAME` (any case)")
+		format := fs.String("format", "csv", "output `format`: csv or json")
+		kind := fs.String("kind", "deployments", "`what` to list: deployments (a row per change deployed) or events (every evidence record)")
+		if code, done := parseFlags(fs, exportHelp, args[1:], stdout, stderr); done {
+			return code
 		}
-		fromT, err1 := parseDay(*from, false)
-		toT, err2 := parseDay(*to, true)
-		if err1 != nil || err2 != nil || (*format != "csv" && *format != "json") || (*kind != "deployments" && *kind != "events") {
-			fmt.Fprint(stderr, auditUsage)
-			return exitCouldNotRun
+		fromT, err := parseDay(*from, false)
+		if err != nil {
+			return usageError(stderr, "audit export", "--from must be a date (YYYY-MM-DD) or an RFC 3339 time (got %q)", *from)
+		}
+		toT, err := parseDay(*to, true)
+		if err != nil {
+			return usageError(stderr, "audit export", "--to must be a date (YYYY-MM-DD) or an RFC 3339 time (got %q)", *to)
+		}
+		if *format != "csv" && *format != "json" {
+			return usageError(stderr, "audit export", "--format must be csv or json (got %q)", *format)
+		}
+		if *kind != "deployments" && *kind != "events" {
+			return usageError(stderr, "audit export", "--kind must be deployments or events (got %q)", *kind)
 		}
 		q := audit.ExportQuery{From: fromT, To: toT, Repo: *repo}
 		if err := q.Validate(); err != nil {
-			fmt.Fprintf(stderr, "audit export: %v\n%s", err, auditUsage)
-			return exitCouldNotRun
+			return usageError(stderr, "audit export", "%v", err)
 		}
 		st, err := store.OpenExisting(ctx, getenv("DATABASE_URL"))
 		if err != nil {
-			return failure(stderr, "open the evidence store", err)
+			return failure(stderr, "open the evidence store", exportFailed, err)
 		}
 		defer st.Close()
 		switch {
@@ -284,12 +291,11 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			err = audit.WriteCSV(ctx, st, q, stdout)
 		}
 		if err != nil {
-			return failure(stderr, "export evidence", err)
+			return failure(stderr, "export evidence", exportFailed, err)
 		}
 		return exitCompliant
 	default:
-		fmt.Fprint(stderr, auditUsage)
-		return exitCouldNotRun
+		return usageError(stderr, "audit", "unknown subcommand %q: say export or verify", args[0])
 	}
 }
 
@@ -309,12 +315,17 @@ func parseDay(s string, upper bool) (time.Time, error) {
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		fmt.Fprint(stderr, "usage: sockembot demo\n")
-		return exitCouldNotRun
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	keep := fs.String("keep", "", "keep the demo's SQLite evidence store in `DIR` (default: a temporary directory, removed)")
+	if code, done := parseFlags(fs, demoHelp, args, stdout, stderr); done {
+		return code
 	}
-	if err := demo.Demo(ctx, stdout, ""); err != nil {
-		return failure(stderr, "run the demo", err)
+	if err := demo.Demo(ctx, stdout, *keep); err != nil {
+		return failure(stderr, "run the demo", demoFailed, err)
+	}
+	if *keep != "" {
+		db := "sqlite://" + filepath.Join(*keep, "sockembot.db")
+		fmt.Fprintf(stderr, "\nThe demo's evidence store is kept in %s. Read it with:\n  DATABASE_URL=%s sockembot audit verify\n  DATABASE_URL=%s sockembot audit export --from 2024-03-01 --to 2024-03-31\n", *keep, db, db)
 	}
 	return exitCompliant
 }
@@ -322,9 +333,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // cmdRun starts the bot. It refuses to start on anything missing rather than run half-configured:
 // a bot that can't verify webhooks or reach Slack would quietly stop enforcing the policy.
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	if len(args) > 0 {
-		fmt.Fprint(stderr, "usage: sockembot run\n")
-		return exitCouldNotRun
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	if code, done := parseFlags(fs, runHelp, args, stdout, stderr); done {
+		return code
 	}
 	log := logrus.New()
 	log.SetOutput(stderr)
@@ -373,7 +384,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	}
 	st, err := store.Open(ctx, getenv("DATABASE_URL"))
 	if err != nil {
-		return failure(stderr, "open the evidence store", err)
+		return failure(stderr, "open the evidence store", runFailed, err)
 	}
 	defer st.Close()
 	port := getenv("PORT")
@@ -396,8 +407,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	for _, w := range cfg.Warnings() {
 		log.Warn("config: " + w)
 	}
+	if w := storeWarning(getenv); w != "" {
+		log.Warn("EVIDENCE AT RISK: " + w)
+	}
 	if err := app.Run(ctx); err != nil {
-		return failure(stderr, "run the bot", err)
+		return failure(stderr, "run the bot", runFailed, err)
 	}
 	return exitCompliant
 }

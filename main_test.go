@@ -416,9 +416,12 @@ func TestCheckBadInvocationsExitTwoWithUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no repo", []string{"check", "--base", "v1", "--head", "v2"}, "usage: sockembot check"},
+		{"no repo", []string{"check", "--base", "v1", "--head", "v2"}, "--repo is required (OWNER/NAME)"},
+		{"repo not OWNER/NAME", []string{"check", "--repo", "acme", "--base", "v1", "--head", "v2"}, `--repo must be OWNER/NAME (got "acme")`},
+		{"no head", []string{"check", "--repo", "a/b", "--base", "v1"}, "--head is required"},
+		{"stray argument", []string{"check", "--repo", "a/b", "--base", "v1", "--head", "v2", "extra"}, `unexpected argument "extra"`},
 		{"unknown flag", []string{"check", "--repo", "a/b", "--base", "v1", "--head", "v2", "--verbose"}, "flag provided but not defined"},
-		{"bad format", []string{"check", "--repo", "a/b", "--base", "v1", "--head", "v2", "--format", "yaml"}, "usage: sockembot check"},
+		{"bad format", []string{"check", "--repo", "a/b", "--base", "v1", "--head", "v2", "--format", "yaml"}, `--format must be text or json (got "yaml")`},
 		{"policy typo", []string{"check", "--repo", "acme/payments", "--base", "v1.0.0", "--head", "main", "--policy", policy}, "requried"},
 		{"unknown command", []string{"chekc"}, "unknown command"},
 	}
@@ -490,7 +493,7 @@ func TestCheckRecordsEvidenceOnlyWithAStore(t *testing.T) {
 		t.Fatalf("audit export with a bad date: exit %d\n%s", bad.code, bad.stderr)
 	}
 	// A word that is not a flag would end flag parsing and drop the --repo after it.
-	if bad := sockembot(t, env, "", "audit", "export", "--from", "2026-01-01", "--to", "2026-03-31", "extra", "--repo", "acme/other"); bad.code != 2 || !strings.Contains(bad.stderr, `unexpected "extra"`) {
+	if bad := sockembot(t, env, "", "audit", "export", "--from", "2026-01-01", "--to", "2026-03-31", "extra", "--repo", "acme/other"); bad.code != 2 || !strings.Contains(bad.stderr, `unexpected argument "extra"`) {
 		t.Fatalf("audit export with a stray word: exit %d\n%s%s", bad.code, bad.stdout, bad.stderr)
 	}
 	for _, period := range [][2]string{{"2026-03-31", "2026-01-01"}, {"2026-01-01", "2300-01-01"}, {"1600-01-01", "2026-01-01"}} {
