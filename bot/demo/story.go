@@ -111,7 +111,8 @@ type story struct {
 	messages map[string]*told // by ts: each message as last told
 	last     string           // the root message told last: its replies follow it directly
 	github   map[string]string
-	jira     int // Jira comments told
+	jira       int // Jira comments told
+	deliveries int // webhooks sent
 	moves    int // Jira transitions told
 }
 
@@ -208,22 +209,22 @@ func (s *story) compliantRelease(ctx context.Context) error {
 				depID = d.ID
 			}
 		}
-		return depID != 0 && len(s.w.Slack.Thread(Release, digest.TS)) >= 2
+		// Done when the digest says so: the thread reply comes first, the edit last.
+		return depID != 0 && len(s.w.Slack.Thread(Release, digest.TS)) >= 2 && edited(s.w, digest, "Deploying")
 	}); err != nil {
 		return err
 	}
 	s.tellSlack()
 	for i, st := range []struct{ state, desc string }{{"in_progress", "rolling out to 12 pods"}, {"success", "12/12 pods healthy"}} {
 		s.act("The CD system reports deployment %d %s (“%s”); GitHub sends a deployment_status webhook", depID, strings.ReplaceAll(st.state, "_", " "), st.desc)
-		if err := s.w.ReportStatus(ctx, "acme/payments", depID, st.state, st.desc); err != nil {
+		if err := s.webhook(ctx, "deployment_status", func() ([]byte, error) {
+			return s.w.StatusEvent(ctx, "acme/payments", depID, st.state, st.desc)
+		}); err != nil {
 			return err
 		}
 		// The success status also closes the loop in Jira: one more reply then.
-		want := 3 + i + i
-		if err := Wait(ctx, "the "+st.state+" status in the thread", wait, func() bool {
-			return len(s.w.Slack.Thread(Release, digest.TS)) >= want
-		}); err != nil {
-			return err
+		if want := 3 + i + i; len(s.w.Slack.Thread(Release, digest.TS)) < want {
+			return fmt.Errorf("the %s status was processed but the thread has %d messages, want %d", st.state, len(s.w.Slack.Thread(Release, digest.TS)), want)
 		}
 		s.tellJira()
 		s.tellSlack()
@@ -399,12 +400,21 @@ func (s *story) click(user, actionID, label string, m fakeslack.Message, valueHa
 }
 
 // webhook sends what GitHub would for an event, signed, to the bot's endpoint.
+// It returns once sockembot has processed the delivery: whatever it says follows from it alone.
 func (s *story) webhook(ctx context.Context, event string, body func() ([]byte, error)) error {
 	b, err := body()
 	if err != nil {
 		return err
 	}
-	return s.w.Deliver(ctx, event, b)
+	s.deliveries++
+	id := fmt.Sprintf("story-%d", s.deliveries)
+	if err := s.w.DeliverID(ctx, event, id, b); err != nil {
+		return err
+	}
+	return Wait(ctx, "delivery "+id+" processed", wait, func() bool {
+		state, err := s.w.Store.DeliveryState(ctx, id)
+		return err == nil && state != "pending"
+	})
 }
 
 // waitRoot waits for a new root message in the release channel that satisfies ok.
@@ -651,6 +661,12 @@ func buttonValue(m fakeslack.Message, actionID, has string) string {
 	}
 	walk(blocks)
 	return found
+}
+
+// edited says whether message m now contains text.
+func edited(w *World, m fakeslack.Message, text string) bool {
+	th := w.Slack.Thread(m.Channel, m.TS)
+	return len(th) > 0 && th[0].Edits > 0 && strings.Contains(string(th[0].Blocks), text)
 }
 
 func hasStatus(r *fakegithub.Repo, sha, state string) bool {
