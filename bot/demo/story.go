@@ -107,13 +107,13 @@ type story struct {
 	b     strings.Builder
 	scene int
 
-	calls    int              // Slack Web API calls told so far
-	messages map[string]*told // by ts: each message as last told
-	last     string           // the root message told last: its replies follow it directly
-	github   map[string]string
+	calls      int              // Slack Web API calls told so far
+	messages   map[string]*told // by ts: each message as last told
+	last       string           // the root message told last: its replies follow it directly
+	github     map[string]string
 	jira       int // Jira comments told
 	deliveries int // webhooks sent
-	moves    int // Jira transitions told
+	moves      int // Jira transitions told
 }
 
 type told struct {
