@@ -55,7 +55,7 @@ type commandHelp struct {
 
 func (h commandHelp) text(fs *flag.FlagSet) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "usage: sockembot %s %s\n\n%s\n", h.name, h.usage, strings.TrimSpace(h.about))
+	fmt.Fprintf(&b, "usage: %s\n\n%s\n", strings.TrimSpace("sockembot "+h.name+" "+h.usage), strings.TrimSpace(h.about))
 	if fs != nil {
 		var flags bytes.Buffer
 		fs.SetOutput(&flags)
@@ -173,6 +173,8 @@ func versionText() string {
 		}
 		if settings["vcs.modified"] == "true" {
 			b.WriteString("modified: yes (built from a working tree with uncommitted changes)\n")
+		} else {
+			b.WriteString("modified: no\n")
 		}
 	} else {
 		b.WriteString("revision: unknown (built without VCS information, e.g. by go run or go test)\n")

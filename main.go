@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,7 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	slackapi "sockembot/integrations/slack"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +28,7 @@ import (
 	"sockembot/compliance"
 	"sockembot/integrations/github"
 	"sockembot/integrations/jira"
+	slackapi "sockembot/integrations/slack"
 	"sockembot/integrations/store"
 
 	"github.com/sirupsen/logrus"
@@ -50,29 +53,64 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		fmt.Fprint(stderr, usage)
 		return exitCouldNotRun
 	}
-	switch args[0] {
+	cmd, rest := args[0], args[1:]
+	if name, ok := strings.CutPrefix(cmd, "-"); ok {
+		// sockembot's own flags, in either of the forms Go's flag package takes (-x, --x).
+		name, _, _ = strings.Cut(strings.TrimPrefix(name, "-"), "=")
+		switch name {
+		case "h", "help":
+			cmd = "help"
+		case "version":
+			cmd = "version"
+		default:
+			return topUsageError(stderr, "flag provided but not defined: -%s", name)
+		}
+	}
+	switch cmd {
 	case "check":
-		return cmdCheck(ctx, args[1:], stdout, stderr, getenv)
+		return cmdCheck(ctx, rest, stdout, stderr, getenv)
 	case "audit":
-		return cmdAudit(ctx, args[1:], stdout, stderr, getenv)
+		return cmdAudit(ctx, rest, stdout, stderr, getenv)
 	case "demo":
-		return cmdDemo(ctx, args[1:], stdout, stderr)
+		return cmdDemo(ctx, rest, stdout, stderr)
 	case "run":
-		return cmdRun(ctx, args[1:], stdout, stderr, getenv)
-	case "version", "--version":
+		return cmdRun(ctx, rest, stdout, stderr, getenv)
+	case "version":
 		fs := flag.NewFlagSet("version", flag.ContinueOnError)
-		if code, done := parseFlags(fs, versionHelp, args[1:], stdout, stderr); done {
+		if code, done := parseFlags(fs, versionHelp, rest, stdout, stderr); done {
 			return code
 		}
 		fmt.Fprint(stdout, versionText())
 		return exitCompliant
-	case "help", "-h", "--help":
+	case "help":
+		if len(rest) > 0 {
+			// sockembot help check (or help audit export): that command's help.
+			if !slices.Contains(commands, rest[0]) {
+				return topUsageError(stderr, "unknown command %q (the commands are %s)", rest[0], strings.Join(commands, ", "))
+			}
+			return run(ctx, append(slices.Clone(rest), "--help"), stdout, stderr, getenv)
+		}
 		fmt.Fprint(stdout, usage)
 		return exitCompliant
 	default:
-		fmt.Fprintf(stderr, "sockembot: unknown command %q\n\n%s", args[0], usage)
-		return exitCouldNotRun
+		return topUsageError(stderr, "unknown command %q (the commands are %s)", cmd, strings.Join(commands, ", "))
 	}
+}
+
+// commands are sockembot's commands, as help and usage errors name them.
+var commands = []string{"check", "run", "demo", "audit", "version"}
+
+// topUsageError is a usage error before any command was chosen: said with a pointer to --help,
+// not the whole usage.
+func topUsageError(stderr io.Writer, format string, args ...any) int {
+	fmt.Fprintf(stderr, "sockembot: %s\nRun 'sockembot --help' for usage.\n", fmt.Sprintf(format, args...))
+	return exitCouldNotRun
+}
+
+// validRepo says whether s is OWNER/NAME.
+func validRepo(s string) bool {
+	owner, name, ok := strings.Cut(s, "/")
+	return ok && owner != "" && name != "" && !strings.Contains(name, "/") && !strings.ContainsAny(s, " \t\n")
 }
 
 // failure prints a failure report and returns exit code 2. consequence says what the failure
@@ -87,6 +125,8 @@ const (
 	verifyFailed = "The evidence chain was NOT verified: treat it as unverified, not as intact."
 	exportFailed = "The export is missing or incomplete: do not use this output."
 	runFailed    = "sockembot has stopped: nothing is gated (no deploys, no merge statuses) until it runs again."
+	runNoStart   = "sockembot did not start: nothing is gated (no deploys, no merge statuses) until it runs."
+	checkSetup   = "The check did not run, so nothing is treated as compliant. Set what the error names; 'sockembot check --help' lists the environment it reads."
 	demoFailed   = "The demo did not finish; what it printed shows how far it got."
 )
 
@@ -103,7 +143,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	switch {
 	case *repo == "":
 		return usageError(stderr, "check", "--repo is required (OWNER/NAME)")
-	case strings.Count(*repo, "/") != 1 || strings.HasPrefix(*repo, "/") || strings.HasSuffix(*repo, "/"):
+	case !validRepo(*repo):
 		return usageError(stderr, "check", "--repo must be OWNER/NAME (got %q)", *repo)
 	case *base == "":
 		return usageError(stderr, "check", "--base is required (a branch, tag or commit SHA)")
@@ -124,7 +164,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	checker, closeFn, err := newChecker(ctx, getenv, getenv("DATABASE_URL") != "")
 	if err != nil {
-		return failure(stderr, "set up the check", "The check did not run: set what is missing (see sockembot check --help).", err)
+		return failure(stderr, "set up the check", checkSetup, err)
 	}
 	defer closeFn()
 	result, err := checker.Check(ctx, check.Request{Repo: *repo, Base: *base, Head: *head, Policy: policy, Trigger: "cli"})
@@ -187,10 +227,10 @@ func newGitHub(getenv func(string) string) (*github.Client, error) {
 func newJira(getenv func(string) string) (*jira.Client, error) {
 	if getenv("JIRA_URL") == "" {
 		// Without Jira no ticket can be verified; refusing beats a check that passes blind.
-		return nil, errors.New("JIRA_URL is not set")
+		return nil, errors.New("JIRA_URL is not set: set it to the Jira site (e.g. https://acme.atlassian.net/)")
 	}
 	if getenv("JIRA_TOKEN") == "" {
-		return nil, errors.New("JIRA_TOKEN is not set")
+		return nil, errors.New("JIRA_TOKEN is not set: set it to a Jira Cloud API token (with JIRA_USER, the account's e-mail) or a Data Center personal access token")
 	}
 	return jira.New(jira.Options{BaseURL: getenv("JIRA_URL"), User: getenv("JIRA_USER"), Token: getenv("JIRA_TOKEN")})
 }
@@ -199,9 +239,17 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if len(args) == 0 {
 		return usageError(stderr, "audit", "say export or verify")
 	}
-	if isHelp(args) {
-		fmt.Fprint(stdout, auditHelp.text(nil))
+	if isHelp(args) || args[0] == "-help" {
+		help := auditHelp
+		if help.exit == "" {
+			help.exit = "0 exported / chain intact, 1 tampered (verify), 2 could not export or verify."
+		}
+		fmt.Fprint(stdout, help.text(nil))
 		return exitCompliant
+	}
+	if name, ok := strings.CutPrefix(args[0], "-"); ok {
+		name, _, _ = strings.Cut(strings.TrimPrefix(name, "-"), "=")
+		return usageError(stderr, "audit", "flag provided but not defined: -%s (flags go after export or verify)", name)
 	}
 	switch args[0] {
 	case "verify":
@@ -214,10 +262,12 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		var anchorHash string
 		if *anchor != "" {
 			seqText, hash, ok := strings.Cut(*anchor, ":")
-			if _, err := fmt.Sscan(seqText, &anchorSeq); !ok || err != nil || anchorSeq < 1 || len(hash) != 64 {
+			seq, err := strconv.ParseInt(seqText, 10, 64)
+			hash = strings.ToLower(hash)
+			if _, hexErr := hex.DecodeString(hash); !ok || err != nil || seq < 1 || len(hash) != 64 || hexErr != nil {
 				return usageError(stderr, "audit verify", "--anchor is SEQ:HASH, as printed on the head line (record 42, hash 3f… → 42:3f…) (got %q)", *anchor)
 			}
-			anchorHash = hash
+			anchorSeq, anchorHash = seq, hash
 		}
 		st, err := store.OpenExisting(ctx, getenv("DATABASE_URL"))
 		if err != nil {
@@ -256,6 +306,15 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		kind := fs.String("kind", "deployments", "`what` to list: deployments (a row per change deployed) or events (every evidence record)")
 		if code, done := parseFlags(fs, exportHelp, args[1:], stdout, stderr); done {
 			return code
+		}
+		switch {
+		case *from == "":
+			return usageError(stderr, "audit export", "--from is required (YYYY-MM-DD or an RFC 3339 time)")
+		case *to == "":
+			return usageError(stderr, "audit export", "--to is required (YYYY-MM-DD or an RFC 3339 time)")
+		case *repo != "" && !validRepo(*repo):
+			// A typo here would export nothing and read as "nothing was deployed".
+			return usageError(stderr, "audit export", "--repo must be OWNER/NAME (got %q)", *repo)
 		}
 		fromT, err := parseDay(*from, false)
 		if err != nil {
@@ -320,14 +379,45 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, demoHelp, args, stdout, stderr); done {
 		return code
 	}
-	if err := demo.Demo(ctx, stdout, *keep); err != nil {
+	var dir, db string // where the store is kept, and its file
+	if *keep != "" {
+		var err error
+		if dir, err = filepath.Abs(*keep); err != nil {
+			return usageError(stderr, "demo", "--keep %q: %v", *keep, err)
+		}
+		db = filepath.Join(dir, "sockembot.db")
+		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+			return usageError(stderr, "demo", "--keep must be a directory (%q is a file)", *keep)
+		}
+		if strings.ContainsAny(db, "?#") {
+			// store.Open refuses such a path: the audit commands could never read the store.
+			return usageError(stderr, "demo", "--keep DIR must not contain ? or # (got %q)", *keep)
+		}
+		if _, err := os.Stat(db); err == nil {
+			// The demo's story starts from an empty world; a second one on top of the first
+			// would not tell the same story.
+			return usageError(stderr, "demo", "--keep %q already holds a demo store (%s): remove it or choose another directory", *keep, db)
+		}
+	}
+	if err := demo.Demo(ctx, stdout, dir); err != nil {
 		return failure(stderr, "run the demo", demoFailed, err)
 	}
-	if *keep != "" {
-		db := "sqlite://" + filepath.Join(*keep, "sockembot.db")
-		fmt.Fprintf(stderr, "\nThe demo's evidence store is kept in %s. Read it with:\n  DATABASE_URL=%s sockembot audit verify\n  DATABASE_URL=%s sockembot audit export --from 2024-03-01 --to 2024-03-31\n", *keep, db, db)
+	if db != "" {
+		// An absolute path: the commands work from any directory. store.Open takes
+		// sqlite://PATH verbatim.
+		env := shellQuote("DATABASE_URL=sqlite://" + db)
+		fmt.Fprintf(stderr, "\nThe demo's evidence store is kept in %s. Read it with:\n  %s sockembot audit verify\n  %s sockembot audit export --from 2024-03-01 --to 2024-03-31\n", db, env, env)
 	}
 	return exitCompliant
+}
+
+// shellQuote quotes an assignment NAME=VALUE for a POSIX shell when VALUE needs it.
+func shellQuote(assignment string) string {
+	name, value, _ := strings.Cut(assignment, "=")
+	if value != "" && strings.Trim(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:@%+,-") == "" {
+		return assignment
+	}
+	return name + "='" + strings.ReplaceAll(value, "'", `'\''`) + "'"
 }
 
 // cmdRun starts the bot. It refuses to start on anything missing rather than run half-configured:
@@ -379,12 +469,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
-		fmt.Fprintf(stderr, "sockembot run: refusing to start:\n  - %s\n", strings.Join(problems, "\n  - "))
+		fmt.Fprintf(stderr, "sockembot run: refusing to start:\n  - %s\nRun 'sockembot run --help' for the environment it reads.\n", strings.Join(problems, "\n  - "))
 		return exitCouldNotRun
 	}
 	st, err := store.Open(ctx, getenv("DATABASE_URL"))
 	if err != nil {
-		return failure(stderr, "open the evidence store", runFailed, err)
+		return failure(stderr, "open the evidence store", runNoStart, err)
 	}
 	defer st.Close()
 	port := getenv("PORT")

@@ -696,3 +696,460 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 }
+
+// --- the command line: help, usage errors, version, failure wording, demo --keep, run's warning ---
+
+// helpSection is the lines of a help text's section (after "Title:" up to the next blank line).
+func helpSection(help, title string) []string {
+	_, rest, ok := strings.Cut(help, "\n"+title+":\n")
+	if !ok {
+		return nil
+	}
+	section, _, _ := strings.Cut(rest, "\n\n")
+	return strings.Split(strings.TrimRight(section, "\n"), "\n")
+}
+
+// Every command's help, however asked for, goes to stdout with exit 0 and names the usage, every
+// flag with what it means and its default, exactly the environment the command reads (one line
+// each, saying what it is) and the exit codes.
+func TestHelpNamesFlagsEnvironmentAndExitCodes(t *testing.T) {
+	type flagDoc struct{ name, means, def string }
+	cases := []struct {
+		cmd   []string
+		flags []flagDoc
+		env   []string
+		exit  []string
+	}{
+		{[]string{"check"}, []flagDoc{{"repo", "OWNER/NAME", ""}, {"base", "deployed now", ""}, {"head", "to be deployed", ""},
+			{"policy", "policy YAML", "built-in policy"}, {"format", "text or json", `(default "text")`}},
+			[]string{"GITHUB_TOKEN", "GITHUB_API_URL", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL"},
+			[]string{"0 compliant", "1 not compliant", "2 the check could not run"}},
+		{[]string{"run"}, nil,
+			[]string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_WEBHOOK_SECRET",
+				"JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "PORT", "SOCKEMBOT_CONFIG"},
+			[]string{"0 stopped cleanly", "2 could not start"}},
+		{[]string{"demo"}, []flagDoc{{"keep", "SQLite evidence store", "temporary directory"}}, nil, []string{"0 ", "2 "}},
+		{[]string{"audit"}, nil, []string{"DATABASE_URL"}, []string{"0 ", "1 tampered", "2 "}},
+		{[]string{"audit", "export"}, []flagDoc{{"from", "first day", ""}, {"to", "last day", ""}, {"repo", "only this repository", ""},
+			{"kind", "deployments", `(default "deployments")`}, {"format", "csv or json", `(default "csv")`}},
+			[]string{"DATABASE_URL"}, []string{"0 exported", "2 could not export"}},
+		{[]string{"audit", "verify"}, []flagDoc{{"anchor", "head line", ""}}, []string{"DATABASE_URL"}, []string{"0 intact", "1 tampered", "2 could not verify"}},
+		{[]string{"version"}, nil, nil, []string{"0"}},
+	}
+	for _, c := range cases {
+		name := strings.Join(c.cmd, " ")
+		// --help, -h, -help (Go's flag package takes all three) and `sockembot help CMD` agree.
+		var first string
+		for _, args := range [][]string{append(slices.Clone(c.cmd), "--help"), append(slices.Clone(c.cmd), "-h"),
+			append(slices.Clone(c.cmd), "-help"), append([]string{"help"}, c.cmd...)} {
+			res := sockembot(t, nil, "", args...)
+			if res.code != 0 || res.stderr != "" {
+				t.Fatalf("%v: exit %d, stderr %q: want 0 and the help on stdout", args, res.code, res.stderr)
+			}
+			if first == "" {
+				first = res.stdout
+			} else if res.stdout != first {
+				t.Errorf("%v prints another help than %s --help:\n%s", args, name, res.stdout)
+			}
+		}
+		help := first
+		if !strings.HasPrefix(help, "usage: sockembot "+name) {
+			t.Errorf("%s --help does not start with its usage line:\n%s", name, help)
+		}
+		flags := strings.Join(helpSection(help, "Flags"), "\n")
+		for _, f := range c.flags {
+			_, doc, ok := strings.Cut(flags, "-"+f.name+" ")
+			doc, _, _ = strings.Cut(doc, "\n  -") // up to the next flag
+			if !ok || !strings.Contains(doc, f.means) || !strings.Contains(doc, f.def) {
+				t.Errorf("%s --help: flag --%s lacks %q or its default %q:\n%s", name, f.name, f.means, f.def, help)
+			}
+		}
+		if c.flags == nil && strings.Contains(help, "\nFlags:") {
+			t.Errorf("%s --help lists flags it does not have:\n%s", name, help)
+		}
+		var env []string
+		for _, line := range helpSection(help, "Environment") {
+			fields := strings.Fields(line)
+			if len(fields) < 3 { // the name, then what it is
+				t.Errorf("%s --help: environment line %q does not say what the variable is", name, line)
+				continue
+			}
+			env = append(env, fields[0])
+		}
+		if !slices.Equal(env, c.env) {
+			t.Errorf("%s --help: environment %v, want %v", name, env, c.env)
+		}
+		exit := strings.Join(helpSection(help, "Exit codes"), " ")
+		if i := strings.Index(help, "\nExit codes: "); i >= 0 {
+			exit = help[i:]
+		}
+		for _, w := range c.exit {
+			if !strings.Contains(exit, w) {
+				t.Errorf("%s --help: exit codes lack %q:\n%s", name, w, help)
+			}
+		}
+	}
+
+	// sockembot --help: every command, and the exit codes.
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"-help"}, {"help"}} {
+		res := sockembot(t, nil, "", args...)
+		if res.code != 0 || res.stderr != "" {
+			t.Fatalf("%v: exit %d, stderr %q", args, res.code, res.stderr)
+		}
+		for _, w := range []string{"sockembot check --repo", "sockembot run", "sockembot demo [--keep DIR]", "sockembot audit export --from",
+			"sockembot audit verify", "sockembot version", "--help", "Exit codes: 0", "1 not compliant", "2 could not run"} {
+			if !strings.Contains(res.stdout, w) {
+				t.Errorf("%v lacks %q:\n%s", args, w, res.stdout)
+			}
+		}
+	}
+}
+
+// A wrong argument is said in one line naming the flag and the form it wants, then one line
+// pointing at the command's --help, on stderr with exit 2: never the whole usage.
+func TestUsageErrorsAreOneLineAndAPointerToHelp(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(dir, "kept")
+	if err := os.MkdirAll(kept, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(kept, "sockembot.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hash := strings.Repeat("ab", 32)
+	rng := []string{"--repo", "acme/payments", "--base", "v1", "--head", "v2"}
+	cases := []struct {
+		args []string
+		cmd  string // whose --help the pointer names ("" for sockembot's own)
+		want string
+	}{
+		{[]string{"chekc"}, "", `sockembot: unknown command "chekc" (the commands are check, run, demo, audit, version)`},
+		{[]string{"help", "chekc"}, "", `unknown command "chekc"`},
+		{[]string{"-x"}, "", "sockembot: flag provided but not defined: -x"},
+		{[]string{"--verbose=true", "check"}, "", "flag provided but not defined: -verbose"},
+		{[]string{"check"}, "check", "sockembot check: --repo is required (OWNER/NAME)"},
+		{[]string{"check", "--repo", "acme", "--base", "v1", "--head", "v2"}, "check", `sockembot check: --repo must be OWNER/NAME (got "acme")`},
+		{[]string{"check", "--repo", "acme/pay/ments", "--base", "v1", "--head", "v2"}, "check", `--repo must be OWNER/NAME (got "acme/pay/ments")`},
+		{[]string{"check", "--repo", "acme/payments", "--head", "v2"}, "check", "sockembot check: --base is required (a branch, tag or commit SHA)"},
+		{append(append([]string{"check"}, rng...), "--format", "xml"), "check", `sockembot check: --format must be text or json (got "xml")`},
+		{append([]string{"check", "-x"}, rng...), "check", "sockembot check: flag provided but not defined: -x"},
+		{append(append([]string{"check"}, rng...), "foo"), "check", `sockembot check: unexpected argument "foo"`},
+		{[]string{"check", "--repo"}, "check", "flag needs an argument: -repo"},
+		{[]string{"audit"}, "audit", "sockembot audit: say export or verify"},
+		{[]string{"audit", "--repo", "acme/payments", "export"}, "audit", "sockembot audit: flag provided but not defined: -repo (flags go after export or verify)"},
+		{[]string{"audit", "purge"}, "audit", `sockembot audit: unknown subcommand "purge"`},
+		{[]string{"audit", "export"}, "audit export", "sockembot audit export: --from is required (YYYY-MM-DD or an RFC 3339 time)"},
+		{[]string{"audit", "export", "--from", "2026-01-01"}, "audit export", "sockembot audit export: --to is required"},
+		{[]string{"audit", "export", "--from", "yesterday", "--to", "2026-01-31"}, "audit export", `sockembot audit export: --from must be a date (YYYY-MM-DD) or an RFC 3339 time (got "yesterday")`},
+		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-01-31", "--repo", "payments"}, "audit export", `sockembot audit export: --repo must be OWNER/NAME (got "payments")`},
+		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-01-31", "--format", "xlsx"}, "audit export", `--format must be csv or json (got "xlsx")`},
+		{[]string{"audit", "verify", "--anchor", "42"}, "audit verify", `sockembot audit verify: --anchor is SEQ:HASH`},
+		{[]string{"audit", "verify", "--anchor", "4x:" + hash}, "audit verify", `--anchor is SEQ:HASH`},
+		{[]string{"audit", "verify", "--anchor", "0:" + hash}, "audit verify", `--anchor is SEQ:HASH`},
+		{[]string{"audit", "verify", "--anchor", "4:" + strings.Repeat("zz", 32)}, "audit verify", `--anchor is SEQ:HASH`},
+		{[]string{"audit", "verify", "now"}, "audit verify", `unexpected argument "now"`},
+		{[]string{"demo", "--keep", file}, "demo", "sockembot demo: --keep must be a directory"},
+		{[]string{"demo", "--keep", kept}, "demo", "sockembot demo: --keep " + fmt.Sprintf("%q", kept) + " already holds a demo store"},
+		{[]string{"run", "now"}, "run", `sockembot run: unexpected argument "now"`},
+		{[]string{"version", "--short"}, "version", "sockembot version: flag provided but not defined: -short"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			res := sockembot(t, nil, dir, c.args...)
+			pointer := "Run 'sockembot --help' for usage."
+			if c.cmd != "" {
+				pointer = "Run 'sockembot " + c.cmd + " --help' for usage."
+			}
+			lines := strings.Split(strings.TrimSuffix(res.stderr, "\n"), "\n")
+			if res.code != 2 || res.stdout != "" || len(lines) != 2 || !strings.Contains(lines[0], c.want) || lines[1] != pointer {
+				t.Fatalf("exit %d, stdout %q, stderr:\n%s\nwant exit 2, nothing on stdout, and on stderr one line with %q, then %q", res.code, res.stdout, res.stderr, c.want, pointer)
+			}
+		})
+	}
+	// No arguments at all: the overview, but as a usage error.
+	if res := sockembot(t, nil, dir); res.code != 2 || !strings.Contains(res.stderr, "Usage:") {
+		t.Errorf("no arguments: exit %d\n%s", res.code, res.stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("usage errors wrote files: %v", entries)
+	}
+}
+
+// sockembot version says the module, its version, the commit it was built from (or plainly that
+// it does not know), whether the tree was modified, and the Go version.
+func TestVersionSaysWhatItWasBuiltFrom(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		res := sockembot(t, nil, "", args...)
+		if res.code != 0 || res.stderr != "" || !strings.HasPrefix(res.stdout, "sockembot ") || !strings.Contains(res.stdout, "\ngo: go1.") {
+			t.Fatalf("%v: exit %d\n%s%s", args, res.code, res.stdout, res.stderr)
+		}
+		// The test binary is built by go build: with VCS information from a checkout, without it
+		// under -buildvcs=false. Either way the revision line says which.
+		if !strings.Contains(res.stdout, "revision: unknown (built without VCS information") && !strings.Contains(res.stdout, "\ncommitted: ") {
+			t.Errorf("%v: the revision line says neither the commit nor that it is unknown:\n%s", args, res.stdout)
+		}
+	}
+
+	// A build that stamps VCS information names the commit, when it was made, and a modified tree.
+	git, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("no git: the VCS-stamped build cannot be tested")
+	}
+	stamped := filepath.Join(t.TempDir(), "sockembot")
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", stamped, ".").CombinedOutput(); err != nil {
+		t.Skipf("not a buildable git checkout here (%v): %s", err, out)
+	}
+	out, err := exec.Command(stamped, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(out)
+	var rev, committed string
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, "revision: "); ok {
+			rev = v
+		}
+		if v, ok := strings.CutPrefix(line, "committed: "); ok {
+			committed = v
+		}
+	}
+	if len(rev) != 40 || !strings.HasPrefix(text, "sockembot v") {
+		t.Fatalf("a VCS-stamped build's version names no revision:\n%s", text)
+	}
+	if _, err := time.Parse(time.RFC3339, committed); err != nil {
+		t.Errorf("committed %q: %v\n%s", committed, err, text)
+	}
+	if err := exec.Command(git, "cat-file", "-e", rev+"^{commit}").Run(); err != nil {
+		t.Errorf("revision %s is not a commit of this repository: %v", rev, err)
+	}
+	// modified: yes appears exactly when the build info says the tree was modified.
+	info, err := exec.Command("go", "version", "-m", stamped).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if modified := strings.Contains(string(info), "vcs.modified=true"); modified != strings.Contains(text, "modified: yes") {
+		t.Errorf("vcs.modified=%v, but version says:\n%s", modified, text)
+	}
+}
+
+// A failure report says what the failure means for the command that failed, not a check's words
+// everywhere; a setting-up failure says what to set.
+func TestFailureReportsSayWhatItMeansForTheCommand(t *testing.T) {
+	checkWords := "The check did not complete, so nothing is treated as compliant."
+	w := newWorld(t, fakejira.Cloud)
+	w.compliantPR("PAY-1 Refunds endpoint")
+
+	noJira := sockembot(t, withoutVar(w.env(), "JIRA_URL"), "", "check", "--repo", "acme/payments", "--base", w.base, "--head", "main")
+	if noJira.code != 2 || !strings.Contains(noJira.stderr, "could not set up the check") || !strings.Contains(noJira.stderr, "JIRA_URL is not set: set it to the Jira site") ||
+		!strings.Contains(noJira.stderr, "nothing is treated as compliant") || !strings.Contains(noJira.stderr, "sockembot check --help") {
+		t.Errorf("check without JIRA_URL: exit %d\n%s", noJira.code, noJira.stderr)
+	}
+	noToken := sockembot(t, withoutVar(w.env(), "JIRA_TOKEN"), "", "check", "--repo", "acme/payments", "--base", w.base, "--head", "main")
+	if noToken.code != 2 || !strings.Contains(noToken.stderr, "JIRA_TOKEN is not set: set it to a Jira Cloud API token") {
+		t.Errorf("check without JIRA_TOKEN: exit %d\n%s", noToken.code, noToken.stderr)
+	}
+
+	w.gh.FailNext(1000, "/compare/", http.StatusInternalServerError)
+	down := w.check(t, "text")
+	if down.code != 2 || !strings.Contains(down.stderr, "could not check acme/payments") || !strings.Contains(down.stderr, checkWords) {
+		t.Errorf("check with GitHub down keeps a check's words: exit %d\n%s", down.code, down.stderr)
+	}
+
+	absent := []string{"DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "absent.db")}
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"audit", "verify"}, "The evidence chain was NOT verified: treat it as unverified, not as intact."},
+		{[]string{"audit", "verify", "--anchor", "1:" + strings.Repeat("0", 64)}, "NOT verified"},
+		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-01-31"}, "The export is missing or incomplete: do not use this output."},
+		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-01-31", "--kind", "events", "--format", "json"}, "do not use this output"},
+	} {
+		res := sockembot(t, absent, "", c.args...)
+		if res.code != 2 || !strings.Contains(res.stderr, "could not open the evidence store") || !strings.Contains(res.stderr, c.says) || strings.Contains(res.stderr, checkWords) {
+			t.Errorf("%v on no store: exit %d\n%s", c.args, res.code, res.stderr)
+		}
+		if strings.Contains(res.stdout, "OK") || strings.Contains(res.stdout, "intact") {
+			t.Errorf("%v on no store printed a verdict: %s", c.args, res.stdout)
+		}
+	}
+	badScheme := sockembot(t, []string{"DATABASE_URL=mysql://db/evidence"}, "", "audit", "verify")
+	if badScheme.code != 2 || !strings.Contains(badScheme.stderr, `unsupported database URL scheme "mysql"`) || !strings.Contains(badScheme.stderr, "NOT verified") {
+		t.Errorf("audit verify with a mysql:// URL: exit %d\n%s", badScheme.code, badScheme.stderr)
+	}
+
+	// The demo cannot make its directory: the demo did not finish.
+	file := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(file, nil, 0o600)
+	demo := sockembot(t, nil, "", "demo", "--keep", filepath.Join(file, "store"))
+	if demo.code != 2 || !strings.Contains(demo.stderr, "could not run the demo") || !strings.Contains(demo.stderr, "The demo did not finish") || strings.Contains(demo.stderr, checkWords) {
+		t.Errorf("demo that cannot start: exit %d\n%s", demo.code, demo.stderr)
+	}
+}
+
+// `demo --keep DIR` keeps the store and prints the commands that read it; pasted into a shell
+// from another directory, they work. A directory that already holds a demo store is refused
+// before anything runs (a second story on top of the first would not be the same story).
+func TestDemoKeepPrintsCommandsThatWorkInAShell(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	cwd := t.TempDir()
+	res := sockembot(t, []string{"PATH=" + os.Getenv("PATH")}, cwd, "demo", "--keep", "kept store") // relative, with a space
+	if res.code != 0 || !strings.Contains(res.stdout, "━━ 9.") {
+		t.Fatalf("demo --keep: exit %d\n%s", res.code, res.stderr)
+	}
+	db := filepath.Join(cwd, "kept store", "sockembot.db")
+	if _, err := os.Stat(db); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.stderr, "The demo's evidence store is kept in "+db) {
+		t.Errorf("demo --keep does not say where the store is:\n%s", res.stderr)
+	}
+	var commands []string
+	for _, line := range strings.Split(res.stderr, "\n") {
+		if strings.HasPrefix(line, "  DATABASE_URL=") {
+			commands = append(commands, strings.TrimSpace(line))
+		}
+	}
+	if len(commands) != 2 || !strings.HasSuffix(commands[0], " sockembot audit verify") || !strings.Contains(commands[1], " sockembot audit export --from ") {
+		t.Fatalf("want the audit verify and audit export commands, got %q in:\n%s", commands, res.stderr)
+	}
+	elsewhere := t.TempDir()
+	path := "PATH=" + filepath.Dir(binary) + string(os.PathListSeparator) + os.Getenv("PATH")
+	shell := func(command string) result {
+		cmd := exec.Command(sh, "-c", command)
+		cmd.Dir, cmd.Env = elsewhere, []string{path}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		r := result{stdout: out.String(), stderr: errb.String()}
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			r.code = exit.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if v := shell(commands[0]); v.code != 0 || !strings.Contains(v.stdout, "evidence records, chain intact") {
+		t.Errorf("%s: exit %d\n%s%s", commands[0], v.code, v.stdout, v.stderr)
+	}
+	if e := shell(commands[1]); e.code != 0 || !strings.HasPrefix(e.stdout, "deployed_at,") || !strings.Contains(e.stdout, "\n2024-03-") {
+		t.Errorf("%s: exit %d, want the demo's deployments\n%s%s", commands[1], e.code, e.stdout, e.stderr)
+	}
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
+		t.Errorf("the printed commands wrote files where they ran: %v", entries)
+	}
+
+	again := sockembot(t, nil, cwd, "demo", "--keep", "kept store")
+	if again.code != 2 || again.stdout != "" || !strings.Contains(again.stderr, "already holds a demo store") {
+		t.Errorf("demo --keep on a kept store: exit %d\n%s%s", again.code, again.stdout, again.stderr)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"DATABASE_URL=sqlite:///tmp/demo-store/sockembot.db": "DATABASE_URL=sqlite:///tmp/demo-store/sockembot.db",
+		"DATABASE_URL=sqlite:///tmp/my store/sockembot.db":   "DATABASE_URL='sqlite:///tmp/my store/sockembot.db'",
+		"DATABASE_URL=sqlite:///tmp/it's/sockembot.db":       `DATABASE_URL='sqlite:///tmp/it'\''s/sockembot.db'`,
+		"DATABASE_URL=sqlite:///tmp/$HOME/sockembot.db":      "DATABASE_URL='sqlite:///tmp/$HOME/sockembot.db'",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// envFunc is a getenv over the pairs given.
+func envFunc(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+// run warns when the evidence store is a local SQLite file on a platform whose filesystem does
+// not outlive a restart: naming the variable that gave the platform away, and what to set.
+func TestStoreWarningNamesThePlatformAndWhatToSet(t *testing.T) {
+	platforms := []string{"DYNO", "RENDER", "FLY_APP_NAME", "K_SERVICE", "RAILWAY_ENVIRONMENT", "KUBERNETES_SERVICE_HOST"}
+	for _, p := range platforms {
+		for _, db := range []string{"", "sockembot.db", "/data/evidence.db", "sqlite:///data/evidence.db", "sqlite://evidence.db"} {
+			w := storeWarning(envFunc(p, "x", "DATABASE_URL", db))
+			for _, says := range []string{p, "the evidence chain will be lost on restart", "DATABASE_URL=postgres://"} {
+				if !strings.Contains(w, says) {
+					t.Errorf("%s with DATABASE_URL=%q: warning %q lacks %q", p, db, w, says)
+				}
+			}
+		}
+		for _, db := range []string{"postgres://db/evidence", "postgresql://u@db:5432/evidence?sslmode=require"} {
+			if w := storeWarning(envFunc(p, "x", "DATABASE_URL", db)); w != "" {
+				t.Errorf("%s with PostgreSQL: warning %q", p, w)
+			}
+		}
+	}
+	for _, db := range []string{"", "sqlite:///var/lib/sockembot/evidence.db"} {
+		if w := storeWarning(envFunc("DATABASE_URL", db, "HOME", "/root")); w != "" {
+			t.Errorf("no platform, DATABASE_URL=%q: warning %q", db, w)
+		}
+	}
+	if w := storeWarning(envFunc("DYNO", "")); w != "" {
+		t.Errorf("an empty DYNO is no platform: %q", w)
+	}
+}
+
+// The warning reaches run's log as a warning, before the bot serves; and when the bot then stops
+// on an error, the failure report says that nothing is gated.
+func TestRunWarnsOfEphemeralStoreAndSaysItStopped(t *testing.T) {
+	w := newWorld(t, fakejira.Cloud)
+	sl := fakeslack.New(fakeslack.Config{ChannelNames: map[string]string{"C0RELEASE": "releases"}})
+	t.Cleanup(sl.Close)
+	// The port is taken: the HTTP server cannot listen, so the bot stops on an error at once.
+	busy, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := fmt.Sprint(busy.Addr().(*net.TCPAddr).Port)
+	for _, platform := range []string{"DYNO=web.1", ""} {
+		t.Run(platform, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "sockembot.yaml")
+			os.WriteFile(cfg, []byte("release_channel: C0RELEASE\nservices:\n  payments:\n    repo: acme/payments\n    environments: [production]\nschedules: {reconcile: \"\", daily_summary: \"\"}\n"), 0o600)
+			env := w.env("SLACK_APP_TOKEN="+sl.AppToken(), "SLACK_BOT_TOKEN="+sl.BotToken(), "SLACK_API_URL="+sl.APIURL(),
+				"GITHUB_WEBHOOK_SECRET=hook-secret", "PORT="+port, "SOCKEMBOT_CONFIG="+cfg, platform) // no DATABASE_URL: ./sockembot.db
+			res := sockembot(t, env, dir, "run")
+			if res.code != 2 || !strings.Contains(res.stderr, "could not run the bot") ||
+				!strings.Contains(res.stderr, "sockembot has stopped: nothing is gated") || strings.Contains(res.stderr, "The check did not complete") {
+				t.Fatalf("run on a taken port: exit %d\n%s", res.code, res.stderr)
+			}
+			var warning string
+			for _, line := range strings.Split(res.stderr, "\n") {
+				var entry struct{ Level, Msg string }
+				if json.Unmarshal([]byte(line), &entry) == nil && entry.Level == "warning" && strings.Contains(entry.Msg, "EVIDENCE AT RISK") {
+					warning = entry.Msg
+				}
+			}
+			if platform == "" {
+				if warning != "" {
+					t.Errorf("no platform, yet run warns: %s", warning)
+				}
+				return
+			}
+			for _, says := range []string{"DYNO", "local SQLite file", "the evidence chain will be lost on restart", "DATABASE_URL=postgres://"} {
+				if !strings.Contains(warning, says) {
+					t.Errorf("run's warning lacks %q: %q\n%s", says, warning, res.stderr)
+				}
+			}
+			if strings.Contains(res.stderr, "hook-secret") || strings.Contains(res.stderr, sl.BotToken()) || strings.Contains(res.stderr, sl.AppToken()) {
+				t.Error("run printed a secret")
+			}
+		})
+	}
+}
