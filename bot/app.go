@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -54,7 +55,9 @@ type App struct {
 	// DebugSocketMode turns on slack-go's socket-mode debug logging.
 	DebugSocketMode bool
 
-	slackDownFor time.Duration // how long Slack may be down before /healthz fails; tests shorten it
+	// slackDownFor (nanoseconds), when above 0, replaces the constant of that name: how long
+	// Slack may be down before /healthz fails. Tests shorten it while the App runs, hence atomic.
+	slackDownFor atomic.Int64
 
 	wireOnce    sync.Once
 	checker     *check.Checker
@@ -94,7 +97,7 @@ func (a *App) wire() {
 			Notices: a,
 			Log:     a.log(),
 			Now:     a.now,
-			Checked: func(state string) { a.metrics.init(a); a.metrics.checks.WithLabelValues(state).Inc() },
+			Checked: a.metrics.check,
 		}
 		a.emergencies = &emergency.Reviews{
 			Config: emergency.Config{EmergencyChannel: a.Config.EmergencyChannel, People: a.Config.People},

@@ -27,5 +27,6 @@ func (a *App) RenewLease(ctx context.Context, name string, ttl time.Duration, lo
 	return a.renewLease(ctx, name, ttl, lost)
 }
 
-// SetSlackDownFor shortens how long Slack may be down before /healthz fails.
-func (a *App) SetSlackDownFor(d time.Duration) { a.slackDownFor = d }
+// SetSlackDownFor changes how long Slack may be down before /healthz fails (slackDownFor), so a
+// test need not wait out the minute. Safe while the App runs.
+func (a *App) SetSlackDownFor(d time.Duration) { a.slackDownFor.Store(int64(d)) }

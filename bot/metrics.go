@@ -2,7 +2,9 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,9 +17,12 @@ import (
 // gives up after 10 s, so the interesting range is well below it.
 var responseBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
+// queueDepthTimeout bounds the store query behind sockembot_delivery_queue_depth at scrape time.
+const queueDepthTimeout = 2 * time.Second
+
 // metrics are the App's Prometheus metrics, on a registry of its own (several Apps may share a
-// process: replicas in one test), with the Go and process collectors. They are made at first use,
-// so an App works whether it was wired or not.
+// process: replicas in one test), with the Go and process collectors. They are made at first
+// use, so an App counts and serves them whether it was wired or not.
 type metrics struct {
 	once       sync.Once
 	registry   *prometheus.Registry
@@ -25,9 +30,11 @@ type metrics struct {
 	response   prometheus.Histogram
 	processed  *prometheus.CounterVec
 	checks     *prometheus.CounterVec
+
+	depthOnce sync.Once // the queue depth collector, registered with the first handler
 }
 
-func (m *metrics) init(a *App) {
+func (m *metrics) init() {
 	m.once.Do(func() {
 		m.registry = prometheus.NewRegistry()
 		m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -47,25 +54,45 @@ func (m *metrics) init(a *App) {
 			Name: "sockembot_checks_total",
 			Help: "Pull request checks, by the commit status they set.",
 		}, []string{"state"})
-		m.registry.MustRegister(m.deliveries, m.response, m.processed, m.checks, queueDepth{a},
-			collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.registry.MustRegister(m.deliveries, m.response, m.processed, m.checks,
+			collectors.NewGoCollector(),
+			collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	})
 }
 
-func (m *metrics) delivery(a *App, event, result string, took time.Duration) {
-	m.init(a)
+// delivery counts one webhook request by its (bounded, see metricEvent) event and outcome, and
+// how long the answer took.
+func (m *metrics) delivery(event, result string, took time.Duration) {
+	m.init()
 	m.deliveries.WithLabelValues(event, result).Inc()
 	m.response.Observe(took.Seconds())
 }
 
-func (m *metrics) processedDelivery(a *App, result string) {
-	m.init(a)
+// processedDelivery counts one delivery taken off the queue by its outcome.
+func (m *metrics) processedDelivery(result string) {
+	m.init()
 	m.processed.WithLabelValues(result).Inc()
 }
 
+// check counts one pull request check by the commit status it set (mergegate.Gate.Checked).
+func (m *metrics) check(state string) {
+	m.init()
+	m.checks.WithLabelValues(state).Inc()
+}
+
+// handler serves the registry. The queue depth is asked of a's store at scrape time, so its
+// collector joins the registry here, once, however many handlers are made.
 func (m *metrics) handler(a *App) http.Handler {
-	m.init(a)
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+	m.init()
+	m.depthOnce.Do(func() { m.registry.MustRegister(queueDepth{a}) })
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorLog: promLog{a}})
+}
+
+// promLog sends promhttp's errors (a collector failing, a broken write) to the App's log.
+type promLog struct{ a *App }
+
+func (l promLog) Println(v ...any) {
+	l.a.log().WithField("component", "metrics").Warn(strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
 }
 
 // queueDepth reports the deliveries persisted but not yet processed, asked of the store at
@@ -81,7 +108,7 @@ func (q queueDepth) Collect(ch chan<- prometheus.Metric) {
 	if q.a.Store == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), queueDepthTimeout)
 	defer cancel()
 	n, err := q.a.Store.PendingDeliveries(ctx)
 	if err != nil {

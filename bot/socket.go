@@ -30,8 +30,10 @@ func (a *App) runSocketMode(ctx context.Context) error {
 		socketmode.OptionDebug(a.DebugSocketMode),
 		socketmode.OptionLog(socketLog{a.log()}),
 	)
-	a.state.slack.set(false, time.Now()) // started, not yet connected
-	defer a.state.slack.set(false, time.Now())
+	// The connection's state, for /healthz: started and not yet connected, then up and down as
+	// socket mode reports it, and down once this returns (RunContext failed or shutdown).
+	a.state.slack.start(time.Now())
+	defer a.state.slack.stop()
 	runErr := make(chan error, 1)
 	go func() { runErr <- sm.RunContext(ctx) }()
 

@@ -51,7 +51,7 @@ func (a *App) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(code)
 		io.WriteString(w, msg+"\n")
-		a.metrics.delivery(a, metricEvent(event), result, time.Since(start))
+		a.metrics.delivery(metricEvent(event), result, time.Since(start))
 		if code >= 400 {
 			log.WithField("status", code).Warn("webhook: " + msg)
 		}
@@ -246,7 +246,7 @@ func (a *App) ProcessNextDelivery(ctx context.Context, worker string) (bool, err
 		result = "error"
 		log.WithError(perr).Error("deliveries: processing failed")
 	}
-	a.metrics.processedDelivery(a, result)
+	a.metrics.processedDelivery(result)
 	// Record the outcome even when shutdown interrupted the work, so the retry is scheduled
 	// now rather than when the lease runs out.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
