@@ -55,21 +55,20 @@ func Trace(err error) error {
 	if err == nil {
 		return nil
 	}
-	var st interface{ StackTrace() string }
-	if errors.As(err, &st) {
-		return err
-	}
-	return &traced{err: err, stack: formatStack(callerFrames(3))}
+	return trace(err)
 }
 
 // Errorf is fmt.Errorf, traced.
-func Errorf(format string, args ...any) error {
-	err := fmt.Errorf(format, args...)
+func Errorf(format string, args ...any) error { return trace(fmt.Errorf(format, args...)) }
+
+// trace is Trace and Errorf's one way of recording the stack of their caller.
+func trace(err error) error {
 	var st interface{ StackTrace() string }
 	if errors.As(err, &st) {
 		return err
 	}
-	return &traced{err: err, stack: formatStack(callerFrames(3))}
+	// Skipped: runtime.Callers, callerFrames, trace, and Trace or Errorf.
+	return &traced{err: err, stack: formatStack(callerFrames(4))}
 }
 
 func callerFrames(skip int) []runtime.Frame {

@@ -419,18 +419,10 @@ func (s *story) webhook(ctx context.Context, event string, body func() ([]byte, 
 
 // waitRoot waits for a new root message in the release channel that satisfies ok.
 func (s *story) waitRoot(ctx context.Context, what string, ok func(fakeslack.Message) bool) (fakeslack.Message, error) {
-	told := len(s.w.Roots())
 	var found fakeslack.Message
 	err := Wait(ctx, what, wait, func() bool {
-		roots := s.w.Roots()
-		for _, m := range roots[min(told, len(roots)):] {
-			if ok(m) {
-				found = m
-				return true
-			}
-		}
-		// A root told before this wait may be the one (posted between the act and the wait).
-		for _, m := range roots {
+		// Any root not told yet may be the one, even one posted between the act and this wait.
+		for _, m := range s.w.Roots() {
 			if _, seen := s.messages[m.TS]; !seen && ok(m) {
 				found = m
 				return true

@@ -69,15 +69,24 @@ func (g *Gate) mayPress(ctx context.Context, d Deploy, user, action string) (boo
 	return false, g.denied(ctx, d.Repo, AttemptDeniedEvidence{Service: d.Service, Environment: d.Environment, User: user, Action: action, Reason: reason, DeployID: d.ID, Channel: d.Channel})
 }
 
-func (g *Gate) confirmDeploy(ctx context.Context, cb Click, id int64) error {
-	user, channel := cb.User, cb.Channel
+// clicked is the deploy whose digest's button cb pressed.
+func (g *Gate) clicked(ctx context.Context, cb Click, id int64) (Deploy, error) {
 	d, err := g.Store.GetDeploy(ctx, id)
 	if err != nil {
-		return err
+		return Deploy{}, err
 	}
 	if d.TS == "" {
 		// Clicked before the digest's ts was saved: the click says where the digest is.
-		d.Channel, d.TS = channel, cb.MessageTS
+		d.Channel, d.TS = cb.Channel, cb.MessageTS
+	}
+	return d, nil
+}
+
+func (g *Gate) confirmDeploy(ctx context.Context, cb Click, id int64) error {
+	user, channel := cb.User, cb.Channel
+	d, err := g.clicked(ctx, cb, id)
+	if err != nil {
+		return err
 	}
 	if ok, err := g.mayPress(ctx, d, user, "confirm"); err != nil {
 		return err
@@ -417,13 +426,9 @@ func (g *Gate) UpdateDigest(ctx context.Context, d Deploy, status string) error 
 
 func (g *Gate) cancelDeploy(ctx context.Context, cb Click, id int64) error {
 	user, channel := cb.User, cb.Channel
-	d, err := g.Store.GetDeploy(ctx, id)
+	d, err := g.clicked(ctx, cb, id)
 	if err != nil {
 		return err
-	}
-	if d.TS == "" {
-		// Clicked before the digest's ts was saved: the click says where the digest is.
-		d.Channel, d.TS = channel, cb.MessageTS
 	}
 	if ok, err := g.mayPress(ctx, d, user, "cancel"); err != nil {
 		return err

@@ -160,7 +160,7 @@ func refusalBlocks(r compliance.Report, lines []string, inline bool) []slack.Blo
 		if c.Compliant || len(said) == 3 {
 			continue
 		}
-		said = append(said, Clip(fmt.Sprintf("%s: %s", c.Name(), firstViolation(c)), 100))
+		said = append(said, Clip(fmt.Sprintf("%s: %s", c.Name(), FirstViolation(c)), 100))
 	}
 	if n := len(NonCompliant(r)); n > len(said) {
 		said = append(said, fmt.Sprintf("... and %d more", n-len(said)))
@@ -177,7 +177,7 @@ func changeText(c compliance.ChangeReport) string {
 		mark = "❌"
 	}
 	if c.Kind == compliance.KindDirectPush {
-		fmt.Fprintf(&b, "%s *direct push* `%s` %s — by %s\n", mark, Short(firstOr(c.Commits)), Esc(c.Title), Esc(orUnknown(c.Author)))
+		fmt.Fprintf(&b, "%s *direct push* `%s` %s — by %s\n", mark, Short(firstOr(c.Commits)), Esc(c.Title), Esc(OrUnknown(c.Author)))
 	} else {
 		name := fmt.Sprintf("#%d %s", c.Number, c.Title)
 		if c.URL != "" {
@@ -185,7 +185,7 @@ func changeText(c compliance.ChangeReport) string {
 		} else {
 			name = Esc(name)
 		}
-		fmt.Fprintf(&b, "%s *%s* — by %s", mark, name, Esc(orUnknown(c.Author)))
+		fmt.Fprintf(&b, "%s *%s* — by %s", mark, name, Esc(OrUnknown(c.Author)))
 		b.WriteString(" · approved by " + Esc(ApprovalsText(c.Approvals)) + "\n")
 	}
 	b.WriteString("Tickets: " + ticketLinks(c.Tickets))
@@ -217,15 +217,13 @@ func ticketLinks(ts []compliance.Ticket) string {
 	return strings.Join(parts, ", ")
 }
 
-func firstViolation(c compliance.ChangeReport) string {
+// FirstViolation is a change's first violation in words.
+func FirstViolation(c compliance.ChangeReport) string {
 	if len(c.Violations) == 0 {
 		return "not compliant"
 	}
 	return c.Violations[0].Message
 }
-
-// FirstViolation is a change's first violation in words.
-func FirstViolation(c compliance.ChangeReport) string { return firstViolation(c) }
 
 // NonCompliant names the changes of a report that are not compliant.
 func NonCompliant(r compliance.Report) []string {

@@ -61,7 +61,7 @@ func violationPhrase(v compliance.Violation, cr compliance.ChangeReport) string 
 		key, _, _ := strings.Cut(v.Message, " ")
 		for _, t := range cr.Tickets {
 			if t.Key == key {
-				return key + " " + orUnknown(t.Status)
+				return key + " " + OrUnknown(t.Status)
 			}
 		}
 		return key + " status not allowed"

@@ -33,7 +33,7 @@ func MergeNoteText(n MergeNote) string {
 	if !n.Compliant {
 		verdict = ":x: NOT compliant: " + StatusDescription(n.Change)
 	}
-	note := fmt.Sprintf("Merged %s “%s” by %s — %s (evidence #%d", link, Esc(n.Title), Esc(orUnknown(n.MergedBy)), Esc(verdict), n.Seq)
+	note := fmt.Sprintf("Merged %s “%s” by %s — %s (evidence #%d", link, Esc(n.Title), Esc(OrUnknown(n.MergedBy)), Esc(verdict), n.Seq)
 	if n.Reconciled {
 		note += "; found by reconciliation, no webhook announced it"
 	}
@@ -62,10 +62,10 @@ func DirectPushAlert(repo, branch, pusher string, ds []DirectPush) string {
 		what = "1 commit"
 	}
 	fmt.Fprintf(&b, ":rotating_light: Direct push to %s `%s` by %s: %s without a pull request, so nobody reviewed the change.\n",
-		repo, Esc(branch), Esc(orUnknown(pusher)), what)
+		repo, Esc(branch), Esc(OrUnknown(pusher)), what)
 	for _, d := range ds {
 		title, _, _ := strings.Cut(d.Message, "\n")
-		fmt.Fprintf(&b, "• `%s` %s (%s) — evidence #%d\n", Short(d.SHA), Esc(title), Esc(orUnknown(d.Author)), d.Seq)
+		fmt.Fprintf(&b, "• `%s` %s (%s) — evidence #%d\n", Short(d.SHA), Esc(title), Esc(OrUnknown(d.Author)), d.Seq)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

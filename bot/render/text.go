@@ -30,9 +30,9 @@ func ReportText(r compliance.Report) string {
 		}
 		b.WriteString("\n")
 		if c.Kind == compliance.KindDirectPush {
-			fmt.Fprintf(&b, "[%s] direct push %s %q by %s\n", mark, Short(firstOr(c.Commits)), c.Title, orUnknown(c.Author))
+			fmt.Fprintf(&b, "[%s] direct push %s %q by %s\n", mark, Short(firstOr(c.Commits)), c.Title, OrUnknown(c.Author))
 		} else {
-			fmt.Fprintf(&b, "[%s] #%d %s (by %s, merged by %s)\n", mark, c.Number, c.Title, orUnknown(c.Author), orUnknown(c.MergedBy))
+			fmt.Fprintf(&b, "[%s] #%d %s (by %s, merged by %s)\n", mark, c.Number, c.Title, OrUnknown(c.Author), OrUnknown(c.MergedBy))
 			if c.URL != "" {
 				fmt.Fprintf(&b, "      %s\n", c.URL)
 			}
@@ -91,12 +91,10 @@ func firstOr(s []string) string {
 	return s[0]
 }
 
-func orUnknown(s string) string {
+// OrUnknown names a person, "unknown" when nobody is known.
+func OrUnknown(s string) string {
 	if s == "" {
 		return "unknown"
 	}
 	return s
 }
-
-// OrUnknown names a person, "unknown" when nobody is known.
-func OrUnknown(s string) string { return orUnknown(s) }

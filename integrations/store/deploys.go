@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -23,13 +24,7 @@ const (
 // DeployStates are the states a deploy row may be in.
 var DeployStates = []string{stateRequested, stateRefused, stateReady, stateConfirming, stateDeployed, stateCancelled, stateFailed}
 
-func validState(st string) bool {
-	switch st {
-	case stateRequested, stateRefused, stateReady, stateConfirming, stateDeployed, stateCancelled, stateFailed:
-		return true
-	}
-	return false
-}
+func validState(st string) bool { return slices.Contains(DeployStates, st) }
 
 // DeployRow is one row of the deploys table: a deploy request and what became of it, as stored.
 // The deploy gate's Deploy is the same record in its own terms.
