@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -61,5 +62,26 @@ func TestImportsPointInward(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Modules with known vulnerabilities stay out of the build: golang-jwt/jwt/v4 before v4.5.2
+// (CVE-2024-51744, CVE-2025-30204), which go-jira brings in, is what scanners flag.
+func TestNoKnownVulnerableModules(t *testing.T) {
+	gotool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not on PATH")
+	}
+	out, err := exec.Command(gotool, "list", "-m", "-f", "{{.Version}}", "github.com/golang-jwt/jwt/v4").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -m: %v\n%s", err, out)
+	}
+	v := strings.TrimSpace(string(out))
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(v, "v%d.%d.%d", &major, &minor, &patch); err != nil {
+		t.Fatalf("version %q: %v", v, err)
+	}
+	if major == 4 && (minor < 5 || minor == 5 && patch < 2) {
+		t.Errorf("github.com/golang-jwt/jwt/v4 %s has CVE-2024-51744 and CVE-2025-30204: require v4.5.2 or later", v)
 	}
 }
