@@ -249,8 +249,10 @@ func (c *Client) DefaultBranch(ctx context.Context, repo string) (name, sha stri
 	return r.GetDefaultBranch(), sha, nil
 }
 
-// File reads a file at ref ("" for the default branch). found is false when there is no such
-// file (or ref); other failures are errors.
+// File reads a file at ref ("" for the default branch). found is false only when GitHub's tree
+// at ref confirms there is no such file: a 404 from the contents API alone proves nothing (a
+// token that lost access to the repository, or a proxy, answers 404 too), and any doubt is an
+// error, so a caller never falls back to a default on a guess.
 func (c *Client) File(ctx context.Context, repo, path, ref string) (content []byte, found bool, err error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
@@ -262,6 +264,9 @@ func (c *Client) File(ctx context.Context, repo, path, ref string) (content []by
 	}
 	file, dir, _, err := c.gh.Repositories.GetContents(ctx, owner, name, path, opt)
 	if hasStatus(err, 404) {
+		if err := c.confirmAbsent(ctx, owner, name, path, ref); err != nil {
+			return nil, false, fmt.Errorf("github: file %s of %s@%s: the contents API answered 404, but %w", path, repo, ref, err)
+		}
 		return nil, false, nil
 	}
 	if err != nil {
@@ -275,4 +280,46 @@ func (c *Client) File(ctx context.Context, repo, path, ref string) (content []by
 		return nil, false, fmt.Errorf("github: file %s of %s@%s: %w", path, repo, ref, err)
 	}
 	return []byte(text), true, nil
+}
+
+// confirmAbsent reads the repository's tree at ref and returns nil only if it is complete and
+// does not list path.
+func (c *Client) confirmAbsent(ctx context.Context, owner, name, path, ref string) error {
+	if ref == "" {
+		ref = "HEAD"
+	}
+	recursive := strings.Contains(path, "/")
+	tree, _, err := c.gh.Git.GetTree(ctx, owner, name, ref, recursive)
+	if err != nil {
+		return fmt.Errorf("the tree at that commit could not be read to confirm it: %w", err)
+	}
+	if tree.GetTruncated() {
+		return errors.New("the tree at that commit is too large for GitHub to list whole, so the file's absence cannot be confirmed")
+	}
+	for _, e := range tree.Entries {
+		if e.GetPath() == path {
+			return errors.New("the tree at that commit lists it")
+		}
+	}
+	return nil
+}
+
+// PathCommits lists the SHAs of the commits reachable from ref that changed path, newest first,
+// as `git log ref -- path` does (GET /commits?sha=ref&path=path).
+func (c *Client) PathCommits(ctx context.Context, repo, ref, path string) ([]string, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	commits, err := allPages(ctx, c.concurrency, func(ctx context.Context, opt gh.ListOptions) ([]*gh.RepositoryCommit, *gh.Response, error) {
+		return c.gh.Repositories.ListCommits(ctx, owner, name, &gh.CommitsListOptions{SHA: ref, Path: path, ListOptions: opt})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("github: commits of %s@%s that change %s: %w", repo, short(ref), path, notFound(err))
+	}
+	shas := make([]string, 0, len(commits))
+	for _, rc := range commits {
+		shas = append(shas, rc.GetSHA())
+	}
+	return shas, nil
 }

@@ -222,6 +222,44 @@ func TestFile(t *testing.T) {
 	}
 }
 
+// A 404 from the contents API is only believed when the tree at that commit confirms it.
+func TestFileConfirmsA404WithTheTree(t *testing.T) {
+	s, r, _ := oneCommitRepo(t, fakegithub.Options{})
+	r.SetFile(".sockembot.yml", "approvals:\n  required: 2\n")
+	c := newClient(t, s, github.Options{Retries: -1})
+	ctx := context.Background()
+	s.FailNext(1, "/contents/", 404)
+	if _, found, err := c.File(ctx, "acme/payments", ".sockembot.yml", r.Head()); err == nil || found ||
+		!strings.Contains(err.Error(), "the contents API answered 404, but the tree at that commit lists it") {
+		t.Errorf("a 404 for a file the tree lists: found %v, %v", found, err)
+	}
+	s.FailNext(1, "/contents/", 404)
+	s.FailNext(1, "/git/trees/", 404)
+	if _, found, err := c.File(ctx, "acme/payments", ".sockembot.yml", r.Head()); err == nil || found ||
+		!strings.Contains(err.Error(), "the tree at that commit could not be read to confirm it") {
+		t.Errorf("a 404 with an unreadable tree: found %v, %v", found, err)
+	}
+	before := s.Count("GET /repos/{owner}/{repo}/git/trees/{sha}")
+	if _, found, err := c.File(ctx, "acme/payments", "absent.yml", r.Head()); err != nil || found {
+		t.Errorf("absent file: %v %v", found, err)
+	}
+	if n := s.Count("GET /repos/{owner}/{repo}/git/trees/{sha}") - before; n != 1 {
+		t.Errorf("absence confirmed with %d tree reads, want 1", n)
+	}
+}
+
+func TestPathCommits(t *testing.T) {
+	s, r, _ := oneCommitRepo(t, fakegithub.Options{})
+	first := r.CommitFiles("add the policy", "alice", map[string]string{".sockembot.yml": "approvals: {required: 2}\n"})
+	r.Commit("unrelated", "bob")
+	pr := r.MergePR(fakegithub.PR{Title: "relax", Author: "mallory", Files: map[string]string{".sockembot.yml": "approvals: {required: 0}\n"}}, fakegithub.Squash)
+	c := newClient(t, s, github.Options{})
+	got, err := c.PathCommits(context.Background(), "acme/payments", r.Head(), ".sockembot.yml")
+	if err != nil || !reflect.DeepEqual(got, []string{pr.MergeSHA, first}) {
+		t.Fatalf("PathCommits = %v, %v; want the squash and the first commit, newest first", got, err)
+	}
+}
+
 // Anyone can paste the marker into a comment: only sockembot's own counts, whether it acts as a
 // GitHub App (no user: its comments are the ones by a bot) or with a user's token (its login).
 func TestFindCommentIgnoresOthersPastingTheMarker(t *testing.T) {

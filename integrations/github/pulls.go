@@ -120,7 +120,7 @@ func (f *prFacts) toCompliance() compliance.PullRequest {
 func listedPull(p *gh.PullRequest) compliance.PullRequest {
 	out := compliance.PullRequest{
 		Number: p.GetNumber(), Title: p.GetTitle(), Body: p.GetBody(),
-		HeadBranch: p.GetHead().GetRef(), HeadSHA: p.GetHead().GetSHA(), URL: p.GetHTMLURL(),
+		HeadBranch: p.GetHead().GetRef(), HeadSHA: p.GetHead().GetSHA(), BaseSHA: p.GetBase().GetSHA(), URL: p.GetHTMLURL(),
 		Author: p.GetUser().GetLogin(), MergedAt: p.GetMergedAt().Time,
 	}
 	// An open pull request's merge_commit_sha is GitHub's test merge, not a commit on the branch.

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -739,11 +741,12 @@ func (s *Server) getContents(req *http.Request, p map[string]string) reply {
 	if ref == "" {
 		ref = r.defaultBranch
 	}
-	if r.resolve(ref) == nil {
+	c := r.resolve(ref)
+	if c == nil {
 		return jsonReply(http.StatusNotFound, obj{"message": "No commit found for the ref " + ref, "documentation_url": "https://docs.github.com/rest/repos/contents#get-repository-content"})
 	}
 	path := p["path"]
-	content, ok := r.files[path]
+	content, ok := r.file(c, path)
 	if !ok {
 		return notFound()
 	}
@@ -767,6 +770,77 @@ func (s *Server) getContents(req *http.Request, p map[string]string) reply {
 		"download_url": r.htmlURL() + "/raw/" + ref + "/" + path,
 		"_links":       obj{"self": self, "git": gitURL, "html": html},
 	})
+}
+
+// listCommits answers GET /repos/{owner}/{repo}/commits: the commits reachable from sha
+// (default: the default branch), newest first, only those that touched path when it is set, as
+// `git log [-- PATH]` lists them (a merge commit is TREESAME to the side that made the change).
+func (s *Server) listCommits(req *http.Request, p map[string]string) reply {
+	r := s.repoOf(p)
+	if r == nil {
+		return notFound()
+	}
+	q := req.URL.Query()
+	ref := q.Get("sha")
+	if ref == "" {
+		ref = r.defaultBranch
+	}
+	tip := r.resolve(ref)
+	if tip == nil {
+		return jsonReply(http.StatusNotFound, obj{"message": "No commit found for SHA: " + ref, "documentation_url": "https://docs.github.com/rest/commits/commits#list-commits"})
+	}
+	path := strings.TrimPrefix(q.Get("path"), "/")
+	var list []*commit
+	for sha := range r.ancestors(tip.sha) {
+		c := r.commits[sha]
+		if path == "" || slices.Contains(c.touches, path) {
+			list = append(list, c)
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].seq > list[j].seq })
+	return page(req, list, func(c *commit) any { return r.commitJSON(c, false) })
+}
+
+// getTree answers GET /repos/{owner}/{repo}/git/trees/{sha}, for a commit SHA, a commit's tree
+// SHA or a ref: the top-level entries, or every blob with ?recursive=1. Shaped on GitHub's
+// "Get a tree" response.
+func (s *Server) getTree(req *http.Request, p map[string]string) reply {
+	r := s.repoOf(p)
+	if r == nil {
+		return notFound()
+	}
+	c := r.resolve(p["sha"])
+	if c == nil {
+		for _, cand := range r.commits {
+			if treeSHA(cand.sha) == p["sha"] {
+				c = cand
+				break
+			}
+		}
+	}
+	if c == nil {
+		return notFound()
+	}
+	recursive := req.URL.Query().Get("recursive") != ""
+	files := r.filesAt(c)
+	entries := map[string]obj{}
+	api := r.apiURL()
+	for path, content := range files {
+		blob := sha1.Sum(fmt.Appendf(nil, "blob %d\x00%s", len(content), content))
+		sha := hex.EncodeToString(blob[:])
+		if dir, _, nested := strings.Cut(path, "/"); nested && !recursive {
+			t := treeSHA(c.sha + "/" + dir)
+			entries[dir] = obj{"path": dir, "mode": "040000", "type": "tree", "sha": t, "url": api + "/git/trees/" + t}
+			continue
+		}
+		entries[path] = obj{"path": path, "mode": "100644", "type": "blob", "sha": sha, "size": len(content), "url": api + "/git/blobs/" + sha}
+	}
+	tree := []any{}
+	for _, path := range slices.Sorted(maps.Keys(entries)) {
+		tree = append(tree, entries[path])
+	}
+	t := treeSHA(c.sha)
+	return jsonReply(http.StatusOK, obj{"sha": t, "url": api + "/git/trees/" + t, "tree": tree, "truncated": false})
 }
 
 // page answers a list request with the page the query asks for, rendering each item, with

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -45,7 +47,14 @@ type PR struct {
 	// branch. The fake still lands its commits on the default branch's history: a PR into
 	// another branch whose commits later reach the default branch another way.
 	Base string
+	// Files are what the PR's last commit writes: path → content, or Deleted to remove the
+	// file. They are served by GET /contents at the PR's head and, once merged, on the default
+	// branch, and listed by GET /commits?path= for the commit that wrote them.
+	Files map[string]string
 }
+
+// Deleted, as a file's content in PR.Files or CommitFiles, removes the file.
+const Deleted = "\x00deleted"
 
 // Review is one submitted review. It is on the PR's final head commit unless CommitID or
 // OnCommit (1-based index into the PR's commits) says otherwise.
@@ -153,6 +162,11 @@ type commit struct {
 	authoredAt  time.Time
 	committedAt time.Time
 	seq         int
+	// tree is every file this commit's history wrote (nil: deleted), over the repository's
+	// baseline files (SetFile). touches are the paths the commit itself changed as git log
+	// -- PATH sees it: a merge commit touches nothing (it is TREESAME to the PR's side).
+	tree    map[string]*string
+	touches []string
 }
 
 type pull struct {
@@ -233,7 +247,20 @@ func (r *Repo) Tag(name string) string {
 	return sha
 }
 
-// SetFile sets a file's content, served by GET /contents/{path} at any ref that resolves.
+// CommitFiles pushes a commit that writes files (path → content, or Deleted) straight to the
+// default branch, authored and committed by author. It returns the SHA.
+func (r *Repo) CommitFiles(message, author string, files map[string]string) string {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	at := r.s.tick()
+	c := r.newCommit(message, author, author, at, at, r.tipParents())
+	r.write(c, files)
+	r.branches[r.defaultBranch] = c.sha
+	return c.sha
+}
+
+// SetFile sets a file's baseline content, served by GET /contents/{path} at any ref that
+// resolves unless a commit in that ref's history wrote the file (CommitFiles, PR.Files).
 func (r *Repo) SetFile(path, content string) {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
@@ -294,6 +321,7 @@ func (r *Repo) merge(p *pull, method MergeMethod) {
 	case MergeCommit:
 		msg := fmt.Sprintf("Merge pull request #%d from %s/%s\n\n%s", p.number, r.owner, p.headRef, p.title)
 		m := r.newCommit(msg, p.mergedBy, WebFlow, mergedAt, mergedAt, append(parents, head.sha))
+		m.tree = overlay(m.tree, r.prWrites(p))
 		p.landed = append(append([]string(nil), p.commits...), m.sha)
 	case Squash:
 		var b strings.Builder
@@ -302,11 +330,19 @@ func (r *Repo) merge(p *pull, method MergeMethod) {
 			fmt.Fprintf(&b, "\n* %s\n", r.commits[sha].message)
 		}
 		sq := r.newCommit(b.String(), p.author, WebFlow, mergedAt, mergedAt, parents)
+		writes := r.prWrites(p)
+		sq.tree = overlay(sq.tree, writes)
+		sq.touches = slices.Sorted(maps.Keys(writes))
 		p.landed = []string{sq.sha}
 	case Rebase:
 		for _, sha := range p.commits {
 			orig := r.commits[sha]
 			cp := r.newCommit(orig.message, orig.author, WebFlow, orig.authoredAt, mergedAt, parents)
+			writes := map[string]*string{}
+			for _, path := range orig.touches {
+				writes[path] = orig.tree[path]
+			}
+			cp.tree, cp.touches = overlay(cp.tree, writes), orig.touches
 			p.landed = append(p.landed, cp.sha)
 			parents = []string{cp.sha}
 		}
@@ -402,8 +438,80 @@ func (r *Repo) newCommit(msg, author, committer string, authoredAt, committedAt 
 		sha: hex.EncodeToString(sum[:]), parents: append([]string(nil), parents...), message: msg,
 		author: author, committer: committer, authoredAt: authoredAt, committedAt: committedAt, seq: r.seq,
 	}
+	if len(parents) > 0 && r.commits[parents[0]] != nil {
+		c.tree = r.commits[parents[0]].tree // shared: trees are never changed in place
+	}
 	r.commits[c.sha] = c
 	return c
+}
+
+// write makes c write files (Deleted removes one).
+func (r *Repo) write(c *commit, files map[string]string) {
+	writes := map[string]*string{}
+	for path, content := range files {
+		path = strings.TrimPrefix(path, "/")
+		if content == Deleted {
+			writes[path] = nil
+		} else {
+			writes[path] = &content
+		}
+	}
+	c.tree = overlay(c.tree, writes)
+	c.touches = slices.Sorted(maps.Keys(writes))
+}
+
+// prWrites is what p's commits wrote, as its head's tree has it.
+func (r *Repo) prWrites(p *pull) map[string]*string {
+	head := r.commits[p.headSHA]
+	writes := map[string]*string{}
+	for _, sha := range p.commits {
+		for _, path := range r.commits[sha].touches {
+			writes[path] = head.tree[path]
+		}
+	}
+	return writes
+}
+
+// file is path's content at commit c: what its history wrote, else the baseline.
+func (r *Repo) file(c *commit, path string) (string, bool) {
+	if content, ok := c.tree[path]; ok {
+		if content == nil {
+			return "", false
+		}
+		return *content, true
+	}
+	content, ok := r.files[path]
+	return content, ok
+}
+
+// filesAt is every file at commit c, by path.
+func (r *Repo) filesAt(c *commit) map[string]string {
+	out := map[string]string{}
+	for path, content := range r.files {
+		out[path] = content
+	}
+	for path, content := range c.tree {
+		if content == nil {
+			delete(out, path)
+		} else {
+			out[path] = *content
+		}
+	}
+	return out
+}
+
+func overlay(tree, writes map[string]*string) map[string]*string {
+	if len(writes) == 0 {
+		return tree
+	}
+	out := make(map[string]*string, len(tree)+len(writes))
+	for k, v := range tree {
+		out[k] = v
+	}
+	for k, v := range writes {
+		out[k] = v
+	}
+	return out
 }
 
 func (r *Repo) addReview(p *pull, rv Review) {
@@ -445,9 +553,12 @@ func (r *Repo) openPR(spec PR) *pull {
 	}
 	p.createdAt = r.s.tick()
 	parents := r.tipParents()
-	for _, m := range msgs {
+	for i, m := range msgs {
 		at := r.s.tick()
 		c := r.newCommit(m, spec.Author, spec.Author, at, at, parents)
+		if i == len(msgs)-1 {
+			r.write(c, spec.Files)
+		}
 		p.commits = append(p.commits, c.sha)
 		parents = []string{c.sha}
 	}
@@ -512,6 +623,9 @@ func (r *Repo) addDeploymentStatus(d *Deployment, state, desc, logURL, creator s
 func (r *Repo) resolve(ref string) *commit {
 	if c, ok := r.commits[ref]; ok {
 		return c
+	}
+	if ref == "HEAD" {
+		ref = r.defaultBranch
 	}
 	for _, name := range []string{ref, strings.TrimPrefix(strings.TrimPrefix(ref, "refs/"), "heads/")} {
 		if sha, ok := r.branches[name]; ok {

@@ -394,6 +394,8 @@ func init() {
 		{"GET", "/user", (*Server).getUser},
 		{"GET", "/repos/{owner}/{repo}", (*Server).getRepo},
 		{"GET", "/repos/{owner}/{repo}/compare/{basehead}", (*Server).compare},
+		{"GET", "/repos/{owner}/{repo}/commits", (*Server).listCommits},
+		{"GET", "/repos/{owner}/{repo}/git/trees/{sha}", (*Server).getTree},
 		{"GET", "/repos/{owner}/{repo}/commits/{sha}/pulls", (*Server).commitPulls},
 		{"GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", (*Server).listStatuses},
 		{"GET", "/repos/{owner}/{repo}/commits/{ref}", (*Server).getCommit},

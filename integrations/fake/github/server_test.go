@@ -551,6 +551,62 @@ func TestContents(t *testing.T) {
 	}
 }
 
+// Files are versioned: a pull request's file is served at its head and, once merged, on the
+// default branch, not before; GET /commits?path= lists the commits that wrote it as git log
+// does, and GET /git/trees lists what a commit holds.
+func TestFilesHistoryCommitsByPathAndTrees(t *testing.T) {
+	s, c := newFake(t, fakegithub.Options{})
+	r := s.AddRepo("acme/payments", "main")
+	base := r.Commit("initial", "alice")
+	r.SetFile("README.md", "hello\n")
+	info := r.MergePR(fakegithub.PR{Title: "relax", Author: "mallory", Commits: 2,
+		Files: map[string]string{".sockembot.yml": "approvals: {required: 0}\n", "docs/policy.md": "x"}}, fakegithub.MergeCommit)
+	removed := r.CommitFiles("drop the policy", "alice", map[string]string{".sockembot.yml": fakegithub.Deleted})
+	ctx := context.Background()
+	read := func(ref string) (string, int) {
+		f, _, resp, err := c.Repositories.GetContents(ctx, "acme", "payments", ".sockembot.yml", &gh.RepositoryContentGetOptions{Ref: ref})
+		if err != nil {
+			return "", resp.StatusCode
+		}
+		text, _ := f.GetContent()
+		return text, resp.StatusCode
+	}
+	for ref, want := range map[string]int{base: 404, info.HeadSHA: 200, info.MergeSHA: 200, removed: 404} {
+		if _, code := read(ref); code != want {
+			t.Errorf("contents at %s: %d, want %d", ref[:7], code, want)
+		}
+	}
+	if text, _ := read(info.MergeSHA); text != "approvals: {required: 0}\n" {
+		t.Errorf("content %q", text)
+	}
+	commits, _, err := c.Repositories.ListCommits(ctx, "acme", "payments", &gh.CommitsListOptions{SHA: removed, Path: ".sockembot.yml"})
+	if err != nil || len(commits) != 2 || commits[0].GetSHA() != removed || commits[1].GetSHA() != info.HeadSHA {
+		t.Fatalf("commits touching the policy: %d, %v; want the removal and the PR's last commit (the merge commit is TREESAME to it)", len(commits), err)
+	}
+	all, _, err := c.Repositories.ListCommits(ctx, "acme", "payments", nil)
+	if err != nil || len(all) != 5 {
+		t.Fatalf("every commit on main: %d, %v", len(all), err)
+	}
+	tree, _, err := c.Git.GetTree(ctx, "acme", "payments", info.MergeSHA, false)
+	if err != nil || tree.GetTruncated() {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, e := range tree.Entries {
+		paths = append(paths, e.GetType()+" "+e.GetPath())
+	}
+	if strings.Join(paths, ",") != "blob .sockembot.yml,blob README.md,tree docs" {
+		t.Errorf("tree at the merge: %v", paths)
+	}
+	tree, _, err = c.Git.GetTree(ctx, "acme", "payments", removed, true)
+	if err != nil || len(tree.Entries) != 2 || tree.Entries[0].GetPath() != "README.md" || tree.Entries[1].GetPath() != "docs/policy.md" {
+		t.Errorf("recursive tree after the removal: %+v, %v", tree.Entries, err)
+	}
+	if _, resp, err := c.Git.GetTree(ctx, "acme", "payments", "0000000000000000000000000000000000000000", false); err == nil || resp.StatusCode != 404 {
+		t.Errorf("unknown tree: %v", err)
+	}
+}
+
 // A pull request opened, then reviewed and merged later, reads through go-github as GitHub's
 // would: the review on the head commit, the merge landing on the default branch. With a public
 // URL, the links name it instead of the listener.
