@@ -7,6 +7,10 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,9 +25,14 @@ import (
 	"testing"
 	"time"
 
+	"sockembot/bot/bottest"
+	"sockembot/bot/demo"
+	"sockembot/compliance"
 	fakegithub "sockembot/integrations/fake/github"
 	fakejira "sockembot/integrations/fake/jira"
 	fakeslack "sockembot/integrations/fake/slack"
+	"sockembot/integrations/store"
+	"sockembot/integrations/store/storetest"
 )
 
 // Distinctive secrets: no output may ever contain them.
@@ -32,6 +41,10 @@ const (
 	jiraUser  = "ci-bot@acme.test"
 	jiraToken = "ATATT3xE2ESecretJiraToken9876543210"
 )
+
+// testEvidenceKey is the SOCKEMBOT_EVIDENCE_KEY the tests' worlds run with: random, and, like the
+// tokens, never in any output.
+var testEvidenceKey = hex.EncodeToString(store.NewKey())
 
 var binary string
 
@@ -88,6 +101,7 @@ func (w *world) env(extra ...string) []string {
 		"GITHUB_TOKEN=" + ghToken,
 		"JIRA_URL=" + w.jira.URL(),
 		"JIRA_TOKEN=" + jiraToken,
+		"SOCKEMBOT_EVIDENCE_KEY=" + testEvidenceKey,
 	}
 	if w.jira.Mode() == fakejira.Cloud {
 		env = append(env, "JIRA_USER="+jiraUser)
@@ -127,9 +141,15 @@ func sockembot(t *testing.T, env []string, dir string, args ...string) result {
 	default:
 		t.Fatalf("run sockembot %v: %v", args, err)
 	}
-	for _, secret := range []string{ghToken, jiraToken} {
+	for _, secret := range []string{ghToken, jiraToken, testEvidenceKey} {
 		if strings.Contains(res.stdout, secret) || strings.Contains(res.stderr, secret) {
-			t.Errorf("sockembot %v printed a token", args)
+			t.Errorf("sockembot %v printed a token or the evidence key", args)
+		}
+	}
+	for _, kv := range env {
+		// Whatever key a test ran it with.
+		if key, ok := strings.CutPrefix(kv, "SOCKEMBOT_EVIDENCE_KEY="); ok && len(key) >= 8 && strings.Contains(res.stdout+res.stderr, key) {
+			t.Errorf("sockembot %v printed the evidence key", args)
 		}
 	}
 	return res
@@ -458,6 +478,11 @@ func TestCheckRecordsEvidenceOnlyWithAStore(t *testing.T) {
 
 	db := filepath.Join(t.TempDir(), "evidence.db")
 	env := w.env("DATABASE_URL=" + db)
+	// Evidence written without the key could be rewritten by anyone who can write the database.
+	if res := sockembot(t, withoutVar(env, "SOCKEMBOT_EVIDENCE_KEY"), "", "check", "--repo", "acme/payments", "--base", "v1.0.0", "--head", "main"); res.code != 2 ||
+		!strings.Contains(res.stderr, "SOCKEMBOT_EVIDENCE_KEY is not set") || !strings.Contains(res.stderr, "openssl rand -hex 32") {
+		t.Fatalf("check with a store but no evidence key: exit %d\n%s", res.code, res.stderr)
+	}
 	if res := sockembot(t, env, "", "check", "--repo", "acme/payments", "--base", "v1.0.0", "--head", "main"); res.code != 0 {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
@@ -468,17 +493,17 @@ func TestCheckRecordsEvidenceOnlyWithAStore(t *testing.T) {
 	// The head line anchors the chain: a later verify checks the record still has that hash.
 	var seq int64
 	var hash string
-	if _, err := fmt.Sscanf(verify.stdout[strings.Index(verify.stdout, "head:"):], "head: record %d, hash %s", &seq, &hash); err != nil || seq != 1 || len(hash) != 64 {
+	if _, err := fmt.Sscanf(verify.stdout[strings.Index(verify.stdout, "head:"):], "head: record %d, MAC %s", &seq, &hash); err != nil || seq != 1 || len(hash) != 64 {
 		t.Fatalf("head line: %v in %q", err, verify.stdout)
 	}
-	if res := sockembot(t, env, "", "audit", "verify", "--anchor", fmt.Sprintf("%d:%s", seq, hash)); res.code != 0 || !strings.Contains(res.stdout, "anchor: record 1 still has hash") {
+	if res := sockembot(t, env, "", "audit", "verify", "--anchor", fmt.Sprintf("%d:%s", seq, hash)); res.code != 0 || !strings.Contains(res.stdout, "anchor: record 1 still has MAC") {
 		t.Fatalf("verify with the right anchor: %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	other := strings.Repeat("0", 64)
-	if res := sockembot(t, env, "", "audit", "verify", "--anchor", "1:"+other); res.code != 1 || !strings.Contains(res.stdout, "TAMPERED: evidence record 1 no longer has the anchored hash") {
+	if res := sockembot(t, env, "", "audit", "verify", "--anchor", "1:"+other); res.code != 1 || !strings.Contains(res.stdout, "TAMPERED: evidence record 1 no longer has the anchored MAC") {
 		t.Fatalf("verify with an anchor the chain no longer matches: %d\n%s", res.code, res.stdout)
 	}
-	if res := sockembot(t, env, "", "audit", "verify", "--anchor", "one:abc"); res.code != 2 || !strings.Contains(res.stderr, "--anchor is SEQ:HASH") {
+	if res := sockembot(t, env, "", "audit", "verify", "--anchor", "one:abc"); res.code != 2 || !strings.Contains(res.stderr, "--anchor is SEQ:MAC") {
 		t.Fatalf("verify with a malformed anchor: %d\n%s", res.code, res.stderr)
 	}
 	export := sockembot(t, env, "", "audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", "--format", "csv")
@@ -531,7 +556,7 @@ func TestCheckHonoursTheRepositoryPolicy(t *testing.T) {
 	w.compliantPR("PAY-1 Refunds endpoint")
 	w.repo.SetFile(".sockembot.yml", "approvals:\n  required: 2\n")
 	if res := w.check(t, "json"); res.code != 1 || !strings.Contains(res.stdout, "missing_approval") ||
-		!strings.Contains(res.stdout, `"policy_source": "acme/payments/.sockembot.yml"`) {
+		!strings.Contains(res.stdout, `"policy_source": "acme/payments/.sockembot.yml@`) {
 		t.Fatalf("a repository asking for two approvals: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	// The caller asked for another policy: the output says which one decided.
@@ -540,7 +565,7 @@ func TestCheckHonoursTheRepositoryPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := []string{"check", "--repo", "acme/payments", "--base", w.base, "--head", "main", "--policy", lax}
-	if res := sockembot(t, w.env(), "", args...); res.code != 1 || !strings.Contains(res.stderr, "the repository's own policy acme/payments/.sockembot.yml overrides --policy") ||
+	if res := sockembot(t, w.env(), "", args...); res.code != 1 || !strings.Contains(res.stderr, "the repository's own policy acme/payments/.sockembot.yml@") ||
 		!strings.Contains(res.stdout, "policy: acme/payments/.sockembot.yml") {
 		t.Fatalf("--policy beside a repository policy: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -548,6 +573,27 @@ func TestCheckHonoursTheRepositoryPolicy(t *testing.T) {
 	res := w.check(t, "json")
 	if res.code != 2 || !strings.Contains(res.stderr, ".sockembot.yml in acme/payments is invalid") || !strings.Contains(res.stderr, "requried") {
 		t.Fatalf("an invalid repository policy: exit %d\n%s", res.code, res.stderr)
+	}
+}
+
+// A change in the range that edits .sockembot.yml is named a policy change in check's output and
+// needs a policy owner, whom the CLI does not know: not compliant, and it says why.
+func TestCheckLabelsAPolicyChange(t *testing.T) {
+	w := newWorld(t, fakejira.Cloud)
+	w.repo.MergePR(fakegithub.PR{Title: "PAY-1 Relax the policy", Author: "alice", Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED"}},
+		Files: map[string]string{".sockembot.yml": "approvals: {required: 0}\n"}}, fakegithub.Squash)
+	res := w.check(t, "text")
+	for _, want := range []string{"POLICY CHANGE: edits the repository's policy file", "policy_owner_approval:", "policy_below_floor: writes a .sockembot.yml looser than the policy floor: approvals.required is 0; the floor is 1", "policy: global"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if res.code != 1 {
+		t.Errorf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	res = w.check(t, "json")
+	if !strings.Contains(res.stdout, `"policy_change": true`) {
+		t.Errorf("JSON lacks policy_change:\n%s", res.stdout)
 	}
 }
 
@@ -583,6 +629,14 @@ func TestRunRefusesToStartWithAClearMessage(t *testing.T) {
 		{"unknown config key", w.env(append([]string{"SOCKEMBOT_CONFIG=" + typo}, slackEnv...)...), []string{"enviroments"}},
 		{"service without a repo", w.env(append([]string{"SOCKEMBOT_CONFIG=" + norepo}, slackEnv...)...), []string{`service "payments" has no repo`}},
 		{"no config file", w.env(append([]string{"SOCKEMBOT_CONFIG=" + filepath.Join(dir, "absent.yaml")}, slackEnv...)...), []string{"absent.yaml"}},
+		{"no evidence key", withoutVar(w.env(append([]string{"SOCKEMBOT_CONFIG=" + good}, slackEnv...)...), "SOCKEMBOT_EVIDENCE_KEY"),
+			[]string{"SOCKEMBOT_EVIDENCE_KEY is not set", "openssl rand -hex 32"}},
+		{"a short evidence key", append(withoutVar(w.env(append([]string{"SOCKEMBOT_CONFIG=" + good}, slackEnv...)...), "SOCKEMBOT_EVIDENCE_KEY"), "SOCKEMBOT_EVIDENCE_KEY=5ec7e75ec7e7"),
+			[]string{"SOCKEMBOT_EVIDENCE_KEY is 6 bytes long: at least 32"}},
+		{"an evidence key neither hex nor base64", append(withoutVar(w.env(append([]string{"SOCKEMBOT_CONFIG=" + good}, slackEnv...)...), "SOCKEMBOT_EVIDENCE_KEY"), "SOCKEMBOT_EVIDENCE_KEY=my evidence password!"),
+			[]string{"SOCKEMBOT_EVIDENCE_KEY is neither hex nor base64"}},
+		{"METRICS_ADDR without a port", w.env(append([]string{"SOCKEMBOT_CONFIG=" + good, "METRICS_ADDR=9090"}, slackEnv...)...),
+			[]string{`METRICS_ADDR must be HOST:PORT (e.g. 127.0.0.1:9090) or off (got "9090")`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -595,7 +649,7 @@ func TestRunRefusesToStartWithAClearMessage(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", s, res.stderr)
 				}
 			}
-			for _, secret := range []string{"secretapp", "secretbot", "s3cret-hook"} {
+			for _, secret := range []string{"secretapp", "secretbot", "s3cret-hook", "5ec7e75ec7e7", "evidence password"} {
 				if strings.Contains(res.stderr+res.stdout, secret) {
 					t.Errorf("a secret was printed")
 				}
@@ -614,10 +668,11 @@ func TestRunServesADeployEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sockembot.yaml")
 	os.WriteFile(cfg, []byte("release_channel: C0RELEASE\nservices:\n  payments:\n    repo: acme/payments\n    environments: [production]\nschedules: {reconcile: \"\", daily_summary: \"\"}\n"), 0o600)
-	port := freePort(t)
+	port, metricsPort := freePort(t), freePort(t)
 	db := filepath.Join(dir, "evidence.db")
 	env := w.env("SLACK_APP_TOKEN="+sl.AppToken(), "SLACK_BOT_TOKEN="+sl.BotToken(), "SLACK_API_URL="+sl.APIURL(),
-		"GITHUB_WEBHOOK_SECRET=hook-secret", "PORT="+port, "DATABASE_URL="+db, "SOCKEMBOT_CONFIG="+cfg)
+		"GITHUB_WEBHOOK_SECRET=hook-secret", "PORT="+port, "DATABASE_URL="+db, "SOCKEMBOT_CONFIG="+cfg,
+		"METRICS_ADDR=127.0.0.1:"+metricsPort, "METRICS_TOKEN=metrics-s3cret")
 
 	cmd := exec.Command(binary, "run")
 	cmd.Env, cmd.Dir = env, dir
@@ -649,6 +704,45 @@ func TestRunServesADeployEndToEnd(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	// /metrics is on METRICS_ADDR, behind METRICS_TOKEN, and not on the public port.
+	scrape := func(url, token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		var body bytes.Buffer
+		body.ReadFrom(resp.Body)
+		if resp.StatusCode == http.StatusOK && !strings.Contains(body.String(), "sockembot_webhook_response_seconds") {
+			t.Errorf("GET %s: 200 without sockembot's metrics", url)
+		}
+		return resp.StatusCode
+	}
+	until("the metrics listener", func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+metricsPort)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	for _, c := range []struct {
+		url, token string
+		want       int
+	}{
+		{"http://127.0.0.1:" + port + "/metrics", "metrics-s3cret", http.StatusNotFound},
+		{"http://127.0.0.1:" + metricsPort + "/metrics", "", http.StatusUnauthorized},
+		{"http://127.0.0.1:" + metricsPort + "/metrics", "wrong", http.StatusUnauthorized},
+		{"http://127.0.0.1:" + metricsPort + "/metrics", "metrics-s3cret", http.StatusOK},
+	} {
+		if got := scrape(c.url, c.token); got != c.want {
+			t.Errorf("GET %s with token %q: %d, want %d", c.url, c.token, got, c.want)
+		}
+	}
 	sl.SendSlashCommand(fakeslack.SlashCommand{UserID: "U0ALICE", ChannelID: "C0RELEASE", Command: "/deploy", Text: "payments to production from v1.0.0"})
 	until("the digest", func() bool { return len(sl.Messages("C0RELEASE")) == 1 })
 	digest := sl.Messages("C0RELEASE")[0]
@@ -671,7 +765,7 @@ func TestRunServesADeployEndToEnd(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("run did not stop on SIGTERM")
 	}
-	for _, secret := range []string{ghToken, jiraToken, sl.BotToken(), sl.AppToken(), "hook-secret"} {
+	for _, secret := range []string{ghToken, jiraToken, sl.BotToken(), sl.AppToken(), "hook-secret", "metrics-s3cret"} {
 		if strings.Contains(stderr.String(), secret) {
 			t.Errorf("run logged a secret")
 		}
@@ -684,6 +778,33 @@ func TestRunServesADeployEndToEnd(t *testing.T) {
 	var rows []map[string]any
 	if err := json.Unmarshal([]byte(export.stdout), &rows); err != nil || len(rows) != 1 || rows[0]["deployer"] != "U0ALICE" || rows[0]["compliant"] != true {
 		t.Fatalf("export after the deploy: %v\n%s", err, export.stdout)
+	}
+}
+
+// METRICS_ADDR: unset is this host only, "off" is nowhere; run warns when the metrics are
+// served beyond this host without a token.
+func TestMetricsAddress(t *testing.T) {
+	for in, want := range map[string]string{"": "127.0.0.1:9090", "off": "", ":9100": ":9100", "[::1]:9090": "[::1]:9090"} {
+		if got, err := metricsAddress(in); err != nil || got != want {
+			t.Errorf("METRICS_ADDR=%q: %q %v, want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"9090", "OFF", "localhost", "http://127.0.0.1:9090"} {
+		if got, err := metricsAddress(bad); err == nil {
+			t.Errorf("METRICS_ADDR=%q accepted as %q", bad, got)
+		}
+	}
+	for _, c := range []struct {
+		addr  string
+		token bool
+		warns bool
+	}{
+		{"127.0.0.1:9090", false, false}, {"[::1]:9090", false, false}, {"localhost:9090", false, false}, {"", false, false},
+		{":9090", false, true}, {"0.0.0.0:9090", false, true}, {"10.0.0.5:9090", false, true}, {":9090", true, false},
+	} {
+		if got := metricsWarning(c.addr, c.token); (got != "") != c.warns {
+			t.Errorf("metricsWarning(%q, token %v) = %q", c.addr, c.token, got)
+		}
 	}
 }
 
@@ -722,18 +843,19 @@ func TestHelpNamesFlagsEnvironmentAndExitCodes(t *testing.T) {
 	}{
 		{[]string{"check"}, []flagDoc{{"repo", "OWNER/NAME", ""}, {"base", "deployed now", ""}, {"head", "to be deployed", ""},
 			{"policy", "policy YAML", "built-in policy"}, {"format", "text or json", `(default "text")`}},
-			[]string{"GITHUB_TOKEN", "GITHUB_API_URL", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL"},
+			[]string{"GITHUB_TOKEN", "GITHUB_API_URL", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY"},
 			[]string{"0 compliant", "1 not compliant", "2 the check could not run"}},
 		{[]string{"run"}, nil,
 			[]string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_WEBHOOK_SECRET",
-				"JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "PORT", "SOCKEMBOT_CONFIG"},
+				"JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY", "PORT", "METRICS_ADDR", "METRICS_TOKEN", "SOCKEMBOT_CONFIG"},
 			[]string{"0 stopped cleanly", "2 could not start"}},
 		{[]string{"demo"}, []flagDoc{{"keep", "SQLite evidence store", "temporary directory"}}, nil, []string{"0 ", "2 "}},
-		{[]string{"audit"}, nil, []string{"DATABASE_URL"}, []string{"0 ", "1 tampered", "2 "}},
+		{[]string{"audit"}, nil, []string{"DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY"}, []string{"0 ", "1 tampered", "2 "}},
 		{[]string{"audit", "export"}, []flagDoc{{"from", "first day", ""}, {"to", "last day", ""}, {"repo", "only this repository", ""},
 			{"kind", "deployments", `(default "deployments")`}, {"format", "csv or json", `(default "csv")`}},
 			[]string{"DATABASE_URL"}, []string{"0 exported", "2 could not export"}},
-		{[]string{"audit", "verify"}, []flagDoc{{"anchor", "head line", ""}}, []string{"DATABASE_URL"}, []string{"0 intact", "1 tampered", "2 could not verify"}},
+		{[]string{"audit", "verify"}, []flagDoc{{"anchor", "deploy's Slack thread", ""}, {"allow-empty", "accept an empty store", ""}},
+			[]string{"DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY"}, []string{"0 intact", "1 tampered", "or empty", "2 could not verify", "no key"}},
 		{[]string{"version"}, nil, nil, []string{"0"}},
 	}
 	for _, c := range cases {
@@ -759,6 +881,9 @@ func TestHelpNamesFlagsEnvironmentAndExitCodes(t *testing.T) {
 		flags := strings.Join(helpSection(help, "Flags"), "\n")
 		for _, f := range c.flags {
 			_, doc, ok := strings.Cut(flags, "-"+f.name+" ")
+			if !ok { // a boolean flag: its name alone on the line
+				_, doc, ok = strings.Cut(flags, "-"+f.name+"\n")
+			}
 			doc, _, _ = strings.Cut(doc, "\n  -") // up to the next flag
 			if !ok || !strings.Contains(doc, f.means) || !strings.Contains(doc, f.def) {
 				t.Errorf("%s --help: flag --%s lacks %q or its default %q:\n%s", name, f.name, f.means, f.def, help)
@@ -847,10 +972,10 @@ func TestUsageErrorsAreOneLineAndAPointerToHelp(t *testing.T) {
 		{[]string{"audit", "export", "--from", "yesterday", "--to", "2026-01-31"}, "audit export", `sockembot audit export: --from must be a date (YYYY-MM-DD) or an RFC 3339 time (got "yesterday")`},
 		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-01-31", "--repo", "payments"}, "audit export", `sockembot audit export: --repo must be OWNER/NAME (got "payments")`},
 		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-01-31", "--format", "xlsx"}, "audit export", `--format must be csv or json (got "xlsx")`},
-		{[]string{"audit", "verify", "--anchor", "42"}, "audit verify", `sockembot audit verify: --anchor is SEQ:HASH`},
-		{[]string{"audit", "verify", "--anchor", "4x:" + hash}, "audit verify", `--anchor is SEQ:HASH`},
-		{[]string{"audit", "verify", "--anchor", "0:" + hash}, "audit verify", `--anchor is SEQ:HASH`},
-		{[]string{"audit", "verify", "--anchor", "4:" + strings.Repeat("zz", 32)}, "audit verify", `--anchor is SEQ:HASH`},
+		{[]string{"audit", "verify", "--anchor", "42"}, "audit verify", `sockembot audit verify: --anchor is SEQ:MAC`},
+		{[]string{"audit", "verify", "--anchor", "4x:" + hash}, "audit verify", `--anchor is SEQ:MAC`},
+		{[]string{"audit", "verify", "--anchor", "0:" + hash}, "audit verify", `--anchor is SEQ:MAC`},
+		{[]string{"audit", "verify", "--anchor", "4:" + strings.Repeat("zz", 32)}, "audit verify", `--anchor is SEQ:MAC`},
 		{[]string{"audit", "verify", "now"}, "audit verify", `unexpected argument "now"`},
 		{[]string{"demo", "--keep", file}, "demo", "sockembot demo: --keep must be a directory"},
 		{[]string{"demo", "--keep", kept}, "demo", "sockembot demo: --keep " + fmt.Sprintf("%q", kept) + " already holds a demo store"},
@@ -1011,6 +1136,17 @@ func TestDemoKeepPrintsCommandsThatWorkInAShell(t *testing.T) {
 	if !strings.Contains(res.stderr, "The demo's evidence store is kept in "+db) {
 		t.Errorf("demo --keep does not say where the store is:\n%s", res.stderr)
 	}
+	// The demo's random key is kept beside the store, readable only by its owner, and the
+	// printed commands read it from there: it is never printed.
+	keyFile := filepath.Join(cwd, "kept store", "evidence.key")
+	fi, err := os.Stat(keyFile)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the demo's evidence key file: %v, %v", fi, err)
+	}
+	key, _ := os.ReadFile(keyFile)
+	if k := strings.TrimSpace(string(key)); len(k) != 64 || strings.Contains(res.stdout+res.stderr, k) {
+		t.Errorf("the demo's key is %d characters, or was printed", len(k))
+	}
 	var commands []string
 	for _, line := range strings.Split(res.stderr, "\n") {
 		if strings.HasPrefix(line, "  DATABASE_URL=") {
@@ -1123,7 +1259,7 @@ func TestRunWarnsOfEphemeralStoreAndSaysItStopped(t *testing.T) {
 			cfg := filepath.Join(dir, "sockembot.yaml")
 			os.WriteFile(cfg, []byte("release_channel: C0RELEASE\nservices:\n  payments:\n    repo: acme/payments\n    environments: [production]\nschedules: {reconcile: \"\", daily_summary: \"\"}\n"), 0o600)
 			env := w.env("SLACK_APP_TOKEN="+sl.AppToken(), "SLACK_BOT_TOKEN="+sl.BotToken(), "SLACK_API_URL="+sl.APIURL(),
-				"GITHUB_WEBHOOK_SECRET=hook-secret", "PORT="+port, "SOCKEMBOT_CONFIG="+cfg, platform) // no DATABASE_URL: ./sockembot.db
+				"GITHUB_WEBHOOK_SECRET=hook-secret", "PORT="+port, "SOCKEMBOT_CONFIG="+cfg, "METRICS_ADDR=off", platform) // no DATABASE_URL: ./sockembot.db
 			res := sockembot(t, env, dir, "run")
 			if res.code != 2 || !strings.Contains(res.stderr, "could not run the bot") ||
 				!strings.Contains(res.stderr, "sockembot has stopped: nothing is gated") || strings.Contains(res.stderr, "The check did not complete") {
@@ -1152,4 +1288,169 @@ func TestRunWarnsOfEphemeralStoreAndSaysItStopped(t *testing.T) {
 			}
 		})
 	}
+}
+
+// --- the keyed evidence chain: anchors, the key, an empty store ---
+
+// eachDatabase runs fn on a fresh SQLite file and, when SOCKEMBOT_TEST_POSTGRES_URL is set, on a
+// fresh PostgreSQL schema; dbURL is what DATABASE_URL would say.
+func eachDatabase(t *testing.T, fn func(t *testing.T, dbURL string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, "sqlite://"+filepath.Join(t.TempDir(), "sockembot.db")) })
+	t.Run("postgres", func(t *testing.T) {
+		base := os.Getenv(storetest.PostgresEnv)
+		if base == "" {
+			t.Skip(storetest.PostgresEnv + " is not set")
+		}
+		fn(t, storetest.SchemaURL(t, base))
+	})
+}
+
+// rawDB opens the store's database behind sockembot's back, as someone with write access to it
+// could, without the append-only triggers.
+func rawDB(t *testing.T, dbURL string) *sql.DB {
+	t.Helper()
+	driver, dsn, on := "sqlite", strings.TrimPrefix(dbURL, "sqlite://"), ""
+	if strings.HasPrefix(dbURL, "postgres") {
+		driver, dsn, on = "pgx", dbURL, " ON evidence"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for _, q := range []string{"DROP TRIGGER evidence_no_update" + on, "DROP TRIGGER evidence_no_delete" + on} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return db
+}
+
+// Cutting the chain's tail and moving its head back leaves a chain that is intact as far as it
+// goes, which no MAC can catch. The head posted in a deploy's Slack thread is kept outside the
+// database, and `audit verify --anchor` taken from it catches the cut.
+func TestAnchorFromADeployThreadCatchesACutChain(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dbURL string) {
+		r := bottest.NewRig(t, func(o *demo.Options) { o.DatabaseURL = dbURL })
+		ctx := context.Background()
+		root, _ := r.ConfirmPayments()
+		seq, mac := r.Anchor(root)
+		confirmed, found, err := r.Store.LastRecord(ctx, compliance.EvidenceDeployConfirmed, "")
+		if err != nil || !found || confirmed.Seq >= seq || confirmed.Seq < 2 {
+			t.Fatalf("deploy_confirmed %d (%v), anchor %d", confirmed.Seq, err, seq)
+		}
+		env := []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL, "SOCKEMBOT_EVIDENCE_KEY=" + hex.EncodeToString(r.Key)}
+		anchor := fmt.Sprintf("%d:%s", seq, mac)
+		if res := sockembot(t, env, "", "audit", "verify", "--anchor", anchor); res.code != 0 || !strings.Contains(res.stdout, "anchor: record "+fmt.Sprint(seq)+" still has MAC") {
+			t.Fatalf("verify of the untouched chain with the thread's anchor: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+		}
+
+		// The deploy going out is erased from the evidence: every record from its confirmation on.
+		db := rawDB(t, dbURL)
+		for _, q := range []string{"DELETE FROM evidence WHERE seq >= $1",
+			"UPDATE chain_head SET seq = $1 - 1, hash = (SELECT hash FROM evidence WHERE seq = $1 - 1) WHERE id = 1"} {
+			if _, err := db.Exec(q, confirmed.Seq); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		// What is left checks out, MACs and all: only the anchor can tell.
+		if res := sockembot(t, env, "", "audit", "verify"); res.code != 0 {
+			t.Fatalf("verify of the cut chain without an anchor: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		res := sockembot(t, env, "", "audit", "verify", "--anchor", anchor)
+		if res.code != 1 || !strings.Contains(res.stdout, fmt.Sprintf("TAMPERED: evidence record %d, anchored outside the database, is gone: the chain now ends at record %d", seq, confirmed.Seq-1)) {
+			t.Fatalf("verify of the cut chain with the thread's anchor: exit %d, want 1 naming the cut\n%s%s", res.code, res.stdout, res.stderr)
+		}
+	})
+}
+
+// plainHash is the chain's formula before it was keyed, which anyone can compute.
+func plainHash(prev string, seq int64, at, kind, repo, subject, body string) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\n%d\n%s\n%s\n%s\n%s\n%s", prev, seq, at, kind, repo, subject, body))
+	return hex.EncodeToString(sum[:])
+}
+
+// audit verify checks the MACs only with the key, says so without it, refuses a malformed key
+// without printing it, and does not call an empty store (or one with nothing keyed) intact.
+func TestAuditVerifyKeyAndEmptyStore(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		key := store.NewKey()
+		st, err := store.Open(ctx, dbURL, store.WithKey(key)) // a store nothing was recorded in yet
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		base := []string{"PATH=" + os.Getenv("PATH"), "DATABASE_URL=" + dbURL}
+		env := append(slices.Clone(base), "SOCKEMBOT_EVIDENCE_KEY="+hex.EncodeToString(key))
+		if res := sockembot(t, env, "", "audit", "verify"); res.code != 1 || !strings.HasPrefix(res.stdout, "EMPTY: the evidence store holds no records") || !strings.Contains(res.stdout, "--allow-empty") {
+			t.Errorf("verify of an empty store: exit %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		if res := sockembot(t, env, "", "audit", "verify", "--allow-empty"); res.code != 0 || !strings.Contains(res.stdout, "OK: the evidence store is empty") {
+			t.Errorf("verify --allow-empty of an empty store: exit %d, want 0\n%s%s", res.code, res.stdout, res.stderr)
+		}
+
+		st, err = store.Open(ctx, dbURL, store.WithKey(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if _, err := st.Append(ctx, compliance.Evidence{Kind: compliance.EvidenceCheckRun, Repo: "acme/payments", Subject: fmt.Sprintf("sha%d", i), Body: map[string]int{"n": i}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.Close()
+		for _, args := range [][]string{{"audit", "verify"}, {"audit", "verify", "--allow-empty"}} {
+			if res := sockembot(t, env, "", args...); res.code != 0 || !strings.Contains(res.stdout, "OK: 3 evidence records, chain intact\nkeyed: records 1-3, HMAC-SHA256, every MAC checked\nhead: record 3, MAC ") {
+				t.Errorf("%v: exit %d\n%s%s", args, res.code, res.stdout, res.stderr)
+			}
+		}
+		if res := sockembot(t, base, "", "audit", "verify"); res.code != 2 || !strings.Contains(res.stdout, "NOT VERIFIED: SOCKEMBOT_EVIDENCE_KEY is not set, so the MACs of the keyed part were not checked") ||
+			!strings.Contains(res.stdout, "MACs NOT checked (no key)") || strings.Contains(res.stdout, "OK") {
+			t.Errorf("verify without the key: exit %d, want 2\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		wrong := append(slices.Clone(base), "SOCKEMBOT_EVIDENCE_KEY="+hex.EncodeToString(store.NewKey()))
+		if res := sockembot(t, wrong, "", "audit", "verify"); res.code != 1 || !strings.Contains(res.stdout, "TAMPERED: evidence record 1") || !strings.Contains(res.stdout, "not the one the chain was written with") {
+			t.Errorf("verify with another key: exit %d, want 1\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		short := append(slices.Clone(base), "SOCKEMBOT_EVIDENCE_KEY=5ec7e75ec7e7")
+		if res := sockembot(t, short, "", "audit", "verify"); res.code != 2 || !strings.Contains(res.stderr, "SOCKEMBOT_EVIDENCE_KEY is 6 bytes long") || strings.Contains(res.stdout+res.stderr, "5ec7e75ec7e7") {
+			t.Errorf("verify with a short key: exit %d, want 2 naming the variable, not the value\n%s%s", res.code, res.stdout, res.stderr)
+		}
+
+		// Every record re-hashed the unkeyed way and the keyed part's start moved past the head:
+		// the one rewrite no keyed record contradicts. It is not called intact.
+		db := rawDB(t, dbURL)
+		rows, err := db.Query("SELECT seq, at, kind, repo, subject, body FROM evidence ORDER BY seq")
+		if err != nil {
+			t.Fatal(err)
+		}
+		type row struct {
+			seq                           int64
+			at, kind, repo, subject, body string
+		}
+		var all []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.seq, &r.at, &r.kind, &r.repo, &r.subject, &r.body); err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, r)
+		}
+		rows.Close()
+		prev := strings.Repeat("0", 64)
+		for _, r := range all {
+			h := plainHash(prev, r.seq, r.at, r.kind, r.repo, r.subject, r.body)
+			if _, err := db.Exec("UPDATE evidence SET prev_hash = $1, hash = $2 WHERE seq = $3", prev, h, r.seq); err != nil {
+				t.Fatal(err)
+			}
+			prev = h
+		}
+		if _, err := db.Exec("UPDATE chain_head SET hash = $1, keyed_from = 4 WHERE id = 1", prev); err != nil {
+			t.Fatal(err)
+		}
+		if res := sockembot(t, env, "", "audit", "verify"); res.code != 2 || !strings.Contains(res.stdout, "NOT VERIFIED: none of the 3 records is keyed") || !strings.Contains(res.stdout, "unkeyed: records 1-3") {
+			t.Errorf("verify of a chain passed off as unkeyed: exit %d, want 2\n%s%s", res.code, res.stdout, res.stderr)
+		}
+	})
 }

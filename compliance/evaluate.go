@@ -67,8 +67,48 @@ func evaluateChange(p Policy, c Change, refs []string, known map[string]Ticket) 
 	cr.Tickets, ticketViolations = judgeTickets(p.Tickets, refs, known, where)
 	cr.Violations = append(cr.Violations, ticketViolations...)
 	cr.Violations = append(cr.Violations, approvals...)
+	if c.PolicyEdit != nil {
+		cr.PolicyChange = true
+		cr.Violations = append(cr.Violations, judgePolicyEdit(p, *c.PolicyEdit, cr)...)
+	}
 	cr.Compliant = len(cr.Violations) == 0
 	return cr
+}
+
+// judgePolicyEdit holds a change to the repository's policy file to more than the usual rules:
+// one of the policy owners must have approved it (someone other than its author, on the commit
+// it ends at), and the policy it writes must be valid and no looser than the floor.
+func judgePolicyEdit(p Policy, e PolicyEdit, cr ChangeReport) []Violation {
+	var vs []Violation
+	ownerApproved := false
+	for _, a := range cr.Approvals {
+		if !strings.EqualFold(a.User, cr.Author) && slices.ContainsFunc(p.Owners, func(o string) bool { return strings.EqualFold(o, a.User) }) {
+			ownerApproved = true
+		}
+	}
+	if !ownerApproved {
+		who := "none are configured (policy_owners in sockembot.yaml)"
+		if len(p.Owners) > 0 {
+			who = strings.Join(p.Owners, ", ")
+		}
+		vs = append(vs, Violation{PolicyOwnerApproval, fmt.Sprintf(
+			"changes %s, so it needs an approval from a policy owner other than its author: %s", e.Path, who)})
+	}
+	switch {
+	case e.Invalid != "":
+		vs = append(vs, Violation{PolicyInvalid, fmt.Sprintf("writes a %s that is not a valid policy: %s", e.Path, e.Invalid)})
+	case e.Policy != nil:
+		// Without a floor of its own, the policy in force is the floor (a global policy).
+		floor := p
+		floor.Owners, floor.Floor = nil, nil
+		if p.Floor != nil {
+			floor = *p.Floor
+		}
+		if loose := Loosenings(*e.Policy, floor); len(loose) > 0 {
+			vs = append(vs, Violation{PolicyBelowFloor, fmt.Sprintf("writes a %s looser than the policy floor: %s", e.Path, strings.Join(loose, "; "))})
+		}
+	}
+	return vs
 }
 
 // judgeTickets lists the referenced tickets and, when tickets are required, what is wrong with

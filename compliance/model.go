@@ -30,6 +30,14 @@ const (
 	// RequesterSoleApprover is a deploy-time finding, never produced by the range check alone:
 	// the person deploying is the only approver of the change (see ApplyDuties).
 	RequesterSoleApprover Code = "requester_sole_approver"
+	// PolicyOwnerApproval: the change edits the repository's policy file and no policy owner
+	// (sockembot.yaml's policy_owners) approved it.
+	PolicyOwnerApproval Code = "policy_owner_approval"
+	// PolicyBelowFloor: the change writes a repository policy that is looser than the floor
+	// (sockembot.yaml's policy_floor).
+	PolicyBelowFloor Code = "policy_below_floor"
+	// PolicyInvalid: the change writes a repository policy file that is not a valid policy.
+	PolicyInvalid Code = "policy_invalid"
 )
 
 // Review states as GitHub spells them.
@@ -68,17 +76,20 @@ type Review struct {
 
 // PullRequest holds the facts of one merged pull request.
 type PullRequest struct {
-	Number     int       `json:"number"`
-	Title      string    `json:"title"`
-	Body       string    `json:"body"`
-	HeadBranch string    `json:"head_branch"`
-	HeadSHA    string    `json:"head_sha"`
-	URL        string    `json:"url"`
-	Author     string    `json:"author"`
-	MergedBy   string    `json:"merged_by"`
-	MergeSHA   string    `json:"merge_sha"`
-	MergedAt   time.Time `json:"merged_at"`
-	Reviews    []Review  `json:"reviews"`
+	Number     int    `json:"number"`
+	Title      string `json:"title"`
+	Body       string `json:"body"`
+	HeadBranch string `json:"head_branch"`
+	HeadSHA    string `json:"head_sha"`
+	// BaseSHA is the base branch's commit GitHub compares the pull request with (base.sha):
+	// the policy in force there judges the pull request's merge verdict.
+	BaseSHA  string    `json:"base_sha,omitempty"`
+	URL      string    `json:"url"`
+	Author   string    `json:"author"`
+	MergedBy string    `json:"merged_by"`
+	MergeSHA string    `json:"merge_sha"`
+	MergedAt time.Time `json:"merged_at"`
+	Reviews  []Review  `json:"reviews"`
 	// Commits are the PR's own commits (GET /pulls/{n}/commits), used for ticket keys in commit
 	// messages and to know who committed on the PR.
 	Commits []Commit `json:"commits"`
@@ -91,6 +102,20 @@ type Change struct {
 	PR           *PullRequest `json:"pull_request,omitempty"`
 	Push         *Commit      `json:"push,omitempty"` // set for KindDirectPush
 	RangeCommits []string     `json:"range_commits"`
+	// PolicyEdit is set when the change edits the repository's policy file.
+	PolicyEdit *PolicyEdit `json:"policy_edit,omitempty"`
+}
+
+// PolicyEdit is what a change does to the repository's policy file (.sockembot.yml). The
+// change itself is still judged by the policy in force before it.
+type PolicyEdit struct {
+	Path    string   `json:"path"`
+	Commits []string `json:"commits"` // the change's commits that touch the file
+	Deleted bool     `json:"deleted,omitempty"`
+	// Policy is the policy the edited file would put in force (read over the defaults), when it
+	// is a valid one; Invalid says why not otherwise.
+	Policy  *Policy `json:"policy,omitempty"`
+	Invalid string  `json:"invalid,omitempty"`
 }
 
 // Ticket is what Jira said about one key. Found is false when Jira has no such issue.
@@ -155,6 +180,8 @@ type ChangeReport struct {
 	Violations []Violation `json:"violations"`
 	// Warnings are findings the policy shows but lets through (deploy-time only).
 	Warnings []Violation `json:"warnings,omitempty"`
+	// PolicyChange marks a change that edits the repository's policy file.
+	PolicyChange bool `json:"policy_change,omitempty"`
 }
 
 // Report is the verdict on a whole range. Field names are the CLI's JSON contract.
@@ -174,6 +201,12 @@ type Policy struct {
 	Approvals          ApprovalPolicy  `json:"approvals" yaml:"approvals"`
 	SeparationOfDuties DutiesPolicy    `json:"separation_of_duties" yaml:"separation_of_duties"`
 	Emergency          EmergencyPolicy `json:"emergency" yaml:"emergency"`
+	// Owners are the GitHub logins one of whom must approve a change to a repository's policy
+	// file (sockembot.yaml's policy_owners). Floor is the loosest policy a repository may
+	// adopt (sockembot.yaml's policy_floor). Both come from sockembot.yaml only: a repository's
+	// own file can set neither (yaml "-": the keys are unknown there and refused).
+	Owners []string `json:"owners,omitempty" yaml:"-"`
+	Floor  *Policy  `json:"floor,omitempty" yaml:"-"`
 }
 
 // Finding actions: what a policy does about a finding that is not one of the check's violations.

@@ -47,7 +47,8 @@ type Request struct {
 	Repo       string
 	Base, Head string
 	PR         int
-	// Policy is the global policy; the repository's own .sockembot.yml replaces it.
+	// Policy is the global policy (with its owners and floor); the repository's own
+	// .sockembot.yml, as it is at the base, replaces it, raised to the floor where looser.
 	Policy  compliance.Policy
 	Trigger string // what asked for the check, recorded with it ("cli", "deploy/12 by U0ALICE")
 	// RequesterLogin is the GitHub login of whoever deploys to production, for separation of
@@ -64,7 +65,7 @@ type Run struct {
 	Report       compliance.Report
 	Policy       compliance.Policy
 	PolicyHash   string
-	PolicySource string // "global", or "OWNER/NAME/.sockembot.yml"
+	PolicySource string // "global", or "OWNER/NAME/.sockembot.yml@SHA[ raised to the policy floor (...)]"
 	Seq          int64  // evidence sequence number, 0 when not recorded
 	At           time.Time
 }
@@ -109,15 +110,24 @@ func (c *Checker) Check(ctx context.Context, req Request) (run Run, err error) {
 }
 
 func (c *Checker) check(ctx context.Context, req Request) (Run, error) {
-	p, source, err := c.PolicyFor(ctx, req.Repo, req.Policy)
+	facts, err := c.gather(ctx, req)
+	if err != nil {
+		return Run{}, err
+	}
+	// A change is judged by the policy in force before it: at the release's base, or at the
+	// pull request's base commit; never by one a change in the range writes.
+	at := facts.Range.BaseSHA
+	if req.PR != 0 {
+		at = facts.Range.Changes[0].PR.BaseSHA
+	}
+	p, source, err := c.PolicyAt(ctx, req.Repo, at, req.Policy)
 	if err != nil {
 		return Run{}, Trace(err)
 	}
 	if err := p.Validate(); err != nil {
 		return Run{}, Errorf("policy: %w", err)
 	}
-	facts, err := c.gather(ctx, req, p)
-	if err != nil {
+	if err := c.tickets(ctx, p, &facts); err != nil {
 		return Run{}, err
 	}
 	report := compliance.ApplyDuties(p, compliance.Evaluate(p, facts), req.RequesterLogin)
@@ -145,9 +155,9 @@ func (c *Checker) check(ctx context.Context, req Request) (Run, error) {
 	return run, nil
 }
 
-// gather fetches every fact the policy needs: the range (or the pull request) from GitHub and
-// Jira's project list at the same time, then the tickets the changes reference.
-func (c *Checker) gather(ctx context.Context, req Request, p compliance.Policy) (compliance.Facts, error) {
+// gather fetches the range (or the pull request) from GitHub and Jira's project list at the same
+// time, then which changes edit the policy file.
+func (c *Checker) gather(ctx context.Context, req Request) (compliance.Facts, error) {
 	type projects struct {
 		keys []string
 		err  error
@@ -171,14 +181,21 @@ func (c *Checker) gather(ctx context.Context, req Request, p compliance.Policy) 
 	if pr.err != nil {
 		return compliance.Facts{}, Errorf("jira projects: %w", pr.err)
 	}
-	facts := compliance.Facts{Range: rng, JiraProjects: pr.keys, Tickets: map[string]compliance.Ticket{}}
-	if keys := compliance.LookupKeys(p, rng, pr.keys); len(keys) > 0 {
-		facts.Tickets, err = c.Jira.Tickets(ctx, keys)
-		if err != nil {
-			return compliance.Facts{}, Errorf("jira tickets: %w", err)
+	if err := c.policyEdits(ctx, req.Repo, &rng, rng.HeadSHA); err != nil {
+		return compliance.Facts{}, err
+	}
+	return compliance.Facts{Range: rng, JiraProjects: pr.keys, Tickets: map[string]compliance.Ticket{}}, nil
+}
+
+// tickets reads from Jira every ticket the changes reference, as p counts references.
+func (c *Checker) tickets(ctx context.Context, p compliance.Policy, facts *compliance.Facts) error {
+	if keys := compliance.LookupKeys(p, facts.Range, facts.JiraProjects); len(keys) > 0 {
+		var err error
+		if facts.Tickets, err = c.Jira.Tickets(ctx, keys); err != nil {
+			return Errorf("jira tickets: %w", err)
 		}
 	}
-	return facts, nil
+	return nil
 }
 
 // gatherGitHub reads the range, or the one pull request (a range of exactly that change).

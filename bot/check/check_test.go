@@ -139,3 +139,56 @@ func TestCheckErrorsCarryTheStackWhereTheyHappened(t *testing.T) {
 		t.Errorf("stack has build machine paths:\n%s", st.StackTrace())
 	}
 }
+
+// A release is judged by the policy in force at its base: a change inside the range that edits
+// .sockembot.yml is labelled and held to the policy owners, and what it writes applies only to
+// later releases.
+func TestRangeIsJudgedByThePolicyAtItsBase(t *testing.T) {
+	g := fakegithub.New(fakegithub.Options{})
+	t.Cleanup(g.Close)
+	j := fakejira.New(fakejira.Options{Mode: fakejira.Cloud})
+	t.Cleanup(j.Close)
+	j.AddIssue("PAY-1", "In Progress")
+	r := g.AddRepo("acme/payments", "main")
+	r.CommitFiles("PAY-1 two approvals", "alice", map[string]string{check.RepoPolicyPath: "approvals: {required: 2}\n"})
+	base := r.Tag("v1")
+	approvedOnce := []fakegithub.Review{{User: "bob", State: "APPROVED"}}
+	relax := r.MergePR(fakegithub.PR{Title: "PAY-1 one approval is enough", Author: "mallory", Reviews: approvedOnce,
+		Files: map[string]string{check.RepoPolicyPath: "approvals: {required: 1}\n"}}, fakegithub.Rebase)
+	r.MergePR(fakegithub.PR{Title: "PAY-1 refunds", Author: "alice", Reviews: approvedOnce}, fakegithub.Squash)
+	gc, err := github.New(github.Options{BaseURL: g.URL(), Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jc, err := jira.New(jira.Options{BaseURL: j.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &check.Checker{GitHub: gc, Jira: jc, Files: gc}
+	global := compliance.DefaultPolicy()
+	global.Owners = []string{"bob"}
+	run, err := c.Check(context.Background(), check.Request{Repo: "acme/payments", Base: base, Head: "main", Policy: global})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Policy.Approvals.Required != 2 || !strings.HasPrefix(run.PolicySource, "acme/payments/.sockembot.yml@"+base[:7]) {
+		t.Fatalf("judged by %s (approvals %d), want the policy at the base", run.PolicySource, run.Policy.Approvals.Required)
+	}
+	if len(run.Report.Changes) != 2 || run.Report.Compliant {
+		t.Fatalf("report: %+v", run.Report)
+	}
+	first, second := run.Report.Changes[0], run.Report.Changes[1]
+	if !first.PolicyChange || second.PolicyChange || run.Facts.Range.Changes[0].PolicyEdit.Commits[0] != relax.MergeSHA {
+		t.Errorf("policy change labels: %v %v, edit %+v", first.PolicyChange, second.PolicyChange, run.Facts.Range.Changes[0].PolicyEdit)
+	}
+	for _, cr := range run.Report.Changes {
+		if cr.Compliant || cr.Violations[0].Code != compliance.MissingApproval {
+			t.Errorf("%s with one approval under a policy that asks for two: %v", cr.Name(), cr.Violations)
+		}
+	}
+	// The next release, based after the change, is judged by what it wrote.
+	next, err := c.Check(context.Background(), check.Request{Repo: "acme/payments", Base: relax.MergeSHA, Head: "main", Policy: global})
+	if err != nil || next.Policy.Approvals.Required != 1 || !next.Report.Compliant {
+		t.Fatalf("the release after the policy change: approvals %d, compliant %v, %v", next.Policy.Approvals.Required, next.Report.Compliant, err)
+	}
+}

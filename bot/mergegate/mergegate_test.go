@@ -221,7 +221,7 @@ func TestMergeGateFailsClosedWhenJiraIsDown(t *testing.T) {
 	if n := e.Pending(); n != 1 {
 		t.Fatalf("pending %d: the delivery must stay queued for a retry", n)
 	}
-	_, m := e.Get("/metrics")
+	m := e.Metrics()
 	if !strings.Contains(m, `sockembot_checks_total{state="error"} 1`) {
 		t.Errorf("metrics:\n%s", m)
 	}
@@ -440,22 +440,154 @@ func TestRepoPolicyTightensTheMergeGate(t *testing.T) {
 		t.Fatalf("%d check runs", len(recs))
 	}
 	ev := bottest.Decode[check.CheckRunEvidence](t, recs[0])
-	if ev.PolicySource != "Codertocat/Hello-World/.sockembot.yml" || ev.Policy.Approvals.Required != 2 {
+	if !strings.HasPrefix(ev.PolicySource, "Codertocat/Hello-World/.sockembot.yml@") || ev.Policy.Approvals.Required != 2 {
 		t.Errorf("evidence policy source %q, required %d", ev.PolicySource, ev.Policy.Approvals.Required)
 	}
 }
 
-func TestRepoPolicyLoosensTheMergeGate(t *testing.T) {
+// A repository's own policy may loosen the global one only down to the configured floor;
+// without a floor, the global policy is the floor.
+func TestRepoPolicyLoosensOnlyToTheFloor(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		floor *compliance.Policy
+		want  string
+	}{
+		{"no floor: raised to the global policy", nil, "failure"},
+		{"a floor that allows it", &compliance.Policy{
+			Tickets: compliance.TicketPolicy{Projects: []string{}, AllowedStatuses: []string{}}, Approvals: compliance.ApprovalPolicy{},
+			SeparationOfDuties: compliance.DutiesPolicy{RequesterSoleApprover: compliance.ActionWarn},
+			Emergency:          compliance.EmergencyPolicy{ReviewWithinBusinessDays: 5},
+		}, "success"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := bottest.NewHooks(t)
+			e.App.Config.Policy.Floor = tc.floor
+			r := e.GitHub.AddRepo("Codertocat/Hello-World", "master")
+			r.Commit("Initial commit", "Codertocat")
+			// A docs repository that needs neither tickets nor reviews: the global policy would fail it.
+			r.SetFile(check.RepoPolicyPath, "tickets: {required: false}\napprovals: {required: 0}\n")
+			info := bottest.PRAt(t, r, 2, fakegithub.PR{Title: "Fix a typo", Author: "Codertocat", Branch: "changes"}, "")
+			e.Deliver("pull_request", bottest.Retarget(bottest.Fixture(t, bottest.Octokit+"pull_request/opened.payload.json"), bottest.OctokitHead, info.HeadSHA))
+			e.Drain()
+			if got := bottest.Statuses(r, info.HeadSHA); len(got) != 2 || !strings.HasPrefix(got[1], tc.want) {
+				t.Fatalf("statuses %q, want %s", got, tc.want)
+			}
+			ev := bottest.Decode[check.CheckRunEvidence](t, e.Records(compliance.EvidenceCheckRun, info.HeadSHA)[0])
+			raised := strings.Contains(ev.PolicySource, "raised to the policy floor (tickets.required is off; the floor requires tickets; approvals.required is 0; the floor is 1)")
+			if raised != (tc.floor == nil) {
+				t.Errorf("policy source %q", ev.PolicySource)
+			}
+		})
+	}
+}
+
+// A pull request that loosens .sockembot.yml and reaches the branch past the gate (an admin's
+// bypass) is judged by the policy before it, and so is every change after it: the loosened
+// file is held to the floor.
+func TestPolicyLooseningIsJudgedByThePolicyBeforeIt(t *testing.T) {
+	e, r := bottest.NewReconcileHooks(t)
+	e.GitHub.AddRepo("atmos/hubot-deploy", "master")
+	e.App.Config.Policy.Owners = []string{"carol"}
+	relax := r.MergePR(fakegithub.PR{Title: "Relax the policy", Author: "mallory",
+		Files: map[string]string{check.RepoPolicyPath: "tickets: {required: false}\napprovals: {required: 0}\n"}}, fakegithub.Squash)
+	r.MergePR(fakegithub.PR{Title: "Sneak a change in", Author: "mallory"}, fakegithub.Squash)
+	if n, err := e.App.Merges().Reconcile(e.Ctx); err != nil || n != 2 {
+		t.Fatalf("Reconcile = %d, %v", n, err)
+	}
+	ev := bottest.Decode[mergegate.MergeVerdictEvidence](t, e.Records(compliance.EvidenceMergeVerdict, "acme/payments#1")[0])
+	ch := ev.Report.Changes[0]
+	if ev.Compliant || !ch.PolicyChange || ev.PolicySource != check.GlobalPolicySource {
+		t.Fatalf("the loosening PR: compliant %v, policy change %v, judged by %q", ev.Compliant, ch.PolicyChange, ev.PolicySource)
+	}
+	codes := map[compliance.Code]bool{}
+	for _, v := range ch.Violations {
+		codes[v.Code] = true
+	}
+	for _, want := range []compliance.Code{compliance.MissingTicket, compliance.MissingApproval, compliance.PolicyOwnerApproval, compliance.PolicyBelowFloor} {
+		if !codes[want] {
+			t.Errorf("the loosening PR lacks %s: %v", want, ch.Violations)
+		}
+	}
+	if edit := ev.Facts.Range.Changes[0].PolicyEdit; edit == nil || len(edit.Commits) != 1 || edit.Commits[0] != relax.HeadSHA || edit.Policy == nil {
+		t.Errorf("policy edit facts: %+v", edit)
+	}
+	ev = bottest.Decode[mergegate.MergeVerdictEvidence](t, e.Records(compliance.EvidenceMergeVerdict, "acme/payments#2")[0])
+	if ev.Compliant || ev.Report.Changes[0].PolicyChange || !strings.Contains(ev.PolicySource, "raised to the policy floor") {
+		t.Fatalf("the PR after it: compliant %v, judged by %q: %v", ev.Compliant, ev.PolicySource, ev.Report.Changes[0].Violations)
+	}
+}
+
+// A change to the policy file needs an approval from a policy owner, on top of the usual rules,
+// even when it tightens the policy.
+func TestPolicyChangeNeedsAPolicyOwner(t *testing.T) {
+	e, r := bottest.NewReconcileHooks(t)
+	e.GitHub.AddRepo("atmos/hubot-deploy", "master")
+	e.App.Config.Policy.Owners = []string{"Carol"}
+	tighten := map[string]string{check.RepoPolicyPath: "approvals: {required: 1}\ntickets: {projects: [PAY]}\n"}
+	r.MergePR(fakegithub.PR{Title: "PAY-1 Tighten the policy", Author: "alice", Files: tighten,
+		Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED"}}}, fakegithub.Squash)
+	r.MergePR(fakegithub.PR{Title: "PAY-1 Tighten the policy again", Author: "alice", Files: tighten,
+		Reviews: []fakegithub.Review{{User: "carol", State: "APPROVED"}}}, fakegithub.MergeCommit)
+	if n, err := e.App.Merges().Reconcile(e.Ctx); err != nil || n != 2 {
+		t.Fatalf("Reconcile = %d, %v", n, err)
+	}
+	ev := bottest.Decode[mergegate.MergeVerdictEvidence](t, e.Records(compliance.EvidenceMergeVerdict, "acme/payments#1")[0])
+	if ch := ev.Report.Changes[0]; ev.Compliant || !ch.PolicyChange || len(ch.Violations) != 1 || ch.Violations[0].Code != compliance.PolicyOwnerApproval ||
+		!strings.Contains(ch.Violations[0].Message, "Carol") {
+		t.Fatalf("approved by a non-owner: compliant %v, violations %v", ev.Compliant, ch.Violations)
+	}
+	ev = bottest.Decode[mergegate.MergeVerdictEvidence](t, e.Records(compliance.EvidenceMergeVerdict, "acme/payments#2")[0])
+	if ch := ev.Report.Changes[0]; !ev.Compliant || !ch.PolicyChange {
+		t.Fatalf("approved by an owner: compliant %v, policy change %v, violations %v", ev.Compliant, ch.PolicyChange, ch.Violations)
+	}
+}
+
+// A 404 on .sockembot.yml is not taken at its word: the tree at that commit must confirm the
+// file is absent, else the check fails closed rather than fall back to the global policy.
+func TestRepoPolicy404IsConfirmedBeforeFallingBack(t *testing.T) {
+	for _, tc := range []struct {
+		name, fail string
+	}{
+		{"contents alone answers 404", "/contents/"},
+		{"the token lost access to the repository", "/repos/Codertocat/Hello-World/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := bottest.NewHooks(t)
+			e.Jira.AddIssue("PAY-7", "In Review")
+			r := e.GitHub.AddRepo("Codertocat/Hello-World", "master")
+			r.Commit("Initial commit", "Codertocat")
+			r.SetFile(check.RepoPolicyPath, "approvals:\n  required: 2\n")
+			info := bottest.PRAt(t, r, 2, fakegithub.PR{Title: "PAY-7 Update", Author: "Codertocat", Branch: "changes",
+				Reviews: []fakegithub.Review{{User: "hubot", State: "APPROVED"}}}, "")
+			e.Deliver("pull_request", bottest.Retarget(bottest.Fixture(t, bottest.Octokit+"pull_request/opened.payload.json"), bottest.OctokitHead, info.HeadSHA))
+			// The pull request and its reviews are read; then everything under the path fails.
+			e.GitHub.FailNext(1, "/contents/", http.StatusNotFound)
+			if tc.fail != "/contents/" {
+				e.GitHub.FailNext(1, "/git/trees/", http.StatusNotFound)
+			}
+			e.Drain()
+			got := bottest.Statuses(r, info.HeadSHA)
+			if len(got) < 2 || !strings.HasPrefix(got[1], "error: .sockembot.yml in Codertocat/Hello-World could not be read") {
+				t.Fatalf("statuses %q: a 404 must not fall back to the global policy (1 approval) when the repository asks for 2", got)
+			}
+		})
+	}
+
+	// Confirmed absent: the global policy applies.
 	e := bottest.NewHooks(t)
+	e.Jira.AddIssue("PAY-7", "In Review")
 	r := e.GitHub.AddRepo("Codertocat/Hello-World", "master")
 	r.Commit("Initial commit", "Codertocat")
-	// A docs repository that needs neither tickets nor reviews: the global policy would fail it.
-	r.SetFile(check.RepoPolicyPath, "tickets: {required: false}\napprovals: {required: 0}\n")
-	info := bottest.PRAt(t, r, 2, fakegithub.PR{Title: "Fix a typo", Author: "Codertocat", Branch: "changes"}, "")
+	info := bottest.PRAt(t, r, 2, fakegithub.PR{Title: "PAY-7 Update", Author: "Codertocat", Branch: "changes",
+		Reviews: []fakegithub.Review{{User: "hubot", State: "APPROVED"}}}, "")
 	e.Deliver("pull_request", bottest.Retarget(bottest.Fixture(t, bottest.Octokit+"pull_request/opened.payload.json"), bottest.OctokitHead, info.HeadSHA))
 	e.Drain()
 	if got := bottest.Statuses(r, info.HeadSHA); len(got) != 2 || !strings.HasPrefix(got[1], "success") {
-		t.Fatalf("statuses %q", got)
+		t.Fatalf("no policy file: statuses %q", got)
+	}
+	if n := e.GitHub.Count("GET /repos/{owner}/{repo}/git/trees/{sha}"); n != 1 {
+		t.Errorf("the 404 was confirmed %d times, want once", n)
 	}
 }
 
