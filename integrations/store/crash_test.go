@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,8 +16,12 @@ import (
 	"sockembot/compliance"
 )
 
-// crashURLEnv tells the re-executed test binary to act as the crash-test child.
-const crashURLEnv = "SOCKEMBOT_STORE_CRASH_CHILD_URL"
+// crashURLEnv tells the re-executed test binary to act as the crash-test child; crashKeyEnv
+// passes it the evidence key (hex), the parent's, so the parent can verify what it wrote.
+const (
+	crashURLEnv = "SOCKEMBOT_STORE_CRASH_CHILD_URL"
+	crashKeyEnv = "SOCKEMBOT_STORE_CRASH_CHILD_KEY"
+)
 
 // TestHelperProcess is the crash-test child: it appends from several goroutines as fast as it
 // can and prints "seq hash subject" for each append once Append has returned, until killed.
@@ -25,7 +30,12 @@ func TestHelperProcess(t *testing.T) {
 	if u == "" {
 		t.Skip("runs only as the child of a crash test")
 	}
-	s, err := Open(context.Background(), u)
+	key, err := hex.DecodeString(os.Getenv(crashKeyEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "crash child: bad key")
+		os.Exit(2)
+	}
+	s, err := Open(context.Background(), u, WithKey(key))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -55,7 +65,7 @@ func TestHelperProcess(t *testing.T) {
 func testCrash(t *testing.T, u string) {
 	const acked = 150
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashURLEnv+"="+u)
+	cmd.Env = append(os.Environ(), crashURLEnv+"="+u, crashKeyEnv+"="+hex.EncodeToString(testKey))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

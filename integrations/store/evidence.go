@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
 	"time"
@@ -25,24 +27,53 @@ type VerifyResult struct {
 	Checked  int64
 	FirstBad int64
 	Problem  string
-	// HeadSeq and HeadHash identify the newest record of an intact chain. Kept outside the
-	// database (a ticket, a signed e-mail), they let a later verify prove the chain up to
-	// that point was not rewritten wholesale.
+	// HeadSeq and HeadHash identify the newest record of an intact chain (HeadHash is its MAC
+	// when it is keyed). Kept outside the database (a deploy's Slack thread, the daily summary),
+	// they let a later verify prove the chain up to that point was neither rewritten nor cut.
 	HeadSeq  int64
 	HeadHash string
+	// KeyedFrom is the first record of the keyed part of the chain: the records before it were
+	// written, plain SHA-256, before the store had a key. MACsChecked says whether the keyed
+	// part's MACs were checked (Verify had the key); without them only the links between the
+	// records, and the unkeyed part's hashes, were.
+	KeyedFrom   int64
+	MACsChecked bool
 }
 
-// chainHash is hex(sha256(prev "\n" seq "\n" at "\n" kind "\n" repo "\n" subject "\n" body)).
-// Append refuses newlines in kind, repo and subject, so the fields cannot be shifted into each
-// other without changing the hash; body (JSON) and at (RFC 3339) never contain one.
+// Unkeyed and Keyed count the records of an intact chain on each side of KeyedFrom.
+func (r VerifyResult) Unkeyed() int64 { return max(0, min(r.KeyedFrom-1, r.HeadSeq)) }
+func (r VerifyResult) Keyed() int64   { return r.HeadSeq - r.Unkeyed() }
+
+// chainHash is the unkeyed formula, of the records written before the chain was keyed:
+// hex(sha256(prev "\n" seq "\n" at "\n" kind "\n" repo "\n" subject "\n" body)). Append refuses
+// newlines in kind, repo and subject, so the fields cannot be shifted into each other without
+// changing the hash; body (JSON) and at (RFC 3339) never contain one.
 func chainHash(prev string, seq int64, at, kind, repo, subject string, body []byte) string {
 	h := sha256.New()
+	writeFields(h, prev, seq, at, kind, repo, subject, body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// macDomain starts every MAC's input. It names the formula, so that a later one can never be fed
+// an input that reads the same under this one.
+const macDomain = "sockembot evidence hmac-sha256 v1"
+
+// chainMAC is the keyed formula: hex(HMAC-SHA256(key, macDomain "\n" keyedFrom "\n" prev "\n"
+// seq "\n" at "\n" kind "\n" repo "\n" subject "\n" body)). keyedFrom, the first keyed record,
+// is covered so that moving the boundary breaks every keyed record that remains.
+func chainMAC(key []byte, keyedFrom int64, prev string, seq int64, at, kind, repo, subject string, body []byte) string {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(macDomain + "\n" + strconv.FormatInt(keyedFrom, 10) + "\n"))
+	writeFields(h, prev, seq, at, kind, repo, subject, body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func writeFields(h hash.Hash, prev string, seq int64, at, kind, repo, subject string, body []byte) {
 	for _, f := range []string{prev, strconv.FormatInt(seq, 10), at, kind, repo, subject} {
 		h.Write([]byte(f))
 		h.Write([]byte{'\n'})
 	}
 	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Append adds e to the chain and returns once the record is committed: an acknowledged record
@@ -67,6 +98,10 @@ func (s *Store) AppendOnce(ctx context.Context, scope, key string, e compliance.
 func (s *Store) appendIf(ctx context.Context, scope, key string, e compliance.Evidence) (compliance.Record, bool, error) {
 	if e.Kind == "" {
 		return compliance.Record{}, false, errors.New("store: append evidence: kind is empty")
+	}
+	if s.key == nil {
+		// An unkeyed record in the keyed part would read as tampering at the next verify.
+		return compliance.Record{}, false, fmt.Errorf("store: append %s evidence: the store was opened without the evidence key, and the chain is keyed", e.Kind)
 	}
 	if strings.Contains(e.Kind+e.Repo+e.Subject, "\n") {
 		return compliance.Record{}, false, fmt.Errorf("store: append %s evidence: kind, repo and subject must not contain newlines", e.Kind)
@@ -94,15 +129,20 @@ func (s *Store) appendIf(ctx context.Context, scope, key string, e compliance.Ev
 		// The head row's lock (PG) or the immediate transaction (SQLite) makes read-head,
 		// insert, move-head one step. Reading the head rather than the newest row means a
 		// deleted newest row stays detectable: the next record still links to the lost one.
-		if err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM chain_head WHERE id = 1"+s.forUpdate()).
-			Scan(&rec.Seq, &rec.PrevHash); err != nil {
+		var keyedFrom int64
+		if err := tx.QueryRowContext(ctx, "SELECT seq, hash, keyed_from FROM chain_head WHERE id = 1"+s.forUpdate()).
+			Scan(&rec.Seq, &rec.PrevHash, &keyedFrom); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {
 				return errors.New("the chain head is missing: run `sockembot audit verify`")
 			}
 			return fmt.Errorf("read chain head: %w", err)
 		}
 		rec.Seq++
-		rec.Hash = chainHash(rec.PrevHash, rec.Seq, atText, rec.Kind, rec.Repo, rec.Subject, body)
+		if keyedFrom < 1 || keyedFrom > rec.Seq {
+			// The boundary is set once, at or before the head; anywhere else it was moved.
+			return fmt.Errorf("the chain head says the keyed part starts at record %d, past the next record %d: run `sockembot audit verify`", keyedFrom, rec.Seq)
+		}
+		rec.Hash = chainMAC(s.key, keyedFrom, rec.PrevHash, rec.Seq, atText, rec.Kind, rec.Repo, rec.Subject, body)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO evidence (seq, at, at_ns, kind, repo, subject, body, prev_hash, hash)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			rec.Seq, atText, nanos(at), rec.Kind, rec.Repo, rec.Subject, string(body), rec.PrevHash, rec.Hash); err != nil {
@@ -122,8 +162,9 @@ func (s *Store) appendIf(ctx context.Context, scope, key string, e compliance.Ev
 	return rec, true, nil
 }
 
-// Head is the chain's newest record: its sequence number and hash (0 and the genesis hash when
-// the chain is empty). Kept outside the database, it anchors `audit verify --anchor`.
+// Head is the chain's newest record: its sequence number and hash, a MAC when the record is
+// keyed (0 and the genesis hash when the chain is empty). Kept outside the database, it anchors
+// `audit verify --anchor`.
 func (s *Store) Head(ctx context.Context) (seq int64, hash string, err error) {
 	if err := s.db.QueryRowContext(ctx, "SELECT seq, hash FROM chain_head WHERE id = 1").Scan(&seq, &hash); err != nil {
 		return 0, "", fmt.Errorf("store: chain head: %w", err)
@@ -218,10 +259,11 @@ func (s *Store) LastRecord(ctx context.Context, kind, subject string) (r complia
 }
 
 // Verify walks the whole chain in sequence order and reports the first record that was edited
-// (its hash no longer matches its content), deleted (a gap, or the head pointing past the end),
-// inserted or reordered (its prev_hash does not match the record before it, or it lies beyond
-// the head). It reads one row at a time inside one snapshot, so memory stays flat and concurrent
-// appends do not look like tampering.
+// (its hash or MAC no longer matches its content), deleted (a gap, or the head pointing past the
+// end), inserted or reordered (its prev_hash does not match the record before it, or it lies
+// beyond the head). Without the key (WithKey) the keyed part's MACs cannot be checked: the result
+// says so (MACsChecked), and the rest is checked all the same. It reads one row at a time inside
+// one snapshot, so memory stays flat and concurrent appends do not look like tampering.
 func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.dialect == Postgres {
@@ -232,27 +274,32 @@ func (s *Store) Verify(ctx context.Context) (VerifyResult, error) {
 		return VerifyResult{}, fmt.Errorf("store: verify: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := verifyChain(ctx, tx)
+	res, err := verifyChain(ctx, tx, s.key)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("store: verify: %w", err)
 	}
 	return res, nil
 }
 
-func verifyChain(ctx context.Context, tx *sql.Tx) (VerifyResult, error) {
-	var res VerifyResult
+func verifyChain(ctx context.Context, tx *sql.Tx, key []byte) (VerifyResult, error) {
+	res := VerifyResult{MACsChecked: key != nil}
 	bad := func(seq int64, format string, args ...any) (VerifyResult, error) {
 		res.FirstBad, res.Problem = seq, fmt.Sprintf(format, args...)
 		return res, nil
 	}
-	var headSeq int64
+	var headSeq, keyedFrom int64
 	var headHash string
-	err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM chain_head WHERE id = 1").Scan(&headSeq, &headHash)
+	err := tx.QueryRowContext(ctx, "SELECT seq, hash, keyed_from FROM chain_head WHERE id = 1").Scan(&headSeq, &headHash, &keyedFrom)
 	if errors.Is(err, sql.ErrNoRows) {
 		return bad(1, "the chain head row is missing")
 	}
 	if err != nil {
 		return res, fmt.Errorf("read chain head: %w", err)
+	}
+	res.KeyedFrom = keyedFrom
+	if keyedFrom < 1 || keyedFrom > headSeq+1 {
+		// Set once, at most one past the head of the time, and the head only moves forward.
+		return bad(max(1, min(keyedFrom, headSeq+1)), "the chain head says the keyed part starts at record %d, which is past the head (%d): the boundary was moved, or the head moved back", keyedFrom, headSeq)
 	}
 	rows, err := tx.QueryContext(ctx, "SELECT seq, at, at_ns, kind, repo, subject, body, prev_hash, hash FROM evidence ORDER BY seq")
 	if err != nil {
@@ -278,8 +325,13 @@ func verifyChain(ctx context.Context, tx *sql.Tx) (VerifyResult, error) {
 			return bad(seq, "record %d does not link to record %d: a record was inserted, replaced or reordered here", seq, seq-1)
 		case strings.Contains(kind+repo+subject, "\n"):
 			return bad(seq, "record %d has a newline in kind, repo or subject, which Append never writes", seq)
-		case chainHash(prevHash, seq, at, kind, repo, subject, body) != hash:
+		case seq < keyedFrom && chainHash(prevHash, seq, at, kind, repo, subject, body) != hash:
 			return bad(seq, "record %d does not match its hash: its content was edited", seq)
+		case seq >= keyedFrom && key != nil && !hmac.Equal([]byte(chainMAC(key, keyedFrom, prevHash, seq, at, kind, repo, subject, body)), []byte(hash)):
+			if seq == keyedFrom {
+				return bad(seq, "record %d (the first keyed record) does not match its MAC: its content, or a record before it, was edited and the chain re-hashed without the evidence key; or the key given is not the one the chain was written with", seq)
+			}
+			return bad(seq, "record %d does not match its MAC: its content was edited (and re-hashed without the evidence key)", seq)
 		}
 		if t, err := time.Parse(time.RFC3339Nano, at); err != nil || t.UnixNano() != atNs {
 			return bad(seq, "record %d: at_ns does not match its hashed time %q", seq, at)

@@ -4,10 +4,13 @@
 //
 // Evidence is an append-only hash chain: each record's hash covers its content and the previous
 // record's hash, and a chain_head row written in the same transaction remembers the newest one, so
-// Verify can name the first record that was edited, inserted, deleted or reordered. The chain
-// proves the records are consistent with each other; someone able to rewrite the whole database
-// could recompute it from the point they changed, so a head hash published outside the database
-// (a daily Slack summary, say) is what pins history down.
+// Verify can name the first record that was edited, inserted, deleted or reordered. The chain is
+// keyed (HMAC-SHA256 under a key kept outside the database, see WithKey), so someone who can
+// write the database but not read the key cannot recompute it after an edit. Records written
+// before the chain was keyed stay plain SHA-256, pinned by the first keyed record's MAC. What a
+// key cannot stop is cutting the chain's tail and moving the head back: the head (seq and MAC)
+// posted outside the database, in each deploy's Slack thread and the daily summary, is what
+// `audit verify --anchor` catches that with.
 //
 // Everything else (deploys, deliveries, locks, leases, cursors) is mutable operational state whose
 // every transition the callers also record as evidence.
@@ -66,25 +69,35 @@ type Store struct {
 	writeSem chan struct{}
 
 	now func() time.Time // replaced in tests to expire leases without sleeping
+
+	key []byte // the evidence key (WithKey); nil: the chain can be read, not appended to
 }
 
 // Open connects to url and applies any pending migrations. url is "" (./sockembot.db),
 // "sqlite:///path/to/file.db", a plain file path, or "postgres://..." / "postgresql://...".
-func Open(ctx context.Context, url string) (*Store, error) {
-	return open(ctx, url, true)
+// Appending evidence needs WithKey.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	return open(ctx, url, true, opts)
 }
 
 // OpenExisting is Open for readers of evidence (audit verify and export): the database must
 // already hold a sockembot store. It never creates an empty one, which would read as "no
 // evidence, chain intact" to an auditor who ran it in the wrong directory or with a mistyped URL.
-func OpenExisting(ctx context.Context, url string) (*Store, error) {
-	return open(ctx, url, false)
+func OpenExisting(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	return open(ctx, url, false, opts)
 }
 
-func open(ctx context.Context, url string, create bool) (*Store, error) {
+func open(ctx context.Context, url string, create bool, opts []Option) (*Store, error) {
 	dialect, driver, dsn, err := parseURL(url)
 	if err != nil {
 		return nil, err
+	}
+	var keyed Store
+	for _, o := range opts {
+		o(&keyed)
+	}
+	if keyed.key != nil && len(keyed.key) < MinKeyBytes {
+		return nil, fmt.Errorf("store: the evidence key is %d bytes long: at least %d are needed", len(keyed.key), MinKeyBytes)
 	}
 	if dialect == SQLite && !create {
 		file, _, _ := strings.Cut(dsn, "?")
@@ -96,7 +109,7 @@ func open(ctx context.Context, url string, create bool) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
-	s := &Store{db: db, dialect: dialect, url: url, now: time.Now}
+	s := &Store{db: db, dialect: dialect, url: url, now: time.Now, key: keyed.key}
 	if dialect == SQLite {
 		s.writeSem = make(chan struct{}, 1)
 	}

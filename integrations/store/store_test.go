@@ -1,10 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,6 +26,9 @@ import (
 // postgresEnv names the PostgreSQL server the suite also runs against. Tests are the only code
 // in this package that read the environment.
 const postgresEnv = "SOCKEMBOT_TEST_POSTGRES_URL"
+
+// testKey is the evidence key every store in these tests is opened with: random, never printed.
+var testKey = NewKey()
 
 func TestSQLite(t *testing.T) {
 	runConformance(t, func(t *testing.T) string {
@@ -71,7 +77,7 @@ func postgresSchemaURL(t testing.TB, base string) string {
 
 func openStore(t testing.TB, url string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), url)
+	s, err := Open(context.Background(), url, WithKey(testKey))
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -105,11 +111,20 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// wantHash is the chain formula written out independently of the code under test.
+// wantHash is the unkeyed chain formula (records written before the chain was keyed, and what
+// someone without the key can compute), written out independently of the code under test.
 func wantHash(prev string, seq int64, at time.Time, kind, repo, subject string, body []byte) string {
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s\n%d\n%s\n%s\n%s\n%s\n%s",
 		prev, seq, at.UTC().Format(time.RFC3339Nano), kind, repo, subject, body))
 	return hex.EncodeToString(sum[:])
+}
+
+// wantMAC is the keyed chain formula, written out independently of the code under test.
+func wantMAC(key []byte, keyedFrom int64, prev string, seq int64, at time.Time, kind, repo, subject string, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "sockembot evidence hmac-sha256 v1\n%d\n%s\n%d\n%s\n%s\n%s\n%s\n%s",
+		keyedFrom, prev, seq, at.UTC().Format(time.RFC3339Nano), kind, repo, subject, body)
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // runConformance is the one suite both databases must pass. newURL returns the URL of a fresh,
@@ -142,8 +157,8 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 			if rec.Seq != int64(i+1) || rec.PrevHash != prev || !rec.At.Equal(e.At) || rec.At.Location() != time.UTC {
 				t.Fatalf("record %d: seq %d prev %s at %v", i, rec.Seq, rec.PrevHash, rec.At)
 			}
-			if want := wantHash(prev, rec.Seq, e.At, e.Kind, e.Repo, e.Subject, body); rec.Hash != want {
-				t.Fatalf("record %d: hash %s, want %s", rec.Seq, rec.Hash, want)
+			if want := wantMAC(testKey, 1, prev, rec.Seq, e.At, e.Kind, e.Repo, e.Subject, body); rec.Hash != want {
+				t.Fatalf("record %d: MAC %s, want %s", rec.Seq, rec.Hash, want)
 			}
 			// The body is kept byte for byte as it was hashed (text, not jsonb).
 			var stored string
@@ -287,9 +302,10 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 					VALUES (3, '2024-03-01T09:00:00Z', 1709283600000000000, 'override', 'acme/pay', 'x', '{}', $1, $2)`,
 					recs[1].Hash, strings.Repeat("ab", 32))
 			}, 3, "content was edited"},
-			// A forger who recomputes the inserted row's hash makes it link correctly, so the
-			// break shows at the next record: the first place the chain stops checking out.
-			{"forged row inserted mid-chain with a correct hash", func(t *testing.T, s *Store, recs []compliance.Record) {
+			// A forger holding the key recomputes the inserted row's MAC and makes it link
+			// correctly, so the break shows at the next record: the first place the chain stops
+			// checking out.
+			{"forged row inserted mid-chain with a correct MAC", func(t *testing.T, s *Store, recs []compliance.Record) {
 				sqlExec(t, s, `UPDATE evidence SET seq = -seq WHERE seq >= 3`)
 				sqlExec(t, s, `UPDATE evidence SET seq = 1 - seq WHERE seq < 0`)
 				forge(t, s, 3, recs[1].Hash)
@@ -305,6 +321,30 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 			{"chain head rewritten", func(t *testing.T, s *Store, _ []compliance.Record) {
 				sqlExec(t, s, `UPDATE chain_head SET hash = $1`, strings.Repeat("cd", 32))
 			}, 5, "head's hash"},
+			// Someone with database access but not the key edits a record and recomputes every
+			// hash after it, and the head, the only way they can: plain SHA-256, or a key of their
+			// own. Each link checks out; the MACs do not.
+			{"record edited, the rest re-hashed with plain SHA-256", func(t *testing.T, s *Store, _ []compliance.Record) {
+				sqlExec(t, s, `UPDATE evidence SET body = '{"n":30}' WHERE seq = 3`)
+				rehash(t, s, 3, wantHash)
+			}, 3, "does not match its MAC"},
+			{"record edited, the rest re-hashed with another key", func(t *testing.T, s *Store, _ []compliance.Record) {
+				other := NewKey()
+				sqlExec(t, s, `UPDATE evidence SET body = '{"n":30}' WHERE seq = 3`)
+				rehash(t, s, 3, func(prev string, seq int64, at time.Time, kind, repo, subject string, body []byte) string {
+					return wantMAC(other, 1, prev, seq, at, kind, repo, subject, body)
+				})
+			}, 3, "does not match its MAC"},
+			// Moving the boundary up to pass edited records off as unkeyed breaks the first
+			// keyed record left: its MAC covers where the keyed part starts.
+			{"records re-hashed with plain SHA-256 and the boundary moved over them", func(t *testing.T, s *Store, _ []compliance.Record) {
+				sqlExec(t, s, `UPDATE evidence SET body = '{"n":30}' WHERE seq = 3`)
+				rehash(t, s, 1, wantHash)
+				sqlExec(t, s, `UPDATE chain_head SET keyed_from = 5`)
+			}, 5, "does not match its MAC"},
+			{"boundary moved past the head", func(t *testing.T, s *Store, _ []compliance.Record) {
+				sqlExec(t, s, `UPDATE chain_head SET keyed_from = 7`)
+			}, 6, "boundary was moved"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				s := fresh(t)
@@ -980,7 +1020,164 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		}
 		s.Close()
 	})
+	t.Run("AppendNeedsTheKey", func(t *testing.T) {
+		u := newURL(t)
+		appendN(t, openStore(t, u), 3)
+		unkeyed, err := Open(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unkeyed.Close()
+		if _, err := unkeyed.Append(ctx, compliance.Evidence{Kind: compliance.EvidenceCheckRun, Subject: "x"}); err == nil || !strings.Contains(err.Error(), "without the evidence key") {
+			t.Fatalf("Append without the key: %v, want refused", err)
+		}
+		// Without the key the links and the head are still checked, and the result says the
+		// MACs were not.
+		if res, err := unkeyed.Verify(ctx); err != nil || !res.OK || res.MACsChecked || res.Checked != 3 || res.Keyed() != 3 {
+			t.Fatalf("Verify without the key = %+v, %v", res, err)
+		}
+		wrong, err := Open(ctx, u, WithKey(NewKey()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer wrong.Close()
+		if res, err := wrong.Verify(ctx); err != nil || res.OK || res.FirstBad != 1 || !strings.Contains(res.Problem, "not the one the chain was written with") {
+			t.Fatalf("Verify with another key = %+v, %v", res, err)
+		}
+		if _, err := Open(ctx, u, WithKey(make([]byte, 16))); err == nil || !strings.Contains(err.Error(), "at least 32") {
+			t.Fatalf("Open with a 16-byte key: %v", err)
+		}
+	})
+
+	t.Run("KeyedChainMigration", func(t *testing.T) {
+		// A store the unkeyed code wrote: the first migration only, three plain SHA-256 records.
+		legacy := func(t *testing.T) (string, []string) {
+			u := newURL(t)
+			hashes := writeLegacyStore(t, u, 3)
+			return u, hashes
+		}
+		t.Run("opened with a key, appended to, verified", func(t *testing.T) {
+			u, hashes := legacy(t)
+			s := openStore(t, u)
+			res, err := s.Verify(ctx)
+			if err != nil || !res.OK || res.Checked != 3 || res.KeyedFrom != 4 || res.Unkeyed() != 3 || res.Keyed() != 0 || res.HeadHash != hashes[2] {
+				t.Fatalf("Verify of the migrated legacy store = %+v, %v", res, err)
+			}
+			recs := appendN(t, s, 2)
+			at := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+			if want := wantMAC(testKey, 4, hashes[2], 4, at, compliance.EvidenceCheckRun, "acme/pay", "sha1", []byte(`{"n":1}`)); recs[0].Seq != 4 || recs[0].PrevHash != hashes[2] || recs[0].Hash != want {
+				t.Fatalf("first keyed record %+v, want seq 4 after %s with MAC %s", recs[0], hashes[2], want)
+			}
+			res, err = s.Verify(ctx)
+			if err != nil || !res.OK || res.Checked != 5 || res.KeyedFrom != 4 || res.Unkeyed() != 3 || res.Keyed() != 2 || !res.MACsChecked || res.HeadHash != recs[1].Hash {
+				t.Fatalf("Verify after two keyed appends = %+v, %v", res, err)
+			}
+			// Reopening (another replica, a restart) never moves the boundary.
+			if res, err := openStore(t, u).Verify(ctx); err != nil || !res.OK || res.KeyedFrom != 4 {
+				t.Fatalf("Verify after reopening = %+v, %v", res, err)
+			}
+		})
+		for _, c := range []struct {
+			name     string
+			tamper   func(t *testing.T, s *Store)
+			firstBad int64
+			problem  string
+		}{
+			// The unkeyed part is pinned by the first keyed record's MAC, which covers its link.
+			{"an unkeyed record edited and the unkeyed part re-hashed", func(t *testing.T, s *Store) {
+				sqlExec(t, s, `UPDATE evidence SET body = '{"legacy":20}' WHERE seq = 2`)
+				rehash(t, s, 2, wantHash)
+			}, 4, "the first keyed record"},
+			{"the boundary moved up, the first keyed record re-hashed as unkeyed", func(t *testing.T, s *Store) {
+				sqlExec(t, s, `UPDATE evidence SET body = '{"n":10}' WHERE seq = 4`)
+				rehash(t, s, 4, wantHash)
+				sqlExec(t, s, `UPDATE chain_head SET keyed_from = 5`)
+			}, 5, "does not match its MAC"},
+			{"the boundary moved back over the unkeyed records", func(t *testing.T, s *Store) {
+				sqlExec(t, s, `UPDATE chain_head SET keyed_from = 1`)
+			}, 1, "does not match its MAC"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				u, _ := legacy(t)
+				s := openStore(t, u)
+				appendN(t, s, 2)
+				dropGuard(t, s)
+				c.tamper(t, s)
+				res, err := s.Verify(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.OK || res.FirstBad != c.firstBad || !strings.Contains(res.Problem, c.problem) {
+					t.Errorf("Verify = %+v, want first bad %d with %q", res, c.firstBad, c.problem)
+				}
+			})
+		}
+	})
+
+	t.Run("PassedOffAsUnkeyed", func(t *testing.T) {
+		// The one rewrite that leaves no keyed record to contradict it: every record re-hashed
+		// with SHA-256 and the boundary moved just past the head. Verify cannot tell it from a
+		// store not yet written with a key, so it reports that nothing is keyed (audit verify
+		// does not call that intact), and an anchor from outside the database catches it.
+		s := fresh(t)
+		recs := appendN(t, s, 5)
+		dropGuard(t, s)
+		rehash(t, s, 1, wantHash)
+		sqlExec(t, s, `UPDATE chain_head SET keyed_from = 6`)
+		res, err := s.Verify(ctx)
+		if err != nil || !res.OK || res.Keyed() != 0 || res.Unkeyed() != 5 {
+			t.Fatalf("Verify = %+v, %v; want intact with no keyed record", res, err)
+		}
+		if r, _, _ := s.RecordAt(ctx, 5); r.Hash == recs[4].Hash {
+			t.Fatal("the rewrite kept record 5's MAC: an anchor could not catch it")
+		}
+	})
 	t.Run("CrashSafety", func(t *testing.T) { testCrash(t, newURL(t)) })
+}
+
+// writeLegacyStore writes, at u, a store as the code before the keyed chain left it: only the
+// first migration, and n records chained with plain SHA-256. It returns their hashes.
+func writeLegacyStore(t *testing.T, u string, n int) []string {
+	t.Helper()
+	dialect, driver, dsn, err := parseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms, err := loadMigrations(dialect)
+	if err != nil || ms[0].version != 1 {
+		t.Fatalf("migrations: %v", err)
+	}
+	for _, q := range []string{
+		"CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+		ms[0].sql,
+		"INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, '" + ms[0].name + "', '2024-01-01T00:00:00Z')",
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("legacy schema: %v", err)
+		}
+	}
+	prev := GenesisHash
+	var hashes []string
+	at := time.Date(2024, 1, 15, 9, 0, 0, 0, time.UTC)
+	for i := range n {
+		seq, body := int64(i+1), fmt.Sprintf(`{"legacy":%d}`, i+1)
+		at := at.Add(time.Duration(i) * time.Hour)
+		h := wantHash(prev, seq, at, compliance.EvidenceMergeVerdict, "acme/pay", fmt.Sprintf("acme/pay#%d", seq), []byte(body))
+		if _, err := db.Exec(`INSERT INTO evidence (seq, at, at_ns, kind, repo, subject, body, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			seq, at.Format(time.RFC3339Nano), at.UnixNano(), compliance.EvidenceMergeVerdict, "acme/pay", fmt.Sprintf("acme/pay#%d", seq), body, prev, h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec("UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1", seq, h); err != nil {
+			t.Fatal(err)
+		}
+		hashes, prev = append(hashes, h), h
+	}
+	return hashes
 }
 
 func equalDeploy(a, b DeployRow) bool {
@@ -1034,14 +1231,55 @@ func dropGuard(t *testing.T, s *Store) {
 	sqlExec(t, s, "DROP TRIGGER evidence_no_delete"+on)
 }
 
-// forge inserts a record at seq whose hash is computed correctly over its content and prev.
+// forge inserts a record at seq whose MAC is computed correctly, with the key, over its content
+// and prev: what only someone holding the key could do.
 func forge(t *testing.T, s *Store, seq int64, prev string) {
 	at := time.Date(2024, 3, 1, 12, 0, 0, 0, time.UTC)
 	body := []byte(`{"override":"nobody saw this"}`)
 	sqlExec(t, s, `INSERT INTO evidence (seq, at, at_ns, kind, repo, subject, body, prev_hash, hash)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		seq, at.Format(time.RFC3339Nano), at.UnixNano(), compliance.EvidenceOverride, "acme/pay", "deploy-1", string(body), prev,
-		wantHash(prev, seq, at, compliance.EvidenceOverride, "acme/pay", "deploy-1", body))
+		wantMAC(testKey, 1, prev, seq, at, compliance.EvidenceOverride, "acme/pay", "deploy-1", body))
+}
+
+// rehash recomputes the hash of every record from seq on with formula, each linked to the one
+// before, and moves the chain head to the last: a rewrite by someone with database access.
+func rehash(t *testing.T, s *Store, from int64, formula func(prev string, seq int64, at time.Time, kind, repo, subject string, body []byte) string) {
+	t.Helper()
+	type row struct {
+		seq                  int64
+		at, kind, repo, subj string
+		body                 []byte
+	}
+	rows, err := s.db.Query("SELECT seq, at, kind, repo, subject, body FROM evidence WHERE seq >= $1 ORDER BY seq", from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.seq, &r.at, &r.kind, &r.repo, &r.subj, &r.body); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	prev := GenesisHash
+	if from > 1 {
+		if err := s.db.QueryRow("SELECT hash FROM evidence WHERE seq = $1", from-1).Scan(&prev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range all {
+		at, err := time.Parse(time.RFC3339Nano, r.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := formula(prev, r.seq, at, r.kind, r.repo, r.subj, r.body)
+		sqlExec(t, s, "UPDATE evidence SET prev_hash = $1, hash = $2 WHERE seq = $3", prev, h, r.seq)
+		prev = h
+	}
+	sqlExec(t, s, "UPDATE chain_head SET hash = $1", prev)
 }
 
 func TestParseURL(t *testing.T) {
@@ -1093,5 +1331,29 @@ func TestSQLiteFileIsWAL(t *testing.T) {
 	}
 	if s.Dialect() != SQLite {
 		t.Fatalf("Dialect = %q", s.Dialect())
+	}
+}
+
+func TestParseKey(t *testing.T) {
+	raw := make([]byte, 32)
+	for i := range raw {
+		raw[i] = byte(i * 7)
+	}
+	for _, in := range []string{
+		hex.EncodeToString(raw), strings.ToUpper(hex.EncodeToString(raw)), " " + hex.EncodeToString(raw) + "\n",
+		base64.StdEncoding.EncodeToString(raw),
+	} {
+		if k, err := ParseKey(in); err != nil || !bytes.Equal(k, raw) {
+			t.Errorf("ParseKey(%q) = %x, %v", in, k, err)
+		}
+	}
+	secret := "c0ffee" + strings.Repeat("ab", 10) // hex, but only 13 bytes
+	for _, in := range []string{"", "   ", secret, secret + "a", "not a key at all!", base64.StdEncoding.EncodeToString(raw[:31])} {
+		k, err := ParseKey(in)
+		if err == nil {
+			t.Errorf("ParseKey(%q) = %x, want refused", in, k)
+		} else if strings.TrimSpace(in) != "" && strings.Contains(err.Error(), strings.TrimSpace(in)) {
+			t.Errorf("ParseKey's error repeats the key: %v", err)
+		}
 	}
 }

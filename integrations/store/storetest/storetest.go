@@ -1,7 +1,7 @@
 // Package storetest opens throwaway evidence stores for tests outside the store package: a
 // SQLite file in the test's temp dir, and a fresh PostgreSQL schema when
-// SOCKEMBOT_TEST_POSTGRES_URL names a server. (The store's own conformance suite has the same
-// helpers inside the package.)
+// SOCKEMBOT_TEST_POSTGRES_URL names a server, each keyed with a random evidence key. (The
+// store's own conformance suite has the same helpers inside the package.)
 package storetest
 
 import (
@@ -19,6 +19,14 @@ import (
 
 // PostgresEnv names the PostgreSQL server tests also run against; unset, those tests skip.
 const PostgresEnv = "SOCKEMBOT_TEST_POSTGRES_URL"
+
+// key is the evidence key of every store these helpers open: random for each test binary, and
+// never printed.
+var key = store.NewKey()
+
+// Key is that evidence key, for a test that opens the same database again (a second replica,
+// the CLI).
+func Key() []byte { return append([]byte(nil), key...) }
 
 // SQLite opens a store on a new SQLite file, closed when the test ends.
 func SQLite(t testing.TB) *store.Store {
@@ -76,7 +84,7 @@ func SchemaURL(t testing.TB, base string) string {
 
 func open(t testing.TB, u string) *store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), u)
+	s, err := store.Open(context.Background(), u, store.WithKey(key))
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
