@@ -1,12 +1,16 @@
 package bot_test
 
 import (
+	"context"
+	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -74,9 +78,9 @@ func TestMetricsExposition(t *testing.T) {
 	}, []byte(`{}`)); code != http.StatusUnauthorized {
 		t.Fatalf("an unsigned delivery answered %d", code)
 	}
-	before := scrape(t, e.App.Handler())
+	before := scrape(t, e.App.MetricsHandler())
 	e.Drain()
-	families := scrape(t, e.App.Handler())
+	families := scrape(t, e.App.MetricsHandler())
 
 	value := func(name string, labels map[string]string) float64 {
 		t.Helper()
@@ -176,14 +180,14 @@ func TestMetricsPerApp(t *testing.T) {
 	if code, msg := e.Deliver("ping", bottest.Fixture(t, bottest.Octokit+"ping/payload.json")); code != http.StatusOK {
 		t.Fatalf("ping: %d %s", code, msg)
 	}
-	if m, ok := sample(scrape(t, other.Handler()), "sockembot_webhook_deliveries_total", map[string]string{"event": "ping", "result": "pong"}); ok {
+	if m, ok := sample(scrape(t, other.MetricsHandler()), "sockembot_webhook_deliveries_total", map[string]string{"event": "ping", "result": "pong"}); ok {
 		t.Errorf("the other App counted this App's delivery: %v", m)
 	}
-	if _, ok := sample(scrape(t, e.App.Handler()), "sockembot_webhook_deliveries_total", map[string]string{"event": "ping", "result": "pong"}); !ok {
+	if _, ok := sample(scrape(t, e.App.MetricsHandler()), "sockembot_webhook_deliveries_total", map[string]string{"event": "ping", "result": "pong"}); !ok {
 		t.Error("the delivery was not counted")
 	}
 
-	bare := scrape(t, (&bot.App{}).Handler())
+	bare := scrape(t, (&bot.App{}).MetricsHandler())
 	if _, ok := bare["sockembot_webhook_response_seconds"]; !ok {
 		t.Error("a bare App serves no response histogram")
 	}
@@ -197,11 +201,95 @@ func TestMetricsPerApp(t *testing.T) {
 func TestMetricsQueueDepthLeftOutWithoutTheStore(t *testing.T) {
 	e := bottest.NewHooks(t)
 	e.Store.Close()
-	families := scrape(t, e.App.Handler())
+	families := scrape(t, e.App.MetricsHandler())
 	if f, ok := families["sockembot_delivery_queue_depth"]; ok {
 		t.Errorf("queue depth reported from a closed store: %v", f)
 	}
 	if _, ok := families["sockembot_webhook_response_seconds"]; !ok {
 		t.Error("the rest of the metrics went with the queue depth")
+	}
+}
+
+// The metrics are not on the public port: the Handler that serves the webhooks answers 404 for
+// /metrics, and the metrics handler serves nothing but /metrics.
+func TestMetricsNotOnThePublicPort(t *testing.T) {
+	e := bottest.NewHooks(t)
+	for _, path := range []string{"/metrics", "/metrics/", "/Metrics", "/healthz/../metrics"} {
+		if code, body := e.Get(path); code != http.StatusNotFound || strings.Contains(body, "sockembot_") {
+			t.Errorf("public GET %s: %d\n%.200s", path, code, body)
+		}
+	}
+	srv := httptest.NewServer(e.App.MetricsHandler())
+	t.Cleanup(srv.Close)
+	for _, c := range []struct{ method, path string }{{"GET", "/healthz"}, {"POST", "/webhooks/github"}, {"GET", "/"}} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("metrics listener %s %s: %d, want 404", c.method, c.path, resp.StatusCode)
+		}
+	}
+}
+
+// With a token, a scrape must carry it as a bearer token: anything else is a 401 that shows
+// no metric.
+func TestMetricsBearerToken(t *testing.T) {
+	e := bottest.NewHooks(t)
+	e.App.MetricsToken = "m3trics-t0ken"
+	srv := httptest.NewServer(e.App.MetricsHandler())
+	t.Cleanup(srv.Close)
+	get := func(auth []string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+		for _, a := range auth {
+			req.Header.Add("Authorization", a)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for name, auth := range map[string][]string{
+		"missing":       nil,
+		"empty":         {""},
+		"wrong token":   {"Bearer not-the-token"},
+		"token alone":   {"m3trics-t0ken"},
+		"basic scheme":  {"Basic m3trics-t0ken"},
+		"prefix of it":  {"Bearer m3trics-t0ke"},
+		"longer":        {"Bearer m3trics-t0ken2"},
+		"second header": {"Bearer wrong", "Bearer m3trics-t0ken"},
+		"empty bearer":  {"Bearer "},
+	} {
+		code, body := get(auth)
+		if code != http.StatusUnauthorized || strings.Contains(body, "sockembot_") || strings.Contains(body, "m3trics-t0ken") {
+			t.Errorf("%s: %d\n%.200s", name, code, body)
+		}
+	}
+	if code, body := get([]string{"Bearer m3trics-t0ken"}); code != http.StatusOK || !strings.Contains(body, "sockembot_webhook_response_seconds") {
+		t.Errorf("the right token: %d\n%.200s", code, body)
+	}
+}
+
+// A metrics address that cannot be listened on stops the bot, saying which setting it was,
+// rather than run without the metrics someone asked for.
+func TestRunStopsWhenTheMetricsAddressIsTaken(t *testing.T) {
+	e := bottest.NewHooks(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	e.App.Addr = "127.0.0.1:0"
+	e.App.MetricsAddr = busy.Addr().String()
+	ctx, cancel := context.WithTimeout(e.Ctx, time.Minute) // a failure guard only
+	defer cancel()
+	if err := e.App.Run(ctx); err == nil || !strings.Contains(err.Error(), "metrics: listen on "+busy.Addr().String()) || !strings.Contains(err.Error(), "METRICS_ADDR") {
+		t.Fatalf("Run with the metrics address taken: %v", err)
 	}
 }

@@ -2,21 +2,44 @@ package bot
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
-// Handler is the bot's HTTP surface: the GitHub webhook endpoint, a liveness probe and the
-// Prometheus metrics. It is what serveHTTP serves and what tests drive through httptest.
+// Handler is the bot's public HTTP surface: the GitHub webhook endpoint and a liveness probe.
+// It is what serveHTTP serves and what tests drive through httptest. The metrics are not here
+// (a 404): they say what the bot is doing to anyone who asks, so they have a listener of their
+// own (MetricsHandler, on MetricsAddr).
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.serveHealth)
-	mux.Handle("GET /metrics", a.metrics.handler(a))
 	mux.HandleFunc("POST /webhooks/github", a.serveWebhook)
+	return recoverHTTP(a, mux)
+}
+
+// MetricsHandler serves the Prometheus metrics on GET /metrics, and nothing else. With
+// MetricsToken set, a scrape must send "Authorization: Bearer TOKEN" (compared in constant
+// time) or gets a 401.
+func (a *App) MetricsHandler() http.Handler {
+	metrics := a.metrics.handler(a)
+	token := a.MetricsToken
+	want := []byte("Bearer " + token)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sockembot metrics"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	})
 	return recoverHTTP(a, mux)
 }
 
@@ -49,19 +72,35 @@ type runtimeState struct {
 	mu       sync.Mutex
 	checking map[string]chan struct{} // repo#n → closed when that check ends
 
-	// reading and readingSmall bound the webhook bodies read at once (see serveWebhook).
+	// reading and readingSmall bound the webhook bodies read at once (see serveWebhook);
+	// readsByAddr counts the requests being read per remote address (remoteKey), under mu.
 	reading, readingSmall chan struct{}
+	readsByAddr           map[string]*addrReads
 
 	slack socketState // the Slack connection, for /healthz
 }
 
 // maxWebhookReads is how many large webhook bodies (over smallWebhookBody, or of unannounced
-// length) are read at once; maxSmallWebhookReads how many small ones.
+// length) are read at once; maxSmallWebhookReads how many small ones; maxReadsPerAddr how many
+// of either one remote address may have being read (or waiting for a slot) at once, and
+// addrWait how long a request over that waits for one of them to end before it is refused.
+// The wait absorbs a burst of honest deliveries from one address, each read in milliseconds;
+// a slow sender's reads take seconds, so its extra requests are refused after addrWait without
+// ever taking or queueing for a slot.
 const (
 	maxWebhookReads      = 8
 	maxSmallWebhookReads = 64
 	smallWebhookBody     = 1 << 20
+	maxReadsPerAddr      = 4
+	addrWait             = time.Second
 )
+
+// addrReads is one address's requests being read (n) and waiting for room (waiting); freed is
+// closed (and replaced) whenever a read ends, waking the waiting ones.
+type addrReads struct {
+	n, waiting int
+	freed      chan struct{}
+}
 
 func (s *runtimeState) init() {
 	s.once.Do(func() {
@@ -70,7 +109,73 @@ func (s *runtimeState) init() {
 		s.checking = map[string]chan struct{}{}
 		s.reading = make(chan struct{}, maxWebhookReads)
 		s.readingSmall = make(chan struct{}, maxSmallWebhookReads)
+		s.readsByAddr = map[string]*addrReads{}
 	})
+}
+
+// startRead counts one more request being read from addr, waiting up to wait (or until ctx ends)
+// while addr has maxReadsPerAddr already; false means it did not get in. An address
+// leaves the map once nothing of it is read or waiting, so the map holds at most one entry per
+// request being read or waiting.
+func (s *runtimeState) startRead(ctx context.Context, addr string, wait time.Duration) bool {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.readsByAddr[addr]
+	if r == nil {
+		r = &addrReads{freed: make(chan struct{})}
+		s.readsByAddr[addr] = r
+	}
+	for r.n >= maxReadsPerAddr {
+		freed := r.freed
+		r.waiting++
+		s.mu.Unlock()
+		var gaveUp bool
+		select {
+		case <-freed:
+		case <-timer.C:
+			gaveUp = true
+		case <-ctx.Done():
+			gaveUp = true
+		}
+		s.mu.Lock()
+		r.waiting--
+		if gaveUp {
+			s.forget(addr, r)
+			return false
+		}
+	}
+	r.n++
+	return true
+}
+
+func (s *runtimeState) endRead(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.readsByAddr[addr]
+	r.n--
+	close(r.freed)
+	r.freed = make(chan struct{})
+	s.forget(addr, r)
+}
+
+// forget drops addr's entry once nothing of it is read or waiting. Called under mu.
+func (s *runtimeState) forget(addr string, r *addrReads) {
+	if r.n == 0 && r.waiting == 0 {
+		delete(s.readsByAddr, addr)
+	}
+}
+
+// readsWaiting is how many requests are waiting for room under their address's cap.
+func (s *runtimeState) readsWaiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.readsByAddr {
+		n += r.waiting
+	}
+	return n
 }
 
 // Listening is closed once serveHTTP is accepting connections; ListenAddr then gives the address.
@@ -99,20 +204,37 @@ func (a *App) serveHTTP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("http: listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{
-		Handler:           a.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		// A 25 MB delivery on a slow link still fits; a client that trickles bytes does not
-		// hold a connection forever.
-		ReadTimeout:  60 * time.Second,
-		WriteTimeout: 60 * time.Second,
-		IdleTimeout:  120 * time.Second,
-	}
 	a.state.init()
 	a.state.addr = ln.Addr().String()
 	close(a.state.ready)
 	a.log().WithField("addr", a.state.addr).Info("http: listening")
+	return serve(ctx, ln, a.Handler())
+}
 
+// serveMetrics serves MetricsHandler on a.MetricsAddr until ctx is done; with no MetricsAddr it
+// serves nothing.
+func (a *App) serveMetrics(ctx context.Context) error {
+	if a.MetricsAddr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics: listen on %s: %w (METRICS_ADDR; \"off\" turns the listener off)", a.MetricsAddr, err)
+	}
+	a.log().WithFields(logrus.Fields{"addr": ln.Addr().String(), "token": a.MetricsToken != ""}).Info("metrics: listening")
+	return serve(ctx, ln, a.MetricsHandler())
+}
+
+// serve serves h on ln until ctx is done, then shuts down gracefully.
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		// An outer bound: the webhook handler gives each body far less (webhookReadTime).
+		ReadTimeout:  60 * time.Second,
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  120 * time.Second,
+	}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {

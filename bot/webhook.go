@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -57,12 +60,44 @@ func (a *App) serveWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	// Bodies are read before the signature can be checked, so how many are held at once is
-	// bounded: up to 64 small ones (≤1 MB, nearly every delivery) and 8 large or unannounced
-	// ones, in separate pools, so slow or huge unauthenticated requests can neither use up
-	// memory (at most 64 MB + 200 MB) nor hold up the small deliveries. A request that finds
-	// its pool full for 5 s gets a 503.
+	// Bodies are read before the signature can be checked, so reading them is bounded three ways
+	// (see readWebhookBody for the memory each holds):
+	//   - per address: at most maxReadsPerAddr requests from one remote address (an IPv6 /64)
+	//     are being read, or waiting for a slot, at once; one more waits up to addrWait for one
+	//     of them to end, then gets a 429, never having taken or queued for a slot. The address
+	//     is the TCP peer's: X-Forwarded-For is not trusted, since anyone can send it.
+	//   - in total: 64 small bodies (announced ≤1 MB, nearly every delivery) and 8 large or
+	//     unannounced ones, in separate pools, so huge requests cannot hold up the small
+	//     deliveries. A request that finds its pool full for webhookSlotWait gets a 503.
+	//   - in time: each body must arrive within webhookReadTime, or the request gets a 408 and
+	//     its slots are freed.
 	a.state.init()
+	rc := http.NewResponseController(w)
+	// refuse answers without reading the body, then closes the connection, having drained at
+	// most what of the body arrives within refusedDrainTime (an honest sender then reads the
+	// answer rather than a connection reset; a slow one is cut off).
+	refuse := func(code int, result, msg string) {
+		w.Header().Set("Connection", "close")
+		rc.SetReadDeadline(time.Now().Add(refusedDrainTime))
+		reply(code, result, msg)
+	}
+	if r.ContentLength > maxWebhookBody {
+		refuse(http.StatusRequestEntityTooLarge, "too_large", "payload over 25 MB")
+		return
+	}
+	addr := remoteKey(r.RemoteAddr)
+	if !a.state.startRead(r.Context(), addr, a.addrWait()) {
+		refuse(http.StatusTooManyRequests, "address_busy", "too many requests being read from this address at once; try again")
+		return
+	}
+	reading := true
+	endRead := func() {
+		if reading {
+			reading = false
+			a.state.endRead(addr)
+		}
+	}
+	defer endRead()
 	limit, pool := int64(smallWebhookBody), a.state.readingSmall
 	if r.ContentLength < 0 || r.ContentLength > smallWebhookBody {
 		limit, pool = maxWebhookBody, a.state.reading
@@ -70,22 +105,32 @@ func (a *App) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	select {
 	case pool <- struct{}{}:
 		defer func() { <-pool }()
-	case <-time.After(5 * time.Second):
-		reply(http.StatusServiceUnavailable, "busy", "too many deliveries being read at once; try again")
+	case <-time.After(webhookSlotWait):
+		refuse(http.StatusServiceUnavailable, "busy", "too many deliveries being read at once; try again")
 		return
 	case <-r.Context().Done():
 		return // the sender gave up waiting
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	// ErrNotSupported (a ResponseWriter that is not the server's) leaves the server's ReadTimeout.
+	rc.SetReadDeadline(time.Now().Add(a.webhookReadTime(r.ContentLength)))
+	body, err := readWebhookBody(r.Body, r.ContentLength, limit)
+	endRead()
 	if err != nil {
+		// The deadline stays: whatever is left of the body is not waited for either.
+		w.Header().Set("Connection", "close")
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		switch {
+		case errors.As(err, &tooBig):
 			reply(http.StatusRequestEntityTooLarge, "too_large", "payload over 25 MB")
-			return
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			reply(http.StatusRequestTimeout, "timeout", "the body did not arrive in time")
+		default:
+			reply(http.StatusBadRequest, "malformed", "could not read the body")
 		}
-		reply(http.StatusBadRequest, "malformed", "could not read the body")
 		return
 	}
+	// The rest of the request (persisting it) must not be cut short by the body's deadline.
+	rc.SetReadDeadline(time.Time{})
 	// Authenticate before looking at anything the sender controls. Only the SHA-256 header
 	// counts: the SHA-1 fallback go-github accepts is not good enough to authorise a merge gate.
 	if err := github.VerifySignature(a.WebhookSecret, body, r.Header.Get("X-Hub-Signature-256")); err != nil {
@@ -124,7 +169,11 @@ func (a *App) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	// Decode now so a payload the workers could never read is refused to the sender instead of
 	// failing forever on the queue.
 	if _, err := github.ParseEvent(event, payload); err != nil {
-		reply(http.StatusBadRequest, "malformed", "payload does not decode as "+event)
+		msg := "payload does not decode as " + event
+		if errors.Is(err, github.ErrIncompleteEvent) {
+			msg = err.Error() // names what is missing; the sender is authenticated by now
+		}
+		reply(http.StatusBadRequest, "malformed", msg)
 		return
 	}
 	fresh, err := a.Store.EnqueueDelivery(r.Context(), store.Delivery{ID: id, Event: event, Payload: payload})
@@ -140,6 +189,112 @@ func (a *App) serveWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	a.kickWorkers()
 	reply(http.StatusAccepted, "accepted", "queued")
+}
+
+// A webhook body must arrive within webhookReadBase plus one second for every
+// webhookReadRate bytes announced, and never more than webhookReadMax (nor may a body of
+// unannounced length take longer): 5 s for an empty body, 5.5 s for 1 MB, 10 s from 10 MB up.
+// GitHub itself gives up on a delivery after 10 s, so a body still arriving then is not one
+// GitHub is waiting on; a slower sender would only hold a read slot longer.
+const (
+	webhookReadBase = 5 * time.Second
+	webhookReadRate = 2 << 20 // bytes per second
+	webhookReadMax  = 10 * time.Second
+)
+
+// webhookSlotWait is how long a request waits for a free read slot. It is longer than any small
+// body's read time (at most 5.5 s), so when slow senders from many addresses hold every small slot
+// a delivery waiting behind them gets the first one they free (waiters are served in order), and
+// short enough that reading and persisting it still fit in GitHub's 10 s.
+const webhookSlotWait = 6 * time.Second
+
+// refusedDrainTime is how long the rest of a refused request's body may take to arrive before its
+// connection is closed anyway.
+const refusedDrainTime = time.Second
+
+// webhookReadTime is how long a body of announced length n (-1: unannounced) may take to arrive.
+// App.webhookReadBase, when set, is the time for every body, whatever its length (tests shorten
+// it).
+func (a *App) webhookReadTime(n int64) time.Duration {
+	if d := a.webhookReadBase.Load(); d > 0 {
+		return time.Duration(d)
+	}
+	if n < 0 {
+		return webhookReadMax
+	}
+	return min(webhookReadBase+time.Duration(n)*time.Second/webhookReadRate, webhookReadMax)
+}
+
+// addrWait is how long a request over its address's cap waits for room: the constant, or
+// App.webhookAddrWait when a test set it.
+func (a *App) addrWait() time.Duration {
+	if d := a.webhookAddrWait.Load(); d > 0 {
+		return time.Duration(d)
+	}
+	return addrWait
+}
+
+// readWebhookBody reads a body of announced length n (-1: unannounced) of at most limit bytes.
+// Memory: a body of announced length gets one buffer of exactly that size (so at most 1 MB in
+// the small pool, 25 MB in the large one); an unannounced one grows a buffer as bytes arrive,
+// doubling it, so while it grows the old and the new buffer are both held: at most twice the
+// 25 MB limit (and a byte). With the pools' sizes that is at most 64 × 1 MB + 8 × 25 MB = 264 MB
+// of bodies being read at once when every body announces its length, and about
+// 64 MB + 8 × 50 MB = 464 MB when the large ones do not.
+func readWebhookBody(body io.Reader, n, limit int64) ([]byte, error) {
+	if n >= 0 {
+		if n > limit {
+			return nil, &http.MaxBytesError{Limit: limit}
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	buf := make([]byte, 0, min(64<<10, limit+1))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return nil, &http.MaxBytesError{Limit: limit}
+			}
+			grown := make([]byte, len(buf), min(2*int64(cap(buf)), limit+1))
+			copy(grown, buf)
+			buf = grown
+		}
+		m, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if errors.Is(err, io.EOF) {
+			if int64(len(buf)) > limit {
+				return nil, &http.MaxBytesError{Limit: limit}
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// remoteKey is the address a request is counted against: the TCP peer's IP, or for IPv6 its /64
+// (one host is usually given a whole /64, so counting single addresses would let it use
+// billions). Headers such as X-Forwarded-For are ignored: any client can send them. Behind a
+// proxy every request has the proxy's address and shares its count.
+func remoteKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.WithZone("").Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 // webhookJSON is the JSON payload of a delivery, whether the hook sends application/json or the

@@ -1,19 +1,29 @@
 package bot_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sockembot/bot"
 	"sockembot/bot/bottest"
+	"sockembot/bot/check"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 )
 
 func TestWebhookRefusesWithoutValidSignature(t *testing.T) {
@@ -103,7 +113,7 @@ func TestWebhookBadBodiesDoNotHurt(t *testing.T) {
 	if code, msg := signed("pull_request", form, "application/x-www-form-urlencoded"); code != http.StatusAccepted {
 		t.Fatalf("form-encoded delivery: %d %s", code, msg)
 	}
-	_, metrics := e.Get("/metrics")
+	metrics := e.Metrics()
 	for _, want := range []string{
 		`sockembot_webhook_deliveries_total{event="pull_request",result="malformed"} 3`,
 		`sockembot_webhook_deliveries_total{event="pull_request",result="too_large"} 1`,
@@ -280,19 +290,62 @@ func newServer(t *testing.T, a *bot.App) string {
 	return srv.URL
 }
 
-// Slow, large, unauthenticated requests (headers and a byte, then nothing) hold the slots for
-// large bodies, never the small deliveries GitHub actually sends.
+// dialFrom connects to the rig's server from ip. Linux's loopback answers to every 127.x address,
+// which stands in for a second client; where ip cannot be bound the test is skipped.
+func dialFrom(t *testing.T, e *bottest.Hooks, ip string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := d.DialContext(e.Ctx, "tcp", strings.TrimPrefix(e.Server.URL, "http://"))
+	if err != nil {
+		t.Skipf("cannot connect from %s (this test needs a loopback that accepts every 127.x address, as Linux's does): %v", ip, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// startSlowPost sends a webhook request that is not signed, announcing length bytes of body
+// (-1: chunked, length unannounced), and only the body's first byte.
+func startSlowPost(t *testing.T, c net.Conn, length int) {
+	t.Helper()
+	framing := fmt.Sprintf("Content-Length: %d\r\n\r\n{", length)
+	if length < 0 {
+		framing = "Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n"
+	}
+	if _, err := fmt.Fprintf(c, "POST /webhooks/github HTTP/1.1\r\nHost: sockembot\r\nX-GitHub-Event: push\r\n"+
+		"X-GitHub-Delivery: slow\r\nX-Hub-Signature-256: sha256=00\r\nContent-Type: application/json\r\n%s", framing); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readAnswer reads the server's response on c. The deadline only keeps a broken server from
+// hanging the test; nothing is asserted about how long the answer took.
+func readAnswer(c net.Conn) (*http.Response, *bufio.Reader, error) {
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	return resp, br, err
+}
+
+// Slow, large, unauthenticated requests (headers and a byte, then nothing) from several
+// addresses fill the slots for large bodies, never the small deliveries GitHub actually sends.
 func TestWebhookSlowLargeRequestsDoNotBlockDeliveries(t *testing.T) {
 	e := bottest.NewHooks(t)
-	host := strings.TrimPrefix(e.Server.URL, "http://")
-	for range bot.MaxWebhookReads + 2 {
-		c, err := net.Dial("tcp", host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		fmt.Fprintf(c, "POST /webhooks/github HTTP/1.1\r\nHost: %s\r\nX-GitHub-Event: push\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", host, 10<<20)
+	var answered atomic.Int64
+	const slow = bot.MaxWebhookReads + 2
+	for i := range slow {
+		c := dialFrom(t, e, fmt.Sprintf("127.0.0.%d", 2+i/bot.MaxReadsPerAddr))
+		startSlowPost(t, c, 10<<20)
+		go func() {
+			if _, _, err := readAnswer(c); err == nil {
+				answered.Add(1)
+			}
+		}()
 	}
+	bottest.WaitFor(t, "the large pool to fill", func() bool { return e.App.WebhookReadsInFlight() == bot.MaxWebhookReads })
 	_, _, body := e.OpenedPR()
 	done := make(chan int, 1)
 	go func() {
@@ -306,5 +359,284 @@ func TestWebhookSlowLargeRequestsDoNotBlockDeliveries(t *testing.T) {
 		}
 	case <-time.After(9 * time.Second): // GitHub gives up after 10 s
 		t.Fatal("a genuine delivery was held up by slow unauthenticated requests")
+	}
+}
+
+// 64 unauthenticated connections from one address (as many as the pool of small reads has
+// slots) that announce a 1,000-byte body and send one byte: at most MaxReadsPerAddr of them
+// are read, the rest are refused with 429 (after a second's wait for room, never taking a
+// slot), and a signed delivery from another address is accepted at once instead of waiting for
+// a slot and getting a 503.
+func TestWebhookSlowSendersFromOneAddressDoNotStarveDeliveries(t *testing.T) {
+	e := bottest.NewHooks(t)
+	var refused, other atomic.Int64
+	for range bot.MaxSmallWebhookReads {
+		c := dialFrom(t, e, "127.0.0.2")
+		startSlowPost(t, c, 1000)
+		go func() {
+			resp, _, err := readAnswer(c)
+			switch {
+			case err != nil: // closed when the test ends
+			case resp.StatusCode == http.StatusTooManyRequests:
+				refused.Add(1)
+			default:
+				other.Add(1)
+			}
+		}()
+	}
+	// Every slow request is being read or has been answered before the delivery is sent.
+	bottest.WaitFor(t, "each slow request to be read or answered", func() bool {
+		return refused.Load()+other.Load()+int64(e.App.WebhookReadsInFlight()) >= bot.MaxSmallWebhookReads
+	})
+	if n := e.App.WebhookReadsInFlight(); n > bot.MaxReadsPerAddr {
+		t.Errorf("%d requests from one address being read at once, want at most %d", n, bot.MaxReadsPerAddr)
+	}
+	if refused.Load() == 0 {
+		t.Error("no slow request from the busy address was refused with 429")
+	}
+	_, _, body := e.OpenedPR()
+	if code, msg := e.Deliver("pull_request", body); code != http.StatusAccepted {
+		t.Fatalf("a signed delivery from another address behind 64 slow ones: %d %s, want 202", code, msg)
+	}
+}
+
+// A request over its address's cap waits for one of that address's reads to end, so a burst
+// of honest deliveries from one address (GitHub's, or a proxy's) gets in rather than a 429.
+func TestWebhookOverTheAddressCapWaitsForRoom(t *testing.T) {
+	e := bottest.NewHooks(t)
+	e.App.SetWebhookAddrWait(time.Minute) // the test's guard decides when to give up, not the wait
+	_, _, body := e.OpenedPR()
+	signed := func(c net.Conn, id string, part []byte) {
+		t.Helper()
+		if _, err := fmt.Fprintf(c, "POST /webhooks/github HTTP/1.1\r\nHost: sockembot\r\nX-GitHub-Event: pull_request\r\n"+
+			"X-GitHub-Delivery: %s\r\nX-Hub-Signature-256: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+			id, bottest.Signature(bottest.Secret, body), len(body), part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// MaxReadsPerAddr signed deliveries from one address, each held after its first byte.
+	var held []net.Conn
+	for i := range bot.MaxReadsPerAddr {
+		c := dialFrom(t, e, "127.0.0.2")
+		signed(c, fmt.Sprintf("held-%d", i), body[:1])
+		held = append(held, c)
+	}
+	bottest.WaitFor(t, "the held deliveries to be read", func() bool { return e.App.WebhookReadsInFlight() == bot.MaxReadsPerAddr })
+	// One more from that address waits for room...
+	extra := dialFrom(t, e, "127.0.0.2")
+	answer := make(chan error, 1)
+	var extraCode atomic.Int64
+	go func() {
+		signed(extra, "one-more", body)
+		resp, _, err := readAnswer(extra)
+		if err == nil {
+			extraCode.Store(int64(resp.StatusCode))
+		}
+		answer <- err
+	}()
+	bottest.WaitFor(t, "the extra delivery to wait for room", func() bool { return e.App.WebhookReadsWaiting() == 1 })
+	// ...and gets in when one of the held deliveries arrives in full.
+	if _, err := held[0].Write(body[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _, err := readAnswer(held[0]); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("the held delivery, completed: %v %v", resp, err)
+	}
+	if err := <-answer; err != nil || extraCode.Load() != http.StatusAccepted {
+		t.Fatalf("the delivery over the address's cap: %d %v, want 202 once there was room", extraCode.Load(), err)
+	}
+}
+
+// A body that does not arrive in time is answered 408 and its connection closed, and the slot
+// it held is free again, whatever length it announced.
+func TestWebhookSlowBodyIsCutOff(t *testing.T) {
+	e := bottest.NewHooks(t)
+	e.App.SetWebhookReadTime(100 * time.Millisecond)
+	for _, c := range []struct {
+		name   string
+		length int
+	}{{"small", 1000}, {"large", 5 << 20}, {"unannounced", -1}} {
+		t.Run(c.name, func(t *testing.T) {
+			conn := dialFrom(t, e, "127.0.0.1")
+			startSlowPost(t, conn, c.length)
+			resp, br, err := readAnswer(conn)
+			if err != nil {
+				t.Fatalf("a body that never arrives was not answered: %v", err)
+			}
+			if resp.StatusCode != http.StatusRequestTimeout {
+				t.Fatalf("status %d, want 408", resp.StatusCode)
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("after the 408 the connection is still open (%v)", err)
+			}
+			if n := e.App.WebhookReadsInFlight(); n != 0 {
+				t.Errorf("%d read slots still taken after the answer", n)
+			}
+		})
+	}
+	_, _, body := e.OpenedPR()
+	if code, msg := e.Deliver("pull_request", body); code != http.StatusAccepted {
+		t.Fatalf("a delivery after the slow ones: %d %s", code, msg)
+	}
+}
+
+// Bodies that lie about their length, or carry none, are answered at once and hold nothing.
+func TestWebhookBodyFraming(t *testing.T) {
+	e := bottest.NewHooks(t)
+	t.Run("announced over 25 MB", func(t *testing.T) {
+		c := dialFrom(t, e, "127.0.0.1")
+		fmt.Fprintf(c, "POST /webhooks/github HTTP/1.1\r\nHost: sockembot\r\nX-GitHub-Event: push\r\nContent-Length: %d\r\n\r\n", bot.MaxWebhookBody+1)
+		if resp, _, err := readAnswer(c); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("%v %v, want 413 before any body", resp, err)
+		}
+	})
+	t.Run("shorter than announced", func(t *testing.T) {
+		c := dialFrom(t, e, "127.0.0.1")
+		startSlowPost(t, c, 1000)
+		c.(*net.TCPConn).CloseWrite()
+		if resp, _, err := readAnswer(c); err != nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%v %v, want 400", resp, err)
+		}
+	})
+	_, _, body := e.OpenedPR()
+	// A body the client cannot measure (not a bytes.Reader) goes out chunked, its length unannounced.
+	chunked := func(b []byte) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, e.Server.URL+"/webhooks/github", io.MultiReader(bytes.NewReader(b)))
+		req.Header.Set("X-GitHub-Event", "pull_request")
+		req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("chunked-%d", len(b)))
+		req.Header.Set("X-Hub-Signature-256", bottest.Signature(bottest.Secret, b))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("chunked POST: %v", err)
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(msg)
+	}
+	huge := bytes.Repeat([]byte(" "), bot.MaxWebhookBody+1)
+	copy(huge, body)
+	if code, msg := chunked(huge); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked, over 25 MB: %d %s, want 413", code, msg)
+	}
+	if code, msg := chunked(body); code != http.StatusAccepted {
+		t.Errorf("a signed delivery of unannounced length: %d %s, want 202", code, msg)
+	}
+	if n := e.App.WebhookReadsInFlight(); n != 0 {
+		t.Errorf("%d read slots still taken", n)
+	}
+}
+
+// Requests are counted per TCP peer: an IPv4 address, an IPv4-mapped IPv6 address as the IPv4
+// one, an IPv6 address by its /64, whatever zone; a peer that is no address at all as itself.
+func TestRemoteKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7:443":               "203.0.113.7",
+		"203.0.113.7":                   "203.0.113.7",
+		"[::ffff:203.0.113.7]:1":        "203.0.113.7",
+		"[2001:db8:1:2::1]:443":         "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff:1:2:3]:443": "2001:db8:1:2::/64",
+		"[fe80::1%eth0]:80":             "fe80::/64",
+		"[2001:db8:1:3::1]:443":         "2001:db8:1:3::/64",
+		"@":                             "@",
+		"":                              "",
+		"not an address:80":             "not an address",
+	} {
+		if got := bot.RemoteKey(in); got != want {
+			t.Errorf("RemoteKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// webhookPayloads are the real deliveries in testdata/ of every event sockembot handles, and the
+// top-level objects each event cannot do without (see github.ParseEvent).
+var webhookPayloads = []struct{ event, file string }{
+	{"pull_request", bottest.Octokit + "pull_request/opened.payload.json"},
+	{"pull_request", bottest.Octokit + "pull_request/reopened.payload.json"},
+	{"pull_request", bottest.Octokit + "pull_request/synchronize.payload.json"},
+	{"pull_request", bottest.Octokit + "pull_request/closed.payload.json"},
+	{"pull_request", "atmos+hubot-deploy/test/fixtures/pull_requests/pull_request_merged.json"},
+	{"pull_request_review", bottest.Octokit + "pull_request_review/submitted.payload.json"},
+	{"pull_request_review", bottest.Octokit + "pull_request_review/dismissed.payload.json"},
+	{"pull_request_review", "google+github-owners-bot/test/fixtures/actions/pull_request_review.35.submitted.json"},
+	{"pull_request_review", "kubernetes-sigs+prow/cmd/phony/examples/review_approve_submitted.json"},
+	{"push", bottest.Octokit + "push/payload.json"},
+	{"push", bottest.Octokit + "push/with-new-branch.payload.json"},
+	{"push", "kubernetes-sigs+prow/cmd/phony/examples/push.json"},
+	{"deployment_status", bottest.Octokit + "deployment_status/payload.json"},
+}
+
+var requiredTopLevel = map[string][]string{
+	"pull_request":        {"pull_request", "repository"},
+	"pull_request_review": {"pull_request", "repository", "review"},
+	"push":                {"after", "commits", "ref", "repository"},
+	"deployment_status":   {"deployment", "deployment_status", "repository"},
+}
+
+// Every real payload without each of its top-level fields, signed, to the endpoint: without
+// something the gates need it is refused with 400 naming it and never queued; without anything
+// else it is accepted (or ignored, without its action) and processed without a panic.
+func TestWebhookPartialPayloads(t *testing.T) {
+	e := bottest.NewHooks(t)
+	e.OpenedPR() // Codertocat/Hello-World#2, so the octokit payloads' pull request exists
+	panics := logtest.NewLocal(e.App.Log)
+	for _, p := range webhookPayloads {
+		var full map[string]json.RawMessage
+		if err := json.Unmarshal(bottest.Fixture(t, p.file), &full); err != nil {
+			t.Fatal(err)
+		}
+		for field := range full {
+			partial := maps.Clone(full)
+			delete(partial, field)
+			body, err := json.Marshal(partial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := e.Pending()
+			code, msg := e.Deliver(p.event, body)
+			switch {
+			case slices.Contains(requiredTopLevel[p.event], field):
+				if code != http.StatusBadRequest || !strings.Contains(msg, "without "+field) {
+					t.Errorf("%s without %s: %d %q, want 400 naming it", p.file, field, code, msg)
+				}
+				if n := e.Pending(); n != before {
+					t.Errorf("%s without %s was queued", p.file, field)
+				}
+			case code != http.StatusAccepted:
+				t.Errorf("%s without the optional %s: %d %q, want 202", p.file, field, code, msg)
+			}
+		}
+	}
+	e.Drain()
+	for _, entry := range panics.AllEntries() {
+		if err, ok := entry.Data[logrus.ErrorKey].(error); ok {
+			if pe := (*check.PanicError)(nil); errors.As(err, &pe) {
+				t.Errorf("processing a partial payload panicked: %v\n%s", pe, pe.Stack)
+			}
+		}
+	}
+	if code, _ := e.Get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz answered %d after the partial payloads", code)
+	}
+}
+
+// The case from the issue: a deployment_status without its deployment is refused at the door
+// (it used to be queued, panic in processing and be retried), and the bot stays healthy.
+func TestWebhookDeploymentStatusWithoutDeployment(t *testing.T) {
+	e := bottest.NewHooks(t)
+	var full map[string]json.RawMessage
+	if err := json.Unmarshal(bottest.Fixture(t, bottest.Octokit+"deployment_status/payload.json"), &full); err != nil {
+		t.Fatal(err)
+	}
+	delete(full, "deployment")
+	body, _ := json.Marshal(full)
+	if code, msg := e.Deliver("deployment_status", body); code != http.StatusBadRequest || !strings.Contains(msg, "without deployment") {
+		t.Fatalf("deployment_status without deployment: %d %q, want 400", code, msg)
+	}
+	if n := e.Pending(); n != 0 {
+		t.Fatalf("%d deliveries queued", n)
+	}
+	if code, _ := e.Get("/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz answered %d", code)
 	}
 }

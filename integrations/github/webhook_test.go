@@ -1,8 +1,11 @@
 package github_test
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"sockembot/compliance"
@@ -73,9 +76,10 @@ func TestParseEventFixtures(t *testing.T) {
 		d.Repo != "Codertocat/Hello-World" || d.Creator != "Codertocat" {
 		t.Errorf("deployment_status: %+v %v", ev, err)
 	}
-	// A partial payload (no deployment) decodes to zero values, never a panic.
-	if _, err := github.ParseEvent("deployment_status", []byte(`{"action":"created","deployment_status":{"id":1,"state":"success"}}`)); err != nil {
-		t.Errorf("partial deployment_status: %v", err)
+	// A partial payload (no deployment) is an error naming what is missing, never a panic.
+	if _, err := github.ParseEvent("deployment_status", []byte(`{"action":"created","deployment_status":{"id":1,"state":"success"},"repository":{"full_name":"a/b"}}`)); !errors.Is(err, github.ErrIncompleteEvent) ||
+		!strings.Contains(err.Error(), "without deployment") {
+		t.Errorf("deployment_status without deployment: %v", err)
 	}
 	// A valid event sockembot does not act on is said to be so.
 	if _, err := github.ParseEvent("ping", read("octokit+webhooks/payload-examples/api.github.com/ping/payload.json")); !errors.Is(err, github.ErrUnhandledEvent) {
@@ -88,4 +92,181 @@ func TestParseEventFixtures(t *testing.T) {
 	if _, err := github.ParseEvent("no_such_event", []byte(`{}`)); err == nil {
 		t.Error("unknown event type accepted")
 	}
+}
+
+// webhookPayloads are the real deliveries in testdata/ of every event sockembot handles.
+var webhookPayloads = []struct{ event, file string }{
+	{"pull_request", "octokit+webhooks/payload-examples/api.github.com/pull_request/opened.payload.json"},
+	{"pull_request", "octokit+webhooks/payload-examples/api.github.com/pull_request/reopened.payload.json"},
+	{"pull_request", "octokit+webhooks/payload-examples/api.github.com/pull_request/synchronize.payload.json"},
+	{"pull_request", "octokit+webhooks/payload-examples/api.github.com/pull_request/closed.payload.json"},
+	{"pull_request", "atmos+hubot-deploy/test/fixtures/pull_requests/pull_request_merged.json"},
+	{"pull_request_review", "octokit+webhooks/payload-examples/api.github.com/pull_request_review/submitted.payload.json"},
+	{"pull_request_review", "octokit+webhooks/payload-examples/api.github.com/pull_request_review/dismissed.payload.json"},
+	{"pull_request_review", "google+github-owners-bot/test/fixtures/actions/pull_request_review.35.submitted.json"},
+	{"pull_request_review", "kubernetes-sigs+prow/cmd/phony/examples/review_approve_submitted.json"},
+	{"push", "octokit+webhooks/payload-examples/api.github.com/push/payload.json"},
+	{"push", "octokit+webhooks/payload-examples/api.github.com/push/with-new-branch.payload.json"},
+	{"push", "kubernetes-sigs+prow/cmd/phony/examples/push.json"},
+	{"deployment_status", "octokit+webhooks/payload-examples/api.github.com/deployment_status/payload.json"},
+}
+
+// requiredTopLevel are the top-level objects of each event that ParseEvent must refuse to do
+// without; every other top-level field of the real payloads (action, sender, installation, ...)
+// may be missing.
+var requiredTopLevel = map[string][]string{
+	"pull_request":        {"pull_request", "repository"},
+	"pull_request_review": {"pull_request", "repository", "review"},
+	"push":                {"after", "commits", "ref", "repository"},
+	"deployment_status":   {"deployment", "deployment_status", "repository"},
+}
+
+func readFixture(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(fixtures + path)
+	if err != nil {
+		t.Fatalf("fixture %s: %v", path, err)
+	}
+	return b
+}
+
+// withoutEach is body once without each of its top-level fields, in the fields' sorted order.
+func withoutEach(t testing.TB, body []byte) (fields []string, partial [][]byte) {
+	t.Helper()
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		t.Fatal(err)
+	}
+	for k := range obj {
+		fields = append(fields, k)
+	}
+	slices.Sort(fields)
+	for _, k := range fields {
+		rest := make(map[string]json.RawMessage, len(obj)-1)
+		for kk, v := range obj {
+			if kk != k {
+				rest[kk] = v
+			}
+		}
+		b, err := json.Marshal(rest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		partial = append(partial, b)
+	}
+	return fields, partial
+}
+
+// Each real payload without each of its top-level fields: a field the gates need is refused
+// by name; any other is decoded with everything required still set.
+func TestParseEventWithoutEachTopLevelField(t *testing.T) {
+	for _, p := range webhookPayloads {
+		fields, partial := withoutEach(t, readFixture(t, p.file))
+		for i, field := range fields {
+			ev, err := github.ParseEvent(p.event, partial[i])
+			if slices.Contains(requiredTopLevel[p.event], field) {
+				if !errors.Is(err, github.ErrIncompleteEvent) || !strings.Contains(err.Error(), field) {
+					t.Errorf("%s without %s: %v, want ErrIncompleteEvent naming %s", p.file, field, err, field)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s without the optional %s: %v", p.file, field, err)
+				continue
+			}
+			if problem := incomplete(ev); problem != "" {
+				t.Errorf("%s without %s: %s in %+v", p.file, field, problem, ev)
+			}
+		}
+	}
+}
+
+// incomplete names a required field an accepted event lacks, "" when it has them all.
+func incomplete(ev any) string {
+	repoOK := func(r string) bool {
+		owner, name, ok := strings.Cut(r, "/")
+		return ok && owner != "" && name != "" && !strings.Contains(name, "/")
+	}
+	switch ev := ev.(type) {
+	case compliance.PullRequestEvent:
+		switch {
+		case !repoOK(ev.Repo):
+			return "repo"
+		case ev.Number <= 0:
+			return "number"
+		case ev.HeadSHA == "":
+			return "head sha"
+		case ev.State == "":
+			return "state"
+		}
+	case compliance.ReviewEvent:
+		switch {
+		case !repoOK(ev.Repo):
+			return "repo"
+		case ev.Number <= 0:
+			return "number"
+		case ev.HeadSHA == "":
+			return "head sha"
+		case ev.PRState == "":
+			return "pull request state"
+		case ev.Review.State == "":
+			return "review state"
+		}
+	case compliance.PushEvent:
+		switch {
+		case !repoOK(ev.Repo):
+			return "repo"
+		case ev.Ref == "":
+			return "ref"
+		case ev.DefaultBranch == "":
+			return "default branch"
+		}
+		for _, c := range ev.Commits {
+			if c.SHA == "" {
+				return "commit id"
+			}
+		}
+	case compliance.DeploymentStatusEvent:
+		switch {
+		case !repoOK(ev.Repo):
+			return "repo"
+		case ev.DeploymentID == 0:
+			return "deployment id"
+		case ev.StatusID == 0:
+			return "status id"
+		case ev.State == "":
+			return "state"
+		}
+	default:
+		return "an event of another type"
+	}
+	return ""
+}
+
+// FuzzParseEvent feeds ParseEvent the real payloads, each also without each top-level field, and
+// what the fuzzer makes of them: it never panics, and whatever it accepts has every field the
+// gates need.
+//
+//	go test -run '^$' -fuzz FuzzParseEvent -fuzztime 20000x ./integrations/github/
+func FuzzParseEvent(f *testing.F) {
+	for _, p := range webhookPayloads {
+		body := readFixture(f, p.file)
+		f.Add(p.event, body)
+		_, partial := withoutEach(f, body)
+		for _, b := range partial {
+			f.Add(p.event, b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, event string, body []byte) {
+		ev, err := github.ParseEvent(event, body)
+		if err != nil {
+			if ev != nil {
+				t.Fatalf("an error (%v) and an event %+v", err, ev)
+			}
+			return
+		}
+		if problem := incomplete(ev); problem != "" {
+			t.Fatalf("accepted a %s event without its %s: %+v", event, problem, ev)
+		}
+	})
 }
