@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sockembot/bot/check"
 	"sockembot/bot/deploygate"
+	"sockembot/bot/deploygate/command"
 	"sockembot/bot/render"
 	"strings"
 	"sync"
@@ -107,7 +108,7 @@ func (a *App) handleEnvelope(ctx context.Context, evt socketmode.Event) {
 			key = "trigger:" + data.TriggerID
 		}
 		req := deploygate.Request{Channel: data.ChannelID, User: data.UserID, Text: data.Text, ResponseURL: data.ResponseURL, TeamDomain: data.TeamDomain}
-		doing = fmt.Sprintf("handle `%s %s`", render.Esc(data.Command), render.Esc(data.Text))
+		doing = "handle " + render.Code(data.Command+" "+command.Unescape(data.Text))
 		run = func() error { return a.deploys.OnCommand(ctx, req) }
 		fail = func(f render.Failure) {
 			// A deploy request reports its own failures where its digest would be; what gets

@@ -79,7 +79,7 @@ func TestReconnectMidDeploy(t *testing.T) {
 	if err := r.ReportStatus(context.Background(), "acme/payments", bottest.MadeByBot(pay)[0].ID, "success", "done"); err != nil {
 		t.Fatal(err)
 	}
-	r.Until("the status and the Jira update in the thread", func() bool { return len(r.Thread(root)) == 4 })
+	r.Until("the status and the Jira update in the thread", func() bool { return len(r.Thread(root)) == 5 }) // after the chain's head
 
 	// Commands still arrive on the new connection.
 	after := r.Command(demo.Alice, demo.Release, "search to production")

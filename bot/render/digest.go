@@ -26,7 +26,7 @@ type Digest struct {
 	// Buttons offers Deploy and Cancel; only while the request is ready.
 	Buttons bool
 	// Status replaces the buttons once something happened (confirmed, cancelled, a deployment
-	// status).
+	// status). It is mrkdwn: whoever writes it escapes what people wrote in it.
 	Status string
 }
 
@@ -35,7 +35,8 @@ type Digest struct {
 func DigestMessage(d Digest) (root Message, thread []Message) {
 	r := d.Report
 	bad := NonCompliant(r)
-	root.Text = fmt.Sprintf("Deploy %s %s → %s: %s", d.Service, OrHead(d.Ref), d.Env, summary(r, bad))
+	// The notification text is read like mrkdwn: mentions in it ping people.
+	root.Text = fmt.Sprintf("Deploy %s %s → %s: %s", Esc(d.Service), Esc(OrHead(d.Ref)), Esc(d.Env), summary(r, bad))
 	overridden := d.Emergency && !r.Compliant
 	header := fmt.Sprintf("%s %s → %s", verdictEmoji(r.Compliant), d.Service, d.Env)
 	switch {
@@ -48,12 +49,12 @@ func DigestMessage(d Digest) (root Message, thread []Message) {
 
 	b := []slack.Block{
 		slack.NewHeaderBlock(Plain(Clip(header, MaxHeaderText))),
-		Section(fmt.Sprintf("*%s* `%s` %s  ·  requested by %s",
-			Esc(d.Repo), Esc(OrHead(d.Ref)), rangeLink(d.CompareURL, r.BaseSHA, r.HeadSHA), Mention(d.Requester))),
+		Section(fmt.Sprintf("*%s* %s %s  ·  requested by %s",
+			Esc(d.Repo), Code(OrHead(d.Ref)), rangeLink(d.CompareURL, r.BaseSHA, r.HeadSHA), Mention(d.Requester))),
 	}
 	sum := "*" + summary(r, bad) + "*"
 	if len(bad) > 0 {
-		sum += "\nNot compliant: " + strings.Join(bad, ", ")
+		sum += "\nNot compliant: " + Esc(strings.Join(bad, ", "))
 	}
 	for _, t := range SplitText(sum, MaxSectionText) {
 		b = append(b, Section(t))
@@ -102,7 +103,7 @@ func DigestMessage(d Digest) (root Message, thread []Message) {
 
 	if !inline {
 		for i, m := range packMessages(changes) {
-			m.Text = fmt.Sprintf("Changes in %s %s → %s (part %d)", d.Service, OrHead(d.Ref), d.Env, i+1)
+			m.Text = fmt.Sprintf("Changes in %s %s → %s (part %d)", Esc(d.Service), Esc(OrHead(d.Ref)), Esc(d.Env), i+1)
 			thread = append(thread, m)
 		}
 	}
@@ -166,7 +167,7 @@ func refusalBlocks(r compliance.Report, lines []string, inline bool) []slack.Blo
 		said = append(said, fmt.Sprintf("... and %d more", n-len(said)))
 	}
 	said = append(said, "Fix these and run /deploy again.")
-	out = append(out, Section(codeBlock(Clippy(said...))))
+	out = append(out, Section(CodeBlock(Clippy(said...))))
 	return out
 }
 
@@ -177,16 +178,13 @@ func changeText(c compliance.ChangeReport) string {
 		mark = "❌"
 	}
 	if c.Kind == compliance.KindDirectPush {
-		fmt.Fprintf(&b, "%s *direct push* `%s` %s — by %s\n", mark, Short(firstOr(c.Commits)), Esc(c.Title), Esc(OrUnknown(c.Author)))
+		fmt.Fprintf(&b, "%s *direct push* %s %s — by %s\n", mark, Code(Short(firstOr(c.Commits))), Esc(c.Title), Esc(OrUnknown(c.Author)))
 	} else {
-		name := fmt.Sprintf("#%d %s", c.Number, c.Title)
-		if c.URL != "" {
-			name = fmt.Sprintf("<%s|%s>", c.URL, Esc(name))
-		} else {
-			name = Esc(name)
-		}
-		fmt.Fprintf(&b, "%s *%s* — by %s", mark, name, Esc(OrUnknown(c.Author)))
+		fmt.Fprintf(&b, "%s *%s* — by %s", mark, Link(c.URL, fmt.Sprintf("#%d %s", c.Number, c.Title)), Esc(OrUnknown(c.Author)))
 		b.WriteString(" · approved by " + Esc(ApprovalsText(c.Approvals)) + "\n")
+	}
+	if c.PolicyChange {
+		b.WriteString("📜 *Policy change*: edits the repository's `.sockembot.yml`; needs a policy owner's approval\n")
 	}
 	b.WriteString("Tickets: " + ticketLinks(c.Tickets))
 	for _, v := range c.Violations {
@@ -204,10 +202,7 @@ func ticketLinks(ts []compliance.Ticket) string {
 	}
 	parts := make([]string, len(ts))
 	for i, t := range ts {
-		key := Esc(t.Key)
-		if t.URL != "" {
-			key = fmt.Sprintf("<%s|%s>", t.URL, key)
-		}
+		key := Link(t.URL, t.Key)
 		st := Esc(t.Status)
 		if !t.Found {
 			st = "not found in Jira"
@@ -259,10 +254,10 @@ func verdictEmoji(ok bool) string {
 
 func rangeLink(url, base, head string) string {
 	text := fmt.Sprintf("%s…%s", Short(base), Short(head))
-	if url == "" {
-		return "`" + text + "`"
+	if URL(url) == "" {
+		return Code(text)
 	}
-	return fmt.Sprintf("<%s|%s>", url, text)
+	return Link(url, text)
 }
 
 // CompareURL is GitHub's compare page for the range. The web host is taken from a pull request

@@ -99,6 +99,19 @@ func (f Failure) consequence(slackText bool) string {
 	return "The check did not complete, so nothing is treated as compliant."
 }
 
+// report is the error and the stack where it happened, in plain text: the failure report
+// without what sockembot was doing and what that means.
+func (f Failure) report() string {
+	var b strings.Builder
+	for _, l := range f.errorLines() {
+		fmt.Fprintf(&b, "%s\n", l)
+	}
+	if s := f.Stack(); s != "" {
+		fmt.Fprintf(&b, "stack trace (where it happened):\n%s", s)
+	}
+	return b.String()
+}
+
 func (f Failure) errorLines() []string {
 	var lines []string
 	for i, m := range f.Chain() {
@@ -114,18 +127,14 @@ func (f Failure) errorLines() []string {
 	return lines
 }
 
-// Text is the plain-text failure report, for a terminal.
+// Text is the plain-text failure report, for a terminal (see Terminal: an error can quote what
+// others wrote).
 func (f Failure) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sockembot failure: could not %s\n", f.Doing)
 	fmt.Fprintf(&b, "%s\n", f.consequence(false))
-	for _, l := range f.errorLines() {
-		fmt.Fprintf(&b, "%s\n", l)
-	}
-	if s := f.Stack(); s != "" {
-		fmt.Fprintf(&b, "stack trace (where it happened):\n%s", s)
-	}
-	return b.String()
+	b.WriteString(f.report())
+	return Terminal(b.String())
 }
 
 // FailureMessage is the report shown in place of a digest (or in a thread) when sockembot itself
@@ -138,9 +147,10 @@ func FailureMessage(f Failure, notes ...string) Message {
 		Section(Clip(fmt.Sprintf("Could not *%s*.\n%s", f.Doing, f.consequence(true)), MaxSectionText)),
 	}
 	// Inside a code block Slack still reads <!channel> and <url|text>, and an error can quote
-	// what a person wrote (a branch name, a policy file): escaped like any other text.
+	// what a person wrote (a branch name, a policy file): escaped like any other text, then cut
+	// into code blocks that fit a section (the cuts never split an escape).
 	for _, t := range SplitText(Esc(strings.Join(f.errorLines(), "\n")), MaxSectionText-8) {
-		b = append(b, Section(codeBlock(t)))
+		b = append(b, Section(fence(t)))
 	}
 	if st := f.Stack(); st != "" {
 		b = append(b, Section("*Stack trace* (where it happened)"))
@@ -149,7 +159,7 @@ func FailureMessage(f Failure, notes ...string) Message {
 				b = append(b, contextBlock(fmt.Sprintf("… stack trace cut after %d parts", i)))
 				break
 			}
-			b = append(b, Section(codeBlock(p)))
+			b = append(b, Section(fence(p)))
 		}
 	}
 	var tail []slack.Block

@@ -403,6 +403,15 @@ func blockedPR() compliance.ChangeReport {
 		compliance.Violation{Code: compliance.ChangesRequested, Message: "carol requested changes and has not approved since"})
 }
 
+// policyChange loosens the repository's policy file without a policy owner's approval.
+func policyChange() compliance.ChangeReport {
+	c := pr(18, "PAY-18 One approval is enough", "mallory", []string{"bob"}, []compliance.Ticket{ticket("PAY-18", "In Progress")},
+		compliance.Violation{Code: compliance.PolicyOwnerApproval, Message: "changes .sockembot.yml, so it needs an approval from a policy owner other than its author: carol"},
+		compliance.Violation{Code: compliance.PolicyBelowFloor, Message: "writes a .sockembot.yml looser than the policy floor: approvals.required is 0; the floor is 1"})
+	c.PolicyChange = true
+	return c
+}
+
 func digest(r compliance.Report) render.Digest {
 	return render.Digest{DeployID: 7, Service: "payments", Env: "production", Repo: r.Repo, Ref: "v1.4.0", Requester: "U0ALICE",
 		CompareURL: render.CompareURL(r), Report: r, PolicyHash: "5860dcc3c9e5a1b2c3d4"}
@@ -443,15 +452,32 @@ func TestGoldenDigests(t *testing.T) {
 			d.Buttons = true
 			return d
 		},
+		// A change that edits .sockembot.yml is labelled a policy change.
+		"digest_policy_change": func() render.Digest {
+			return digest(report(policyChange()))
+		},
 		// Text people control (a pull request title, the branch asked for, ticket keys and
-		// statuses, a reviewer's login in a violation): the golden file shows what is escaped
-		// where it is shown, and what is not.
+		// statuses, a reviewer's login in a violation): escaped wherever it is shown, the
+		// notification text, inline code and Clippy's code block included.
 		"digest_hostile_text": func() render.Digest {
 			hostile := pr(16, "<!channel> <https://evil.example|click here> & ```rm -rf", "mallory", nil,
 				[]compliance.Ticket{ticket("PAY-1", "<b>In</b> & Progress"), ticket("<!here>&PAY-2", "Done")},
 				compliance.Violation{Code: compliance.MissingApproval, Message: "needs 1 approval from someone other than <@U0MALLORY>; has 0 (not counted: <!channel> is a bot)"})
 			d := digest(report(hostile))
 			d.Ref = "fix/<!here>&```x"
+			return d
+		},
+		// Links sockembot builds from what others wrote: a pull request or ticket URL that would
+		// break out of <url|label>, or is not a web page, is dropped and its label stays as text.
+		"digest_hostile_links": func() render.Digest {
+			c := pr(17, "PAY-17 `quoted` title", "<@U024BE7LH>", []string{"bob`"},
+				[]compliance.Ticket{{Key: "PAY-17", Found: true, Status: "Done", URL: "https://evil.example/x|<!channel>"},
+					{Key: "PAY-18", Found: true, Status: "Done", URL: "javascript:alert(1)"}})
+			c.URL = "https://github.com/acme/payments/pull/17>|<!here>"
+			direct := directPush()
+			direct.Title, direct.Author = "revert `x` & <!here>", "<!channel>"
+			d := digest(report(c, direct))
+			d.Emergency, d.EmergencyReason = true, "<!channel> `down` & <https://evil.example|status page>"
 			return d
 		},
 	}
@@ -491,6 +517,11 @@ func TestGoldenFailureReports(t *testing.T) {
 		Consequence: "Nothing was deployed by this command. Check `/deploy status` before trying again once the cause is fixed."}
 	golden(t, "failure_panic_slack", withoutLines(slackText(t, render.FailureMessage(panicked))))
 	golden(t, "failure_panic_text", withoutLines(panicked.Text()))
+
+	// A repository policy whose YAML error quotes what its author wrote, for a ref someone typed.
+	hostile := render.Failure{Doing: "check payments " + render.Code("fix/<!here>&`x`") + " → production",
+		Err: check.Errorf("policy of acme/payments: %w", errors.New("yaml: unmarshal errors:\n  line 1: field <!channel> & <https://evil.example|click> `x` not found in type compliance.Policy"))}
+	golden(t, "failure_hostile_slack", withoutLines(slackText(t, render.FailureMessage(hostile, "requested by <@U0ALICE>"))))
 }
 
 func TestGoldenNotices(t *testing.T) {
@@ -506,6 +537,18 @@ func TestGoldenNotices(t *testing.T) {
 		long = append(long, fmt.Sprintf("• acme/payments#%d: retroactive review due 2026-03-%02d, assigned to <@U0BOB>", 100+i, 1+i%28))
 	}
 	golden(t, "notice_long", slackText(t, render.Notice("*Open retroactive reviews*\n"+strings.Join(long, "\n"))))
+
+	// Nothing to say is still a message Slack takes.
+	golden(t, "notice_empty", slackText(t, render.Notice("")))
+
+	// A notice past one section's limit, whose cuts fall inside links and escapes: each part
+	// ends before the link or escape, never in it.
+	var links []string
+	for i := 1; i <= 30; i++ {
+		links = append(links, render.Link(fmt.Sprintf("https://github.com/acme/payments/pull/%d", 100+i),
+			fmt.Sprintf("#%d <b>a, b & c</b> %s", 100+i, strings.Repeat("&", 10))))
+	}
+	golden(t, "notice_long_links", slackText(t, render.Notice(strings.Join(links, ", "))))
 }
 
 func TestGoldenNotes(t *testing.T) {
@@ -528,6 +571,14 @@ func TestGoldenNotes(t *testing.T) {
 			{SHA: strings.Repeat("c", 40), Message: "Bump version", Author: "frank", Seq: 45},
 			{SHA: strings.Repeat("d", 40), Message: "Fix build", Author: "", Seq: 46},
 			{SHA: strings.Repeat("e", 40), Message: "Revert <!here> & retry", Author: "<!channel> & co", Seq: 47}}),
+		// A pull request whose title, link and merger are hostile, and a merge that could not be
+		// judged because of an error quoting them.
+		"merge_note_hostile": render.MergeNoteText(render.MergeNote{Repo: "acme/payments", Number: 16, Title: "<!channel> `rm` & <https://evil.example|click>",
+			URL: "https://github.com/acme/payments/pull/16|<!here>", MergedBy: "<@U024BE7LH>", Change: bad, Seq: 48}),
+		"merge_failure_note_hostile": render.MergeFailureNote("acme/payments#16", render.Failure{Doing: "check the merged pull request",
+			Err: fmt.Errorf("policy: %w", errors.New("field <!channel> & ```x``` not found"))}),
+		"direct_push_alert_hostile_branch": render.DirectPushAlert("acme/payments", "main`<!here>", "<!channel>", []render.DirectPush{
+			{SHA: strings.Repeat("f", 40), Message: "`rm -rf` <https://evil.example|docs>", Author: "mallory", Seq: 49}}),
 	}
 	for _, name := range sortedKeys(cases) {
 		t.Run(name, func(t *testing.T) { golden(t, name, cases[name]+"\n") })
@@ -558,7 +609,13 @@ func TestGoldenSummaryReportAndClippy(t *testing.T) {
 		},
 		HeadSeq: 120, HeadHash: strings.Repeat("f", 64)})+"\n")
 	golden(t, "summary_empty", render.SummaryText(render.Summary{Day: at})+"\n")
+	golden(t, "summary_hostile", render.SummaryText(render.Summary{Day: at, Merges: 1,
+		NonCompliantMerges: []string{"acme/<!channel>#1", "acme/pay`ments#2"}})+"\n")
 	golden(t, "report_text", render.ReportText(badRelease()))
+	golden(t, "report_text_policy_change", render.ReportText(report(policyChange())))
+	// Terminal escape sequences in a title (clear the screen, retitle the window) are shown, not run.
+	golden(t, "report_text_hostile", render.ReportText(report(pr(16, "\x1b[2J\x1b]0;all clear\x07PAY-16 <!channel> `x`", "mallory\r", []string{"bob"},
+		[]compliance.Ticket{ticket("PAY-16", "Done\x1b[0m")}))))
 	golden(t, "clippy", render.Clippy("breaks the change policy:", "- no Jira ticket", "- no independent approval"))
 }
 

@@ -25,10 +25,7 @@ type MergeNote struct {
 
 // MergeNoteText is the one line in the release channel for each merge.
 func MergeNoteText(n MergeNote) string {
-	link := fmt.Sprintf("%s#%d", n.Repo, n.Number)
-	if n.URL != "" {
-		link = fmt.Sprintf("<%s|%s>", n.URL, link)
-	}
+	link := Link(n.URL, fmt.Sprintf("%s#%d", n.Repo, n.Number))
 	verdict := ":white_check_mark: compliant: " + StatusDescription(n.Change)
 	if !n.Compliant {
 		verdict = ":x: NOT compliant: " + StatusDescription(n.Change)
@@ -40,10 +37,11 @@ func MergeNoteText(n MergeNote) string {
 	return note + ")"
 }
 
-// MergeFailureNote tells the release channel that a merge could not be judged.
+// MergeFailureNote tells the release channel that a merge could not be judged, with the error
+// and the stack where it happened. f.Doing and f.Consequence are not shown: the note says both.
 func MergeFailureNote(subject string, f Failure) string {
-	return fmt.Sprintf(":warning: %s was merged but sockembot could not judge it; it is not treated as compliant and will be retried.\n```%s```",
-		subject, Esc(f.Text()))
+	return fmt.Sprintf(":warning: %s was merged but sockembot could not judge it; it is not treated as compliant and will be retried.\n%s",
+		Esc(subject), CodeBlock(strings.TrimRight(f.report(), "\n")))
 }
 
 // DirectPush is one commit that reached the default branch without a pull request.
@@ -61,11 +59,11 @@ func DirectPushAlert(repo, branch, pusher string, ds []DirectPush) string {
 	if len(ds) == 1 {
 		what = "1 commit"
 	}
-	fmt.Fprintf(&b, ":rotating_light: Direct push to %s `%s` by %s: %s without a pull request, so nobody reviewed the change.\n",
-		repo, Esc(branch), Esc(OrUnknown(pusher)), what)
+	fmt.Fprintf(&b, ":rotating_light: Direct push to %s %s by %s: %s without a pull request, so nobody reviewed the change.\n",
+		Esc(repo), Code(branch), Esc(OrUnknown(pusher)), what)
 	for _, d := range ds {
 		title, _, _ := strings.Cut(d.Message, "\n")
-		fmt.Fprintf(&b, "• `%s` %s (%s) — evidence #%d\n", Short(d.SHA), Esc(title), Esc(OrUnknown(d.Author)), d.Seq)
+		fmt.Fprintf(&b, "• %s %s (%s) — evidence #%d\n", Code(Short(d.SHA)), Esc(title), Esc(OrUnknown(d.Author)), d.Seq)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -83,7 +81,7 @@ type Summary struct {
 	NonCompliantMerges []string                // repo#n
 	Overrides          int                     // emergency deploys past violations
 	// OverdueReviews are the retroactive reviews still open past their deadline, as of when
-	// the summary was made, a line each.
+	// the summary was made, a line of mrkdwn each (escaped by whoever wrote it).
 	OverdueReviews []string
 	// The evidence chain's newest record when the summary was made: posted to Slack, it is an
 	// anchor kept outside the database for `audit verify --anchor`.
@@ -118,7 +116,7 @@ func SummaryText(s Summary) string {
 		b.WriteString("Violations: " + strings.Join(parts, " · "))
 	}
 	if len(s.NonCompliantMerges) > 0 {
-		b.WriteString("\nMerged without meeting the policy: " + strings.Join(s.NonCompliantMerges, ", "))
+		b.WriteString("\nMerged without meeting the policy: " + Esc(strings.Join(s.NonCompliantMerges, ", ")))
 	}
 	if s.Overrides > 0 {
 		fmt.Fprintf(&b, "\nEmergency overrides: %d", s.Overrides)
@@ -127,7 +125,8 @@ func SummaryText(s Summary) string {
 		fmt.Fprintf(&b, "\n*Overdue retroactive reviews (%d):*\n%s", len(s.OverdueReviews), strings.Join(s.OverdueReviews, "\n"))
 	}
 	if s.HeadHash != "" {
-		fmt.Fprintf(&b, "\nEvidence chain head: record %d, hash `%s` (an anchor: `sockembot audit verify --anchor %d:%s`)", s.HeadSeq, s.HeadHash, s.HeadSeq, s.HeadHash)
+		fmt.Fprintf(&b, "\nEvidence chain head: record %d, hash %s (an anchor: %s)", s.HeadSeq, Code(s.HeadHash),
+			Code(fmt.Sprintf("sockembot audit verify --anchor %d:%s", s.HeadSeq, s.HeadHash)))
 	}
 	return b.String()
 }

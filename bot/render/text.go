@@ -3,12 +3,14 @@ package render
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"sockembot/compliance"
 )
 
 // ReportText renders a report as a terminal digest: a header, a summary line, then one block
-// per change with its tickets, approvals and violations.
+// per change with its tickets, approvals and violations. It is passed through Terminal whole:
+// titles, logins and messages are other people's text.
 func ReportText(r compliance.Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s..%s  (%s..%s)\n", r.Repo, r.Base, r.Head, Short(r.BaseSHA), Short(r.HeadSHA))
@@ -37,6 +39,9 @@ func ReportText(r compliance.Report) string {
 				fmt.Fprintf(&b, "      %s\n", c.URL)
 			}
 		}
+		if c.PolicyChange {
+			b.WriteString("      POLICY CHANGE: edits the repository's policy file\n")
+		}
 		fmt.Fprintf(&b, "      tickets:   %s\n", TicketsText(c.Tickets))
 		if c.Kind == compliance.KindPullRequest {
 			fmt.Fprintf(&b, "      approvals: %s\n", ApprovalsText(c.Approvals))
@@ -45,7 +50,19 @@ func ReportText(r compliance.Report) string {
 			fmt.Fprintf(&b, "      ✗ %s: %s\n", v.Code, v.Message)
 		}
 	}
-	return b.String()
+	return Terminal(b.String())
+}
+
+// Terminal is text for a terminal with its control characters shown as "�", line breaks and tabs
+// aside: a pull request title or an error message could otherwise carry escape sequences that
+// move the cursor, rewrite what was printed or retitle the window of whoever runs the check.
+func Terminal(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r != '\n' && r != '\t' && unicode.IsControl(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
 
 // TicketsText lists tickets as "PAY-1 (In Progress), PAY-2 (not found)".

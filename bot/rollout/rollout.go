@@ -145,12 +145,12 @@ func (r *Rollout) OnDeploymentStatus(ctx context.Context, ev compliance.Deployme
 			}
 		}
 	}
-	line := fmt.Sprintf("%s GitHub deployment %d to *%s*: *%s*", statusEmoji(state), ghID, d.Environment, strings.ReplaceAll(state, "_", " "))
+	line := fmt.Sprintf("%s GitHub deployment %d to *%s*: *%s*", statusEmoji(state), ghID, render.Esc(d.Environment), render.Esc(strings.ReplaceAll(state, "_", " ")))
 	if desc := ev.Description; desc != "" {
 		line += " — " + render.Esc(desc)
 	}
 	if u := statusURL(ev); u != "" {
-		line += fmt.Sprintf(" · <%s|logs>", u)
+		line += " · " + render.Link(u, "logs")
 	}
 	if by := ev.Creator; by != "" {
 		line += " (by " + render.Esc(by) + ")"
@@ -168,7 +168,7 @@ func (r *Rollout) OnDeploymentStatus(ctx context.Context, ev compliance.Deployme
 	if !newest {
 		return nil
 	}
-	status := fmt.Sprintf("%s *%s* · GitHub deployment %d: %s", statusEmoji(state), statusHeadline(state), ghID, strings.ReplaceAll(state, "_", " "))
+	status := fmt.Sprintf("%s *%s* · GitHub deployment %d: %s", statusEmoji(state), statusHeadline(state), ghID, render.Esc(strings.ReplaceAll(state, "_", " ")))
 	if who, err := r.confirmation(ctx, d); err != nil {
 		return err
 	} else if who != "" {
@@ -200,7 +200,7 @@ func (r *Rollout) newestStatus(ctx context.Context, d deploygate.Deploy, ghID, i
 	return newest, err
 }
 
-// confirmation says who pressed deploygate.Deploy and when, from the evidence.
+// confirmation says who pressed Deploy and when, from the evidence.
 func (r *Rollout) confirmation(ctx context.Context, d deploygate.Deploy) (string, error) {
 	rec, found, err := r.Store.LastRecord(ctx, compliance.EvidenceDeployConfirmed, deploygate.Subject(d.ID))
 	if err != nil || !found {
@@ -218,7 +218,7 @@ func statusHeadline(state string) string {
 	case "success":
 		return "Deployed"
 	case "failure", "error":
-		return "deploygate.Deploy failed"
+		return "Deploy failed"
 	case "inactive":
 		return "Superseded"
 	}
@@ -257,17 +257,15 @@ func (r *Rollout) deployOf(ctx context.Context, repo string, ghID int64, payload
 	return d, err
 }
 
-// statusURL is the status's log link, when it is a plain http(s) URL: whoever can write a
-// deployment status chooses it, and a "|" or ">" in it would break out of Slack's <url|text>.
+// statusURL is the status's log link (its target URL when it has none), when it is a plain
+// http(s) URL that Slack can link to (render.URL): whoever can write a deployment status chooses
+// it. The evidence records the same.
 func statusURL(ev compliance.DeploymentStatusEvent) string {
 	u := ev.LogURL
 	if u == "" {
 		u = ev.TargetURL
 	}
-	if !(strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")) || strings.ContainsAny(u, "<>| \n") {
-		return ""
-	}
-	return u
+	return render.URL(u)
 }
 
 func statusEmoji(state string) string {
@@ -396,21 +394,21 @@ func jiraUpdateLine(ev JiraUpdateEvidence) string {
 	for _, t := range ev.Tickets {
 		switch {
 		case t.Error != "":
-			failed = append(failed, fmt.Sprintf("• *%s*: %s", t.Key, render.Esc(t.Error)))
+			failed = append(failed, fmt.Sprintf("• *%s*: %s", render.Esc(t.Key), render.Esc(t.Error)))
 		default:
 			ok = append(ok, t.Key)
 			if t.Transitioned {
 				moved = append(moved, t.Key)
 			} else if t.LeftIn != "" {
-				left = append(left, fmt.Sprintf("%s (%s)", t.Key, render.Esc(t.LeftIn)))
+				left = append(left, fmt.Sprintf("%s (%s)", render.Esc(t.Key), render.Esc(t.LeftIn)))
 			}
 		}
 	}
 	var lines []string
 	if len(ok) > 0 {
-		l := fmt.Sprintf("📝 Jira: commented on %s", strings.Join(ok, ", "))
+		l := fmt.Sprintf("📝 Jira: commented on %s", render.Esc(strings.Join(ok, ", ")))
 		if len(moved) > 0 {
-			l += fmt.Sprintf("; moved %s to *%s*", strings.Join(moved, ", "), render.Esc(ev.Transition))
+			l += fmt.Sprintf("; moved %s to *%s*", render.Esc(strings.Join(moved, ", ")), render.Esc(ev.Transition))
 		}
 		if len(left) > 0 {
 			l += fmt.Sprintf("; left as they were (already there, or finished): %s", strings.Join(left, ", "))

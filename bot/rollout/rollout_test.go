@@ -42,7 +42,7 @@ func TestDeploymentStatusesOutOfOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r.Until("all three in the thread", func() bool { return len(r.Thread(root)) >= 5 })
+	r.Until("all three in the thread", func() bool { return len(r.Thread(root)) >= 6 }) // after the confirmation and the chain's head
 	r.Until("the delivery queue drained", func() bool {
 		n, err := r.Store.PendingDeliveries(ctx)
 		return err == nil && n == 0
@@ -67,7 +67,7 @@ func TestDeploymentStatusesThreaded(t *testing.T) {
 	root := r.Digest(1)
 	r.Click(demo.Alice, render.ActionDeploy, root)
 	pay := r.GitHub.Repo("acme/payments")
-	r.Until("the GitHub deployment", func() bool { return len(bottest.MadeByBot(pay)) == 1 && len(r.Thread(root)) >= 2 })
+	r.Until("the GitHub deployment", func() bool { return len(bottest.MadeByBot(pay)) == 1 && len(r.Thread(root)) >= 3 })
 	dep := bottest.MadeByBot(pay)[0]
 
 	ctx := context.Background()
@@ -80,18 +80,18 @@ func TestDeploymentStatusesThreaded(t *testing.T) {
 		if err := r.ReportStatus(ctx, "acme/payments", dep.ID, st, "step "+st); err != nil {
 			t.Fatal(err)
 		}
-		r.Until(st+" in the thread", func() bool { return len(r.Thread(root)) >= 3+i })
+		r.Until(st+" in the thread", func() bool { return len(r.Thread(root)) >= 4+i })
 	}
 	r.Until("the delivery queue drained", func() bool {
 		n, err := r.Store.PendingDeliveries(ctx)
 		return err == nil && n == 0
 	})
-	r.Until("the Jira update in the thread", func() bool { return len(r.Thread(root)) == 6 })
+	r.Until("the Jira update in the thread", func() bool { return len(r.Thread(root)) == 7 })
 	th := r.Thread(root)
-	if len(th) != 6 {
-		t.Fatalf("thread has %d messages, want root + confirmation + 3 statuses + Jira:\n%s", len(th), r.Slack.Render())
+	if len(th) != 7 {
+		t.Fatalf("thread has %d messages, want root + confirmation + the evidence chain's head + 3 statuses + Jira:\n%s", len(th), r.Slack.Render())
 	}
-	for i, want := range []string{"pressed Deploy", "*pending*", "*in progress*", "*success*", "Jira: commented on PAY-101, PAY-102"} {
+	for i, want := range []string{"pressed Deploy", "Evidence chain head", "*pending*", "*in progress*", "*success*", "Jira: commented on PAY-101, PAY-102"} {
 		if !strings.Contains(th[i+1].Text, want) {
 			t.Errorf("thread reply %d = %q, want %q", i+1, th[i+1].Text, want)
 		}
@@ -110,8 +110,8 @@ func TestDeploymentStatusesThreaded(t *testing.T) {
 	if err := r.ReportStatus(ctx, "acme/payments", dep.ID, "failure", "pods crash-looping"); err != nil {
 		t.Fatal(err)
 	}
-	r.Until("the failure in the thread", func() bool { return len(r.Thread(root)) == 7 })
-	r.Until("the root message says failed", func() bool { return strings.Contains(bottest.Text(r.Roots()[0]), "Deploy failed") })
+	r.Until("the failure in the thread", func() bool { return len(r.Thread(root)) == 8 })
+	r.Until("the root message says failed", func() bool { return strings.Contains(bottest.Text(r.Roots()[0]), "*Deploy failed*") })
 	if d := r.Deploys("payments", "production")[0]; d.State != deploygate.StateFailed {
 		t.Errorf("deploy state %s after a failure status", d.State)
 	}
@@ -170,7 +170,7 @@ func TestJiraTicketsCommentedAndMovedAfterDeploy(t *testing.T) {
 	root, id := r.DeployPayments()
 	r.Until("the Jira update in the thread", func() bool {
 		th := r.Thread(root)
-		return len(th) == 4 && strings.Contains(th[3].Text, "Jira: commented on PAY-101, PAY-102; moved PAY-101 to *Deployed*; left as they were (already there, or finished): PAY-102 (Done)")
+		return len(th) == 5 && strings.Contains(th[4].Text, "Jira: commented on PAY-101, PAY-102; moved PAY-101 to *Deployed*; left as they were (already there, or finished): PAY-102 (Done)")
 	})
 	comments := r.Jira.Comments()
 	if len(comments) != 2 {
@@ -205,7 +205,7 @@ func TestJiraTicketsCommentedAndMovedAfterDeploy(t *testing.T) {
 	if err := r.ReportStatus(context.Background(), "acme/payments", id, "success", "again"); err != nil {
 		t.Fatal(err)
 	}
-	r.Until("the second status in the thread", func() bool { return len(r.Thread(root)) == 5 })
+	r.Until("the second status in the thread", func() bool { return len(r.Thread(root)) == 6 })
 	r.Until("the delivery queue drained", func() bool {
 		n, err := r.Store.PendingDeliveries(context.Background())
 		return err == nil && n == 0
@@ -230,12 +230,12 @@ func TestJiraOutageAfterDeployIsReportedAndTheDeployStands(t *testing.T) {
 	}
 	r.Until("the Jira failure in the thread", func() bool {
 		th := r.Thread(root)
-		return len(th) == 4 && strings.Contains(th[3].Text, "could not update 2 ticket(s); the deploy stands")
+		return len(th) == 5 && strings.Contains(th[4].Text, "could not update 2 ticket(s); the deploy stands")
 	})
 	th := r.Thread(root)
 	for _, want := range []string{"PAY-101", "PAY-102", "503"} {
-		if !strings.Contains(th[3].Text, want) {
-			t.Errorf("Jira failure report lacks %q: %s", want, th[3].Text)
+		if !strings.Contains(th[4].Text, want) {
+			t.Errorf("Jira failure report lacks %q: %s", want, th[4].Text)
 		}
 	}
 	if d := r.Deploys("payments", "production")[0]; d.State != deploygate.StateDeployed {
@@ -254,8 +254,8 @@ func TestJiraMissingTransitionIsReported(t *testing.T) {
 		o.Configure = func(c *bot.Config) { c.Policy.Tickets.DeployedTransition = "Released" }
 	})
 	root, _ := r.DeployPayments()
-	r.Until("the Jira report in the thread", func() bool { return len(r.Thread(root)) == 4 })
-	line := r.Thread(root)[3].Text
+	r.Until("the Jira report in the thread", func() bool { return len(r.Thread(root)) == 5 })
+	line := r.Thread(root)[4].Text
 	// PAY-101 has no "Released" transition; PAY-102 is finished and left alone. Both are commented on.
 	if !strings.Contains(line, `has no transition "Released"`) || !strings.Contains(line, "could not update 1 ticket(s)") ||
 		!strings.Contains(line, "PAY-102 (Done)") {

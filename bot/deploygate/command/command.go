@@ -43,14 +43,39 @@ type Command struct {
 // evidence later to understand why the policy was bypassed.
 const minEmergencyWords = 3
 
-// UsageError is a command that could not be understood. Its text is what the person sees: what
-// was wrong, then how to write it.
+// UsageError is a command that could not be understood: what was wrong, then how to write it.
+// What the person typed is kept apart from the words around it, so that whoever shows the
+// problem quotes it as where it is shown needs: the deploy gate escapes it for Slack.
 type UsageError struct {
-	Problem string
+	format string
+	args   []any // a Typed among them is what the person typed
 }
 
+// Typed is something a person typed, quoted in a usage error.
+type Typed string
+
+// Usagef is a usage error. Its Typed args are what the person typed; the others are the
+// parser's (or the config's) own words.
+func Usagef(format string, args ...any) *UsageError {
+	return &UsageError{format: format, args: args}
+}
+
+// Problem says what was wrong, with each thing the person typed passed through quote.
+func (e *UsageError) Problem(quote func(string) string) string {
+	args := make([]any, len(e.args))
+	for i, a := range e.args {
+		if t, ok := a.(Typed); ok {
+			a = quote(string(t))
+		}
+		args[i] = a
+	}
+	return fmt.Sprintf(e.format, args...)
+}
+
+// Error is the problem, with what was typed between backticks as written, then the usage: for
+// logs. It is not escaped for Slack.
 func (e *UsageError) Error() string {
-	return e.Problem + "\n\n" + Usage
+	return e.Problem(func(s string) string { return "`" + s + "`" }) + "\n\n" + Usage
 }
 
 // Usage is the /deploy help text (Slack mrkdwn).
@@ -67,10 +92,14 @@ const Usage = "*How to use /deploy*\n" +
 	"• `/deploy help`\n" +
 	"Example: `/deploy payments@v1.4.2 to production`"
 
-// Parse reads the text after `/deploy`.
+// Unescape is slash command text as the person typed it: Slack escapes &, < and > in it.
+func Unescape(text string) string { return unescaper.Replace(text) }
+
+var unescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
+
+// Parse reads the text after `/deploy`, as Slack sends it.
 func Parse(text string) (Command, error) {
-	// Slack escapes &, < and > in slash command text.
-	text = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">").Replace(text)
+	text = Unescape(text)
 	words, err := splitWords(text)
 	if err != nil {
 		return Command{}, err
@@ -122,14 +151,14 @@ func parseDeploy(target word, rest []word) (Command, error) {
 	if i := strings.Index(target.text, "@"); i >= 0 {
 		c.Service, c.Ref = target.text[:i], target.text[i+1:]
 		if c.Ref == "" {
-			return Command{}, usagef("Nothing after `@` in `%s`: give a branch, tag or commit, like `%s@main`, or leave `@` out to deploy the default branch.", target.text, c.Service)
+			return Command{}, usagef("Nothing after `@` in %s: give a branch, tag or commit, like %s, or leave `@` out to deploy the default branch.", Typed(target.text), Typed(c.Service+"@main"))
 		}
 		if strings.Contains(c.Ref, "@") {
-			return Command{}, usagef("`%s` has more than one `@`: write `SERVICE@REF`.", target.text)
+			return Command{}, usagef("%s has more than one `@`: write `SERVICE@REF`.", Typed(target.text))
 		}
 	}
 	if c.Service == "" {
-		return Command{}, usagef("`%s` has no service name before `@`.", target.text)
+		return Command{}, usagef("%s has no service name before `@`.", Typed(target.text))
 	}
 	// Clauses may come in any order, each once.
 	for i := 0; i < len(rest); i++ {
@@ -140,12 +169,12 @@ func parseDeploy(target word, rest []word) (Command, error) {
 				return Command{}, usagef("`emergency` was given twice.")
 			}
 			if i+1 >= len(rest) || !rest[i+1].quoted {
-				return Command{}, usagef("`emergency` needs a reason in quotes: `/deploy %s to production emergency \"checkout is down, hotfix for INC-42\"`.", target.text)
+				return Command{}, usagef("`emergency` needs a reason in quotes: %s.", Typed("/deploy "+target.text+` to production emergency "checkout is down, hotfix for INC-42"`))
 			}
 			c.Emergency, c.Reason = true, strings.TrimSpace(rest[i+1].text)
 			i++
 			if n := len(strings.Fields(c.Reason)); n < minEmergencyWords {
-				return Command{}, usagef("An emergency reason needs at least %d words saying why this can't wait for review (got %q).", minEmergencyWords, c.Reason)
+				return Command{}, usagef("An emergency reason needs at least %d words saying why this can't wait for review (got %s).", minEmergencyWords, Typed(c.Reason))
 			}
 		case "to", "from":
 			if i+1 >= len(rest) {
@@ -155,17 +184,18 @@ func parseDeploy(target word, rest []word) (Command, error) {
 			i++
 			if kw == "to" {
 				if c.Env != "" {
-					return Command{}, usagef("`to` was given twice (`%s` and `%s`): deploy to one environment at a time.", c.Env, val)
+					return Command{}, usagef("`to` was given twice (%s and %s): deploy to one environment at a time.", Typed(c.Env), Typed(val))
 				}
 				c.Env = val
 			} else {
 				if c.From != "" {
-					return Command{}, usagef("`from` was given twice (`%s` and `%s`).", c.From, val)
+					return Command{}, usagef("`from` was given twice (%s and %s).", Typed(c.From), Typed(val))
 				}
 				c.From = val
 			}
 		default:
-			return Command{}, usagef("I don't understand `%s` in `/deploy %s`: name the environment with `to ENV` and the base with `from REF`.", rest[i].text, joinWords(append([]word{target}, rest...)))
+			return Command{}, usagef("I don't understand %s in %s: name the environment with `to ENV` and the base with `from REF`.",
+				Typed(rest[i].text), Typed("/deploy "+joinWords(append([]word{target}, rest...))))
 		}
 	}
 	return c, checkNames(c)
@@ -180,7 +210,7 @@ func checkNames(c Command) error {
 		}
 		for _, r := range n.v {
 			if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' || r == '.') {
-				return usagef("`%s` is not a valid %s name (letters, digits, `-`, `_` and `.` only).", n.v, n.what)
+				return usagef("%s is not a valid %s name (letters, digits, `-`, `_` and `.` only).", Typed(n.v), n.what)
 			}
 		}
 	}
@@ -189,15 +219,13 @@ func checkNames(c Command) error {
 			continue
 		}
 		if strings.ContainsAny(ref, " ~^:?*[\\") || strings.Contains(ref, "..") {
-			return usagef("`%s` is not a valid git ref.", ref)
+			return usagef("%s is not a valid git ref.", Typed(ref))
 		}
 	}
 	return nil
 }
 
-func usagef(format string, args ...any) error {
-	return &UsageError{Problem: fmt.Sprintf(format, args...)}
-}
+func usagef(format string, args ...any) error { return Usagef(format, args...) }
 
 type word struct {
 	text   string
@@ -239,7 +267,7 @@ func splitWords(s string) ([]word, error) {
 			cur.WriteRune(r)
 		case r == '"' || r == '“' || r == '”':
 			if inWord {
-				return nil, usagef("A quote in the middle of `%s…`: put quotes around the whole phrase.", cur.String())
+				return nil, usagef("A quote in the middle of %s: put quotes around the whole phrase.", Typed(cur.String()+"…"))
 			}
 			quote = '"'
 			if r != '"' {

@@ -87,8 +87,8 @@ func TestParseCommandMalformed(t *testing.T) {
 			if !errors.As(err, &ue) {
 				t.Fatalf("error is %T, want *UsageError", err)
 			}
-			if !strings.Contains(ue.Problem, tt.says) {
-				t.Errorf("problem %q does not say %q", ue.Problem, tt.says)
+			if problem := ue.Problem(func(s string) string { return "`" + s + "`" }); !strings.Contains(problem, tt.says) {
+				t.Errorf("problem %q does not say %q", problem, tt.says)
 			}
 			// Every refusal also says how to write the command.
 			if !strings.Contains(err.Error(), "/deploy SERVICE[@REF] [to ENV] [from REF]") {
@@ -115,4 +115,19 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("deploy without a service from %q", s)
 		}
 	})
+}
+
+// What the person typed reaches the problem only through the quote its reader gives, which
+// escapes it for where it is shown; the parser's own words never do.
+func TestUsageErrorQuotesWhatWasTyped(t *testing.T) {
+	_, err := Parse("payments to production <!here>`x`")
+	var ue *UsageError
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v, want a usage error", err)
+	}
+	got := ue.Problem(func(s string) string { return "[" + strings.ToUpper(s) + "]" })
+	want := "I don't understand [<!HERE>`X`] in [/DEPLOY PAYMENTS TO PRODUCTION <!HERE>`X`]: name the environment with `to ENV` and the base with `from REF`."
+	if got != want {
+		t.Errorf("problem\n got %q\nwant %q", got, want)
+	}
 }
