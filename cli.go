@@ -21,7 +21,7 @@ Usage:
   sockembot run                     the Slack bot (socket mode) and the GitHub webhook endpoint
   sockembot demo [--keep DIR]       the whole bot against built-in fakes (no credentials)
   sockembot audit export --from DATE --to DATE [--repo R] [--kind K] [--format csv|json]
-  sockembot audit verify [--anchor SEQ:HASH]
+  sockembot audit verify [--anchor SEQ:MAC] [--allow-empty]
   sockembot version
 
 Every command answers --help with its flags and the environment it reads.
@@ -40,8 +40,12 @@ var envDoc = map[string]string{
 	"SLACK_APP_TOKEN":       "the app-level token xapp-... (socket mode, connections:write)",
 	"SLACK_BOT_TOKEN":       "the bot token xoxb-...",
 	"SLACK_API_URL":         "Slack's Web API, default https://slack.com/api/",
-	"PORT":                  "HTTP port for /webhooks/github, /healthz and /metrics, default 8080",
+	"PORT":                  "HTTP port for /webhooks/github and /healthz, default 8080",
+	"METRICS_ADDR":          "where /metrics is served (HOST:PORT, not on $PORT), default 127.0.0.1:9090; off: nowhere",
+	"METRICS_TOKEN":         "when set, a scrape of /metrics must send Authorization: Bearer METRICS_TOKEN",
 	"SOCKEMBOT_CONFIG":      "the config file, default ./sockembot.yaml",
+
+	"SOCKEMBOT_EVIDENCE_KEY": "the evidence chain's key: at least 32 random bytes as hex (openssl rand -hex 32) or base64; kept outside the database",
 }
 
 // commandHelp is one command's --help.
@@ -82,26 +86,27 @@ var (
 		about: `Checks every change in base..head of a repository against the change policy (the repository's
 own .sockembot.yml, else --policy, else the built-in one): a Jira ticket per change, an
 independent approval on its final commit, no direct pushes. With DATABASE_URL the run is
-recorded as evidence.`,
-		env:  []string{"GITHUB_TOKEN", "GITHUB_API_URL", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL"},
+recorded as evidence, which needs SOCKEMBOT_EVIDENCE_KEY.`,
+		env:  []string{"GITHUB_TOKEN", "GITHUB_API_URL", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY"},
 		exit: "0 compliant, 1 not compliant, 2 the check could not run (a failure report goes to stderr).",
 	}
 	runHelp = commandHelp{name: "run", usage: "",
-		about: `Runs the bot: /deploy in Slack over socket mode, the GitHub webhook endpoint (the merge gate),
-/healthz and /metrics on $PORT, and the scheduled jobs. It refuses to start, saying why, on a
-missing token or secret or a bad config.`,
-		env:  []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_WEBHOOK_SECRET", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "PORT", "SOCKEMBOT_CONFIG"},
+		about: `Runs the bot: /deploy in Slack over socket mode, the GitHub webhook endpoint (the merge gate)
+and /healthz on $PORT, /metrics on $METRICS_ADDR, and the scheduled jobs. It refuses to start,
+saying why, on a missing token, secret or evidence key, or a bad config.`,
+		env:  []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_WEBHOOK_SECRET", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY", "PORT", "METRICS_ADDR", "METRICS_TOKEN", "SOCKEMBOT_CONFIG"},
 		exit: "0 stopped cleanly, 2 could not start or stopped on an error.",
 	}
 	demoHelp = commandHelp{name: "demo", usage: "[--keep DIR]",
 		about: `Runs the whole bot against built-in fakes of Slack, GitHub and Jira and a SQLite store, and
-tells what happens in numbered scenes. Needs no credentials and reads no environment.`,
+tells what happens in numbered scenes. Needs no credentials and reads no environment: the
+evidence key is random (with --keep, saved beside the store in evidence.key).`,
 		exit: "0 the story was told, 2 it could not finish.",
 	}
 	auditHelp = commandHelp{name: "audit", usage: "export|verify [flags]",
 		about: `Reads the evidence store: "export" lists what was deployed in a period (or every record),
-"verify" checks the hash chain. Run "sockembot audit export --help" or "audit verify --help".`,
-		env: []string{"DATABASE_URL"},
+"verify" checks the evidence chain. Run "sockembot audit export --help" or "audit verify --help".`,
+		env: []string{"DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY"},
 	}
 	exportHelp = commandHelp{name: "audit export", usage: "--from DATE --to DATE [--repo OWNER/NAME] [--kind deployments|events] [--format csv|json]",
 		about: `Prints one row per change deployed in the period (or, with --kind events, every evidence
@@ -109,11 +114,15 @@ record), streaming. Dates are UTC days (YYYY-MM-DD, --to inclusive) or RFC 3339 
 		env:  []string{"DATABASE_URL"},
 		exit: "0 exported, 2 could not export (the output is then incomplete).",
 	}
-	verifyHelp = commandHelp{name: "audit verify", usage: "[--anchor SEQ:HASH]",
+	verifyHelp = commandHelp{name: "audit verify", usage: "[--anchor SEQ:MAC] [--allow-empty]",
 		about: `Walks the evidence chain and names the first record edited, inserted, deleted or reordered.
-With --anchor (a head line kept outside the database), also checks that record still has that hash.`,
-		env:  []string{"DATABASE_URL"},
-		exit: "0 intact, 1 tampered, 2 could not verify.",
+The keyed part's MACs are checked with SOCKEMBOT_EVIDENCE_KEY; without it only the links are,
+and verify says so and exits 2. Records written before the chain was keyed are plain SHA-256,
+reported apart. With --anchor (the head posted in a deploy's Slack thread or the daily
+summary), also checks that record still has that MAC: a chain cut short since is caught. An
+empty store fails unless --allow-empty.`,
+		env:  []string{"DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY"},
+		exit: "0 intact, 1 tampered or empty, 2 could not verify (no key, nothing keyed yet, or an error).",
 	}
 	versionHelp = commandHelp{name: "version", usage: "", about: "Prints the module version and the commit sockembot was built from.", exit: "0."}
 )

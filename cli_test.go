@@ -17,11 +17,11 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		{[]string{"--help"}, []string{"Usage:", "sockembot check", "sockembot run", "sockembot version", "Exit codes"}},
 		{[]string{"check", "--help"}, []string{"usage: sockembot check", "-repo OWNER/NAME", "-base REF", "-head REF", "-policy FILE", "-format", "GITHUB_TOKEN", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "Exit codes: 0 compliant, 1 not compliant, 2"}},
 		{[]string{"check", "-h"}, []string{"usage: sockembot check"}},
-		{[]string{"run", "--help"}, []string{"usage: sockembot run", "SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "JIRA_URL", "DATABASE_URL", "PORT", "SOCKEMBOT_CONFIG"}},
+		{[]string{"run", "--help"}, []string{"usage: sockembot run", "SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "GITHUB_WEBHOOK_SECRET", "GITHUB_TOKEN", "JIRA_URL", "DATABASE_URL", "PORT", "METRICS_ADDR", "METRICS_TOKEN", "SOCKEMBOT_CONFIG"}},
 		{[]string{"demo", "--help"}, []string{"usage: sockembot demo", "-keep DIR", "no credentials"}},
 		{[]string{"audit", "--help"}, []string{"usage: sockembot audit", "export", "verify", "DATABASE_URL"}},
 		{[]string{"audit", "export", "--help"}, []string{"usage: sockembot audit export", "-from YYYY-MM-DD", "-to YYYY-MM-DD", "-repo OWNER/NAME", "-kind", "-format", "DATABASE_URL"}},
-		{[]string{"audit", "verify", "--help"}, []string{"usage: sockembot audit verify", "-anchor SEQ:HASH", "DATABASE_URL", "Exit codes: 0 intact, 1 tampered, 2"}},
+		{[]string{"audit", "verify", "--help"}, []string{"usage: sockembot audit verify", "-anchor SEQ:MAC", "-allow-empty", "SOCKEMBOT_EVIDENCE_KEY", "DATABASE_URL", "Exit codes: 0 intact, 1 tampered or empty, 2"}},
 		{[]string{"version", "--help"}, []string{"usage: sockembot version"}},
 	}
 	for _, c := range cases {
@@ -49,7 +49,7 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "soon"}, `--to must be a date (YYYY-MM-DD) or an RFC 3339 time (got "soon")`},
 		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-02-01", "--format", "xml"}, `--format must be csv or json (got "xml")`},
 		{[]string{"audit", "export", "--from", "2026-01-01", "--to", "2026-02-01", "--kind", "all"}, `--kind must be deployments or events (got "all")`},
-		{[]string{"audit", "verify", "--anchor", "42"}, `--anchor is SEQ:HASH`},
+		{[]string{"audit", "verify", "--anchor", "42"}, `--anchor is SEQ:MAC`},
 		{[]string{"audit", "prune"}, `unknown subcommand "prune"`},
 		{[]string{"demo", "now"}, `unexpected argument "now"`},
 		{[]string{"run", "--port", "80"}, "flag provided but not defined: -port"},
@@ -107,7 +107,12 @@ func TestDemoKeepsAStoreTheAuditCommandsRead(t *testing.T) {
 		t.Fatalf("demo --keep does not say how to read the store:\n%s", res.stderr)
 	}
 	url := strings.Fields(res.stderr[i:])[0]
-	verify := sockembot(t, []string{url}, "", "audit", "verify")
+	// The demo's evidence key is random, kept beside the store.
+	key, err := os.ReadFile(filepath.Join(dir, "evidence.key"))
+	if err != nil || !strings.Contains(res.stderr, "its evidence key in "+filepath.Join(dir, "evidence.key")) {
+		t.Fatalf("demo --keep does not keep or name its evidence key (%v):\n%s", err, res.stderr)
+	}
+	verify := sockembot(t, []string{url, "SOCKEMBOT_EVIDENCE_KEY=" + strings.TrimSpace(string(key))}, "", "audit", "verify")
 	if verify.code != 0 || !strings.Contains(verify.stdout, "chain intact") {
 		t.Fatalf("audit verify on the kept store (%s): exit %d\n%s%s", url, verify.code, verify.stdout, verify.stderr)
 	}

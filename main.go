@@ -11,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -210,7 +212,11 @@ func newChecker(ctx context.Context, getenv func(string) string, withStore bool)
 	c := &check.Checker{GitHub: gh, Jira: jc, Files: gh}
 	closeFn := func() {}
 	if withStore {
-		st, err := store.Open(ctx, getenv("DATABASE_URL"))
+		key, err := evidenceKey(getenv, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		st, err := store.Open(ctx, getenv("DATABASE_URL"), store.WithKey(key))
 		if err != nil {
 			return nil, nil, fmt.Errorf("open the evidence store: %w", err)
 		}
@@ -218,6 +224,24 @@ func newChecker(ctx context.Context, getenv func(string) string, withStore bool)
 		closeFn = func() { st.Close() }
 	}
 	return c, closeFn, nil
+}
+
+// evidenceKey reads SOCKEMBOT_EVIDENCE_KEY, the key of the evidence chain; nil when it is not
+// set and not required. Errors name the variable, never its value.
+func evidenceKey(getenv func(string) string, required bool) ([]byte, error) {
+	text := getenv("SOCKEMBOT_EVIDENCE_KEY")
+	if strings.TrimSpace(text) == "" {
+		if required {
+			// Evidence appended without it could be rewritten by anyone who can write the database.
+			return nil, errors.New("SOCKEMBOT_EVIDENCE_KEY is not set: the evidence chain is keyed with it (HMAC-SHA256). Generate one with `openssl rand -hex 32` and keep it outside the database")
+		}
+		return nil, nil
+	}
+	key, err := store.ParseKey(text)
+	if err != nil {
+		return nil, fmt.Errorf("SOCKEMBOT_EVIDENCE_KEY %w", err)
+	}
+	return key, nil
 }
 
 func newGitHub(getenv func(string) string) (*github.Client, error) {
@@ -242,7 +266,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if isHelp(args) || args[0] == "-help" {
 		help := auditHelp
 		if help.exit == "" {
-			help.exit = "0 exported / chain intact, 1 tampered (verify), 2 could not export or verify."
+			help.exit = "0 exported / chain intact, 1 tampered or empty (verify), 2 could not export or verify."
 		}
 		fmt.Fprint(stdout, help.text(nil))
 		return exitCompliant
@@ -254,7 +278,8 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	switch args[0] {
 	case "verify":
 		fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
-		anchor := fs.String("anchor", "", "`SEQ:HASH` from an earlier verify's head line (or the daily summary), kept outside the database")
+		anchor := fs.String("anchor", "", "`SEQ:MAC` from a deploy's Slack thread, the daily summary or an earlier verify's head line, kept outside the database")
+		allowEmpty := fs.Bool("allow-empty", false, "accept an empty store (by default an empty store fails: it may be the wrong database, or every record removed)")
 		if code, done := parseFlags(fs, verifyHelp, args[1:], stdout, stderr); done {
 			return code
 		}
@@ -265,11 +290,19 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			seq, err := strconv.ParseInt(seqText, 10, 64)
 			hash = strings.ToLower(hash)
 			if _, hexErr := hex.DecodeString(hash); !ok || err != nil || seq < 1 || len(hash) != 64 || hexErr != nil {
-				return usageError(stderr, "audit verify", "--anchor is SEQ:HASH, as printed on the head line (record 42, hash 3f… → 42:3f…) (got %q)", *anchor)
+				return usageError(stderr, "audit verify", "--anchor is SEQ:MAC, as a deploy thread or the head line gives it (record 42, MAC 3f… → 42:3f…) (got %q)", *anchor)
 			}
 			anchorSeq, anchorHash = seq, hash
 		}
-		st, err := store.OpenExisting(ctx, getenv("DATABASE_URL"))
+		key, err := evidenceKey(getenv, false)
+		if err != nil {
+			return failure(stderr, "read the evidence key", verifyFailed, err)
+		}
+		var opts []store.Option
+		if key != nil {
+			opts = append(opts, store.WithKey(key))
+		}
+		st, err := store.OpenExisting(ctx, getenv("DATABASE_URL"), opts...)
 		if err != nil {
 			return failure(stderr, "open the evidence store", verifyFailed, err)
 		}
@@ -287,14 +320,35 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			if err != nil {
 				return failure(stderr, "read the anchored record", verifyFailed, err)
 			}
-			if !found || rec.Hash != anchorHash {
-				fmt.Fprintf(stdout, "TAMPERED: evidence record %d no longer has the anchored hash: the chain was rewritten since the anchor was taken\n", anchorSeq)
+			if !found {
+				// The rest of the chain checked out: its tail was cut and the head moved back.
+				fmt.Fprintf(stdout, "TAMPERED: evidence record %d, anchored outside the database, is gone: the chain now ends at record %d, so records were removed from its end since the anchor was taken\n", anchorSeq, res.HeadSeq)
+				return exitNotCompliant
+			}
+			if rec.Hash != anchorHash {
+				fmt.Fprintf(stdout, "TAMPERED: evidence record %d no longer has the anchored MAC: the chain was rewritten since the anchor was taken\n", anchorSeq)
 				return exitNotCompliant
 			}
 		}
-		fmt.Fprintf(stdout, "OK: %d evidence records, chain intact\nhead: record %d, hash %s\n", res.Checked, res.HeadSeq, res.HeadHash)
+		if res.Checked == 0 {
+			if *allowEmpty {
+				fmt.Fprintln(stdout, "OK: the evidence store is empty (--allow-empty)")
+				return exitCompliant
+			}
+			fmt.Fprintln(stdout, "EMPTY: the evidence store holds no records, so there is no chain to verify. A store sockembot has recorded anything in is never empty: DATABASE_URL names another database, or every record was removed. (--allow-empty accepts an empty store.)")
+			return exitNotCompliant
+		}
+		fmt.Fprint(stdout, verifyReport(res))
 		if anchorSeq != 0 {
-			fmt.Fprintf(stdout, "anchor: record %d still has hash %s\n", anchorSeq, anchorHash)
+			fmt.Fprintf(stdout, "anchor: record %d still has MAC %s\n", anchorSeq, anchorHash)
+		}
+		switch {
+		case !res.MACsChecked:
+			fmt.Fprintf(stdout, "NOT VERIFIED: SOCKEMBOT_EVIDENCE_KEY is not set, so the MACs of the keyed part were not checked: only the links between the records and the chain head (and the hashes of any records written before the chain was keyed) were. Set it to the bot's evidence key to verify the chain.\n")
+			return exitCouldNotRun
+		case res.Keyed() == 0:
+			fmt.Fprintf(stdout, "NOT VERIFIED: none of the %d records is keyed, so anyone with write access to the database could have rewritten them all. That is expected only until sockembot, run with SOCKEMBOT_EVIDENCE_KEY, records its first evidence after the upgrade; after that it means the records were rewritten. Compare them with an anchor from a deploy thread (--anchor).\n", res.Checked)
+			return exitCouldNotRun
 		}
 		return exitCompliant
 	case "export":
@@ -358,6 +412,37 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 }
 
+// verifyReport is what audit verify says of a chain whose links all check out: how many records,
+// which part is keyed (and whether its MACs were checked), and the head to keep as an anchor.
+func verifyReport(res store.VerifyResult) string {
+	var b strings.Builder
+	if res.MACsChecked && res.Keyed() > 0 {
+		fmt.Fprintf(&b, "OK: %d evidence records, chain intact\n", res.Checked)
+	} else {
+		fmt.Fprintf(&b, "%d evidence records, every link consistent\n", res.Checked)
+	}
+	if n := res.Unkeyed(); n > 0 {
+		fmt.Fprintf(&b, "unkeyed: records 1-%d, plain SHA-256, written before the chain was keyed", n)
+		if res.Keyed() > 0 && res.MACsChecked {
+			fmt.Fprintf(&b, "; pinned by record %d's MAC", res.KeyedFrom)
+		}
+		b.WriteString("\n")
+	}
+	if res.Keyed() > 0 {
+		checked := "every MAC checked"
+		if !res.MACsChecked {
+			checked = "MACs NOT checked (no key)"
+		}
+		fmt.Fprintf(&b, "keyed: records %d-%d, HMAC-SHA256, %s\n", res.KeyedFrom, res.HeadSeq, checked)
+	}
+	what := "MAC"
+	if res.Keyed() == 0 {
+		what = "hash"
+	}
+	fmt.Fprintf(&b, "head: record %d, %s %s\n", res.HeadSeq, what, res.HeadHash)
+	return b.String()
+}
+
 // parseDay reads YYYY-MM-DD (a whole UTC day; as an upper bound it includes that day) or RFC 3339.
 func parseDay(s string, upper bool) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
@@ -406,7 +491,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// An absolute path: the commands work from any directory. store.Open takes
 		// sqlite://PATH verbatim.
 		env := shellQuote("DATABASE_URL=sqlite://" + db)
-		fmt.Fprintf(stderr, "\nThe demo's evidence store is kept in %s. Read it with:\n  %s sockembot audit verify\n  %s sockembot audit export --from 2024-03-01 --to 2024-03-31\n", db, env, env)
+		keyFile := filepath.Join(dir, demo.KeyFile)
+		// The key is read from its file by the shell: printing it would put it in scrollback.
+		keyEnv := `SOCKEMBOT_EVIDENCE_KEY="$(cat ` + shellWord(keyFile) + `)"`
+		fmt.Fprintf(stderr, "\nThe demo's evidence store is kept in %s, its evidence key in %s. Read it with:\n  %s %s sockembot audit verify\n  %s sockembot audit export --from 2024-03-01 --to 2024-03-31\n", db, keyFile, env, keyEnv, env)
 	}
 	return exitCompliant
 }
@@ -414,10 +502,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // shellQuote quotes an assignment NAME=VALUE for a POSIX shell when VALUE needs it.
 func shellQuote(assignment string) string {
 	name, value, _ := strings.Cut(assignment, "=")
-	if value != "" && strings.Trim(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:@%+,-") == "" {
-		return assignment
+	return name + "=" + shellWord(value)
+}
+
+// shellWord quotes s as one word for a POSIX shell when it needs it.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:@%+,-") == "" {
+		return s
 	}
-	return name + "='" + strings.ReplaceAll(value, "'", `'\''`) + "'"
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // cmdRun starts the bot. It refuses to start on anything missing rather than run half-configured:
@@ -468,11 +561,19 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
+	key, err := evidenceKey(getenv, true)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	metricsAddr, err := metricsAddress(getenv("METRICS_ADDR"))
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
 	if len(problems) > 0 {
 		fmt.Fprintf(stderr, "sockembot run: refusing to start:\n  - %s\nRun 'sockembot run --help' for the environment it reads.\n", strings.Join(problems, "\n  - "))
 		return exitCouldNotRun
 	}
-	st, err := store.Open(ctx, getenv("DATABASE_URL"))
+	st, err := store.Open(ctx, getenv("DATABASE_URL"), store.WithKey(key))
 	if err != nil {
 		return failure(stderr, "open the evidence store", runNoStart, err)
 	}
@@ -492,8 +593,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		Addr:          ":" + port,
 		Log:           log,
 		ReplicaID:     fmt.Sprintf("%s-%d", host, os.Getpid()),
+		MetricsAddr:   metricsAddr,
+		MetricsToken:  getenv("METRICS_TOKEN"),
 	}
 	log.WithFields(logrus.Fields{"port": port, "store": st.Dialect(), "services": len(cfg.Services)}).Info("sockembot starting")
+	if w := metricsWarning(metricsAddr, app.MetricsToken != ""); w != "" {
+		log.Warn(w)
+	}
 	for _, w := range cfg.Warnings() {
 		log.Warn("config: " + w)
 	}
@@ -504,6 +610,33 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return failure(stderr, "run the bot", runFailed, err)
 	}
 	return exitCompliant
+}
+
+// metricsAddress is where run serves /metrics, from METRICS_ADDR: unset is 127.0.0.1:9090 (this
+// host only), "off" is nowhere (""), anything else must be HOST:PORT.
+func metricsAddress(v string) (string, error) {
+	switch v {
+	case "":
+		return "127.0.0.1:9090", nil
+	case "off":
+		return "", nil
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return "", fmt.Errorf("METRICS_ADDR must be HOST:PORT (e.g. 127.0.0.1:9090) or off (got %q)", v)
+	}
+	return v, nil
+}
+
+// metricsWarning is what run says when /metrics is served beyond this host with no token.
+func metricsWarning(addr string, token bool) string {
+	if addr == "" || token {
+		return ""
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if ip, err := netip.ParseAddr(host); (err == nil && ip.IsLoopback()) || host == "localhost" {
+		return ""
+	}
+	return fmt.Sprintf("metrics: /metrics is served on %s without METRICS_TOKEN: anyone who can reach that address can read them", addr)
 }
 
 func isTerminal(f *os.File) bool {

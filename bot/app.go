@@ -52,12 +52,22 @@ type App struct {
 	Now           func() time.Time
 	ReplicaID     string // names this process in leases and delivery claims
 
+	// MetricsAddr is where /metrics is served, e.g. "127.0.0.1:9090"; "" serves it nowhere.
+	MetricsAddr string
+	// MetricsToken, when set, is the bearer token a scrape of /metrics must send.
+	MetricsToken string
+
 	// DebugSocketMode turns on slack-go's socket-mode debug logging.
 	DebugSocketMode bool
 
 	// slackDownFor (nanoseconds), when above 0, replaces the constant of that name: how long
 	// Slack may be down before /healthz fails. Tests shorten it while the App runs, hence atomic.
 	slackDownFor atomic.Int64
+	// webhookReadBase (nanoseconds), when above 0, is the time every webhook body has to arrive,
+	// whatever its length, in place of webhookReadTime's rule. Tests shorten it.
+	webhookReadBase atomic.Int64
+	// webhookAddrWait (nanoseconds), when above 0, replaces addrWait. Tests lengthen it.
+	webhookAddrWait atomic.Int64
 
 	wireOnce    sync.Once
 	checker     *check.Checker
@@ -100,7 +110,7 @@ func (a *App) wire() {
 			Checked: a.metrics.check,
 		}
 		a.emergencies = &emergency.Reviews{
-			Config: emergency.Config{EmergencyChannel: a.Config.EmergencyChannel, People: a.Config.People},
+			Config: emergency.Config{EmergencyChannel: a.Config.EmergencyChannel, People: a.Config.People, Reviewers: a.Config.retroReviewers()},
 			Slack:  a.Slack, Store: a.Store, Log: a.log(), Now: a.now,
 		}
 		a.deploys = &deploygate.Gate{
@@ -138,7 +148,7 @@ func (a *App) Emergencies() *emergency.Reviews { a.wire(); return a.emergencies 
 // Rollouts follows deployments once GitHub has them.
 func (a *App) Rollouts() *rollout.Rollout { a.wire(); return a.rollouts }
 
-// Run serves until ctx is done: HTTP (webhooks, health, metrics), Slack socket mode, the webhook
+// Run serves until ctx is done: HTTP (webhooks, health), metrics, Slack socket mode, the webhook
 // delivery workers and the scheduler. It returns the first fatal error.
 func (a *App) Run(ctx context.Context) error {
 	if len(a.WebhookSecret) == 0 {
@@ -147,7 +157,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.wire()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
 	var wg sync.WaitGroup
 	start := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
@@ -161,6 +171,7 @@ func (a *App) Run(ctx context.Context) error {
 		}()
 	}
 	start("http", a.serveHTTP)
+	start("metrics", a.serveMetrics)
 	start("slack", a.runSocketMode)
 	start("deliveries", a.runDeliveryWorkers)
 	start("scheduler", a.runScheduler)

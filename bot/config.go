@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"sockembot/bot/check"
 	"sockembot/bot/deploygate"
 	"sockembot/compliance"
 )
@@ -23,9 +24,10 @@ type Config struct {
 	Services       map[string]Service `yaml:"services"`
 	// Deployers lists, per environment, the Slack user and user group ids who may deploy there.
 	Deployers map[string][]string `yaml:"deployers"`
-	// Emergency lists, per environment, who may break glass: deploy past violations with a
-	// reason. An environment not listed has no emergency path.
-	Emergency map[string][]string `yaml:"emergency"`
+	// Emergency says, per environment, who may break glass (deploy past violations with a
+	// reason) and who may review such a deploy afterwards. An environment not listed has no
+	// emergency path.
+	Emergency map[string]EmergencyAccess `yaml:"emergency"`
 	// EmergencyChannel, when set, also hears of every emergency deploy.
 	EmergencyChannel string `yaml:"emergency_channel"`
 	// People maps Slack user ids to GitHub logins, for separation of duties.
@@ -33,13 +35,64 @@ type Config struct {
 	// ProductionEnvironments are where separation of duties applies; default [production].
 	ProductionEnvironments []string          `yaml:"production_environments"`
 	Policy                 compliance.Policy `yaml:"policy"`
-	Schedules              Schedules         `yaml:"schedules"`
+	// PolicyOwners are the GitHub logins one of whom must approve any change to a repository's
+	// .sockembot.yml. PolicyFloor is the loosest policy a repository's own file may put in
+	// force (settings it does not name are not held); default: the global policy. Both end
+	// up in Policy (Owners, Floor), which is what the gates pass to each check.
+	PolicyOwners []string  `yaml:"policy_owners"`
+	PolicyFloor  yaml.Node `yaml:"policy_floor"`
+	Schedules    Schedules `yaml:"schedules"`
 }
 
 // Service is one deployable service.
 type Service struct {
 	Repo         string   `yaml:"repo"`
 	Environments []string `yaml:"environments"`
+}
+
+// EmergencyAccess is one environment's emergency entry: either a list of who may break glass
+// (Slack user and user group ids), or a mapping {break_glass: [...], reviewers: [...]}.
+// Reviewers close the retroactive reviews an emergency deploy opens; without the key, the
+// environment's deployers do (never the requester, the deployer or the change's author). With
+// neither, nobody can review from Slack: a retroactive review is not left to anyone who asks.
+type EmergencyAccess struct {
+	BreakGlass []string `yaml:"break_glass"`
+	Reviewers  []string `yaml:"reviewers"`
+	// reviewersSet tells `reviewers: []` (nobody) from no key (the deployers).
+	reviewersSet bool
+}
+
+// UnmarshalYAML reads either form of an emergency entry, refusing unknown keys.
+func (e *EmergencyAccess) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.SequenceNode {
+		return n.Decode(&e.BreakGlass)
+	}
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: an emergency entry is a list of who may break glass, or {break_glass: [...], reviewers: [...]}", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i], n.Content[i+1]
+		switch key.Value {
+		case "break_glass":
+			if err := val.Decode(&e.BreakGlass); err != nil {
+				return err
+			}
+		case "reviewers":
+			if err := val.Decode(&e.Reviewers); err != nil {
+				return err
+			}
+			e.reviewersSet = true
+		default:
+			return fmt.Errorf("line %d: field %s not found in an emergency entry (break_glass, reviewers)", key.Line, key.Value)
+		}
+	}
+	return nil
+}
+
+// WithReviewers sets who reviews emergency deploys to an environment (nil: nobody).
+func (e EmergencyAccess) WithReviewers(ids ...string) EmergencyAccess {
+	e.Reviewers, e.reviewersSet = ids, true
+	return e
 }
 
 // Schedules are cron expressions (robfig/cron, with optional seconds field off).
@@ -65,6 +118,18 @@ func ParseConfig(data []byte) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	cfg.Policy.Owners = cfg.PolicyOwners
+	if cfg.PolicyFloor.Kind != 0 {
+		text, err := yaml.Marshal(&cfg.PolicyFloor)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: policy_floor: %w", err)
+		}
+		floor, err := check.ParseFloor(text)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		cfg.Policy.Floor = &floor
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -76,6 +141,11 @@ func (c Config) Warnings() []string {
 	for _, svc := range c.Services {
 		for _, e := range svc.Environments {
 			envs[e] = true
+		}
+	}
+	for env := range c.retroReviewers() {
+		if len(c.retroReviewers()[env]) == 0 {
+			out = append(out, fmt.Sprintf("emergency deploys to %q have nobody to review them afterwards: set emergency.%s.reviewers (or deployers.%s)", env, env, env))
 		}
 	}
 	for _, env := range c.ProductionEnvironments {
@@ -128,11 +198,26 @@ func (c Config) Validate() error {
 	}
 	unknownEnvs("deployers", slices.Collect(maps.Keys(c.Deployers)))
 	unknownEnvs("emergency", slices.Collect(maps.Keys(c.Emergency)))
+	for _, env := range slices.Sorted(maps.Keys(c.Emergency)) {
+		if len(c.Emergency[env].BreakGlass) == 0 {
+			problems = append(problems, fmt.Sprintf("emergency: %q lists nobody who may break glass", env))
+		}
+	}
 	if !slices.Equal(c.ProductionEnvironments, []string{"production"}) { // the default may name none
 		unknownEnvs("production_environments", slices.Clone(c.ProductionEnvironments))
 	}
 	if err := c.Policy.Validate(); err != nil {
 		problems = append(problems, err.Error())
+	}
+	if c.Policy.Floor != nil {
+		if loose := compliance.Loosenings(c.Policy, *c.Policy.Floor); len(loose) > 0 {
+			problems = append(problems, "policy is looser than policy_floor: "+strings.Join(loose, "; "))
+		}
+	}
+	for i, o := range c.PolicyOwners {
+		if strings.TrimSpace(o) == "" || strings.ContainsAny(o, " \t@") {
+			problems = append(problems, fmt.Sprintf("policy_owners[%d]: %q is not a GitHub login", i, o))
+		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(problems, "; "))
@@ -160,9 +245,29 @@ func (c Config) deployConfig() deploygate.Config {
 	for name, s := range c.Services {
 		services[name] = deploygate.Service{Repo: s.Repo, Environments: s.Environments}
 	}
+	breakGlass := map[string][]string{}
+	for env, e := range c.Emergency {
+		breakGlass[env] = e.BreakGlass
+	}
 	return deploygate.Config{
 		ReleaseChannel: c.ReleaseChannel, Services: services, Deployers: c.Deployers,
-		Emergency: c.Emergency, EmergencyChannel: c.EmergencyChannel, People: c.People,
+		Emergency: breakGlass, EmergencyChannel: c.EmergencyChannel, People: c.People,
 		ProductionEnvironments: c.ProductionEnvironments, Policy: c.Policy,
 	}
+}
+
+// retroReviewers is, per environment with an emergency path, who may close its retroactive
+// reviews: the configured reviewers, else its deployers (an environment without a deployers
+// entry gets nobody: a review is not open to anyone in the workspace).
+func (c Config) retroReviewers() map[string][]string {
+	out := map[string][]string{}
+	for env, e := range c.Emergency {
+		switch {
+		case e.reviewersSet || len(e.Reviewers) > 0:
+			out[env] = e.Reviewers
+		default:
+			out[env] = c.Deployers[env]
+		}
+	}
+	return out
 }

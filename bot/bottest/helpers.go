@@ -48,7 +48,7 @@ func NewEmergencyRig(t *testing.T, configure ...func(*bot.Config)) (*Rig, *Clock
 	r := NewRig(t, func(o *demo.Options) {
 		o.Now = clk.Now
 		o.Configure = func(c *bot.Config) {
-			c.Emergency = map[string][]string{"production": {demo.Alice}}
+			c.Emergency = map[string]bot.EmergencyAccess{"production": {BreakGlass: []string{demo.Alice}}}
 			c.EmergencyChannel = EmergencyChannel
 			c.People = map[string]string{demo.Alice: "alice", demo.Bob: "bob"}
 			for _, f := range configure {
@@ -70,14 +70,15 @@ func (r *Rig) ThreadSays(root fakeslack.Message, s string) bool {
 }
 
 // ConfirmPayments requests and confirms a compliant payments deploy to production, and returns
-// the digest root and the GitHub deployment id once the deployment exists.
+// the digest root and the GitHub deployment id once the deployment exists and the thread has
+// the confirmation and the evidence chain's head, in that order, before anything else.
 func (r *Rig) ConfirmPayments() (fakeslack.Message, int64) {
 	r.T.Helper()
 	r.Command(demo.Alice, demo.Release, "payments to production")
 	root := r.Digest(1)
 	r.Click(demo.Alice, render.ActionDeploy, root)
 	pay := r.GitHub.Repo("acme/payments")
-	r.Until("the GitHub deployment", func() bool { return len(MadeByBot(pay)) == 1 && len(r.Thread(root)) >= 2 })
+	r.Until("the GitHub deployment", func() bool { return len(MadeByBot(pay)) == 1 && r.ThreadSays(root, "Evidence chain head") })
 	return root, MadeByBot(pay)[0].ID
 }
 

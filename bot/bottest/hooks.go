@@ -57,6 +57,7 @@ type Hooks struct {
 	Jira   *fakejira.Server
 	Slack  *fakeslack.Server
 	DBPath string
+	Key    []byte // the evidence key of every store opened on DBPath
 	Store  *store.Store
 	App    *bot.App
 	Server *httptest.Server
@@ -74,6 +75,7 @@ func NewHooks(t testing.TB) *Hooks {
 		Jira:   fakejira.New(fakejira.Options{Mode: fakejira.Cloud}),
 		Slack:  fakeslack.New(fakeslack.Config{}),
 		DBPath: filepath.Join(t.TempDir(), "sockembot.db"),
+		Key:    store.NewKey(),
 	}
 	t.Cleanup(e.GitHub.Close)
 	t.Cleanup(e.Jira.Close)
@@ -89,7 +91,7 @@ func NewHooks(t testing.TB) *Hooks {
 // OpenStore opens another store on the rig's database file (a second replica, a restart).
 func (e *Hooks) OpenStore() *store.Store {
 	e.T.Helper()
-	st, err := store.Open(e.Ctx, e.DBPath)
+	st, err := store.Open(e.Ctx, e.DBPath, store.WithKey(e.Key))
 	if err != nil {
 		e.T.Fatalf("open store: %v", err)
 	}
@@ -196,6 +198,18 @@ func (e *Hooks) Get(path string) (int, string) {
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(out)
+}
+
+// Metrics scrapes the App's metrics, which are served by MetricsHandler on a listener of their
+// own, not by the public Handler.
+func (e *Hooks) Metrics() string {
+	e.T.Helper()
+	rec := httptest.NewRecorder()
+	e.App.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		e.T.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
 }
 
 // Drain processes every queued delivery on this goroutine.

@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"sockembot/bot/demo"
 	"sockembot/bot/deploygate"
 	"sockembot/compliance"
 	fakegithub "sockembot/integrations/fake/github"
 	fakeslack "sockembot/integrations/fake/slack"
+	"sockembot/integrations/store"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +31,8 @@ type Rig struct {
 	*demo.World
 	T   testing.TB
 	Log *logtest.Hook
+	// Key is the store's evidence key (random), for a test that verifies the chain itself.
+	Key []byte
 }
 
 // NewRig starts the bot against fresh fakes; opts adjust the world before it starts.
@@ -37,7 +42,7 @@ func NewRig(t testing.TB, opts ...func(*demo.Options)) *Rig {
 	log.SetOutput(testLogWriter{t})
 	log.SetLevel(logrus.InfoLevel)
 	hook := logtest.NewLocal(log)
-	o := demo.Options{Dir: t.TempDir(), Log: log, GitHubRetries: -1}
+	o := demo.Options{Dir: t.TempDir(), Log: log, GitHubRetries: -1, EvidenceKey: store.NewKey()}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -47,7 +52,7 @@ func NewRig(t testing.TB, opts ...func(*demo.Options)) *Rig {
 	}
 	t.Cleanup(w.Close)
 	demo.Seed(w)
-	return &Rig{World: w, T: t, Log: hook}
+	return &Rig{World: w, T: t, Log: hook, Key: o.EvidenceKey}
 }
 
 // testLogWriter sends the bot's log to the test's, shown only when a test fails.
@@ -100,6 +105,28 @@ func (r *Rig) EphemeralTo(user, contains string) fakeslack.Ephemeral {
 
 func (r *Rig) Thread(root fakeslack.Message) []fakeslack.Message {
 	return r.Slack.Thread(root.Channel, root.TS)
+}
+
+// anchorLine is the evidence chain's head as the deploy gate posts it in a deploy's thread.
+var anchorLine = regexp.MustCompile("Evidence chain head: record ([0-9]+), `([0-9a-f]{64})` — `sockembot audit verify --anchor ([0-9]+):([0-9a-f]{64})`")
+
+// Anchor waits for the evidence chain's head in root's thread and returns the newest one posted
+// there, as `audit verify --anchor SEQ:MAC` takes it.
+func (r *Rig) Anchor(root fakeslack.Message) (seq int64, mac string) {
+	r.T.Helper()
+	r.Until("the evidence chain head in the thread", func() bool {
+		for _, m := range r.Thread(root) {
+			if g := anchorLine.FindStringSubmatch(m.Text); g != nil {
+				if g[1] != g[3] || g[2] != g[4] {
+					r.T.Fatalf("the anchor names two records: %s", m.Text)
+				}
+				seq, _ = strconv.ParseInt(g[1], 10, 64)
+				mac = g[2]
+			}
+		}
+		return mac != ""
+	})
+	return seq, mac
 }
 
 func (r *Rig) Records(kind string) []compliance.Record {

@@ -2,11 +2,14 @@ package demo
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +21,7 @@ import (
 	fakegithub "sockembot/integrations/fake/github"
 	fakejira "sockembot/integrations/fake/jira"
 	fakeslack "sockembot/integrations/fake/slack"
+	"sockembot/integrations/store"
 )
 
 // storyStart is the demo's clock when the story begins: a Monday morning, after the history the
@@ -43,6 +47,8 @@ How to read it:
   # title · --- · ~ text · [Deploy]   a header, a divider, small grey context text, a button
   <url|text>, *bold*, _italic_, ` + "`code`" + `   Slack's own markup, as sockembot sent it; @alice is a mention
   GitHub ◂ … · Jira ◂ …               what sockembot wrote to GitHub (statuses, comments) or Jira
+  ‹MAC›                               a MAC of the evidence chain: the demo's key is random on each
+                                      run, so its MACs differ every time and are not shown
 The fakes listen on local ports; their links read github.example and jira.example.
 `
 
@@ -53,8 +59,8 @@ The fakes listen on local ports; their links read github.example and jira.exampl
 // the violations and its retroactive review, and the evidence chain verified at the end.
 //
 // keepDir, when set, is where the demo's SQLite store is kept after it ends (created if need
-// be), so `sockembot audit verify` and `audit export` can be run on it; "" uses a temporary
-// directory, removed at the end.
+// be), with its evidence key beside it in KeyFile, so `sockembot audit verify` and `audit
+// export` can be run on it; "" uses a temporary directory, removed at the end.
 func Demo(ctx context.Context, out io.Writer, keepDir string) error {
 	dir := keepDir
 	if dir == "" {
@@ -67,9 +73,17 @@ func Demo(ctx context.Context, out io.Writer, keepDir string) error {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	// A random key for each run, never printed. A kept store keeps its key in a file beside it,
+	// which suits a demo only: a real key lives where whoever can write the database can't read it.
+	key := store.NewKey()
+	if keepDir != "" {
+		if err := os.WriteFile(filepath.Join(dir, KeyFile), []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
 	clk := &clock{now: storyStart}
 	// One retry keeps the GitHub outage short; `run` uses the adapter's defaults.
-	w, err := Start(ctx, Options{Dir: dir, GitHubRetries: 1, Now: clk.Now, StoreNow: clk.Now})
+	w, err := Start(ctx, Options{Dir: dir, EvidenceKey: key, GitHubRetries: 1, Now: clk.Now, StoreNow: clk.Now})
 	if err != nil {
 		return fmt.Errorf("start the demo: %w", err)
 	}
@@ -81,6 +95,9 @@ func Demo(ctx context.Context, out io.Writer, keepDir string) error {
 	fmt.Fprint(out, s.String())
 	return err
 }
+
+// KeyFile is the file, in a kept demo store's directory, that holds its evidence key (hex).
+const KeyFile = "evidence.key"
 
 // clock is the demo's fixed clock, moved by hand.
 type clock struct {
@@ -209,8 +226,9 @@ func (s *story) compliantRelease(ctx context.Context) error {
 				depID = d.ID
 			}
 		}
-		// Done when the digest says so: the thread reply comes first, the edit last.
-		return depID != 0 && len(s.w.Slack.Thread(Release, digest.TS)) >= 2 && edited(s.w, digest, "Deploying")
+		// Done when the digest says so: the thread replies (the deploy, then the chain's head)
+		// come first, the edit last.
+		return depID != 0 && len(s.w.Slack.Thread(Release, digest.TS)) >= 3 && edited(s.w, digest, "Deploying")
 	}); err != nil {
 		return err
 	}
@@ -223,7 +241,7 @@ func (s *story) compliantRelease(ctx context.Context) error {
 			return err
 		}
 		// The success status also closes the loop in Jira: one more reply then.
-		if want := 3 + i + i; len(s.w.Slack.Thread(Release, digest.TS)) < want {
+		if want := 4 + i + i; len(s.w.Slack.Thread(Release, digest.TS)) < want {
 			return fmt.Errorf("the %s status was processed but the thread has %d messages, want %d", st.state, len(s.w.Slack.Thread(Release, digest.TS)), want)
 		}
 		s.tellJira()
@@ -239,6 +257,9 @@ func (s *story) refusedRelease(ctx context.Context) error {
 	if err := Wait(ctx, "the refused search digest", wait, func() bool { return len(s.w.Roots()) > n }); err != nil {
 		return err
 	}
+	if err := s.waitAnchor(ctx); err != nil {
+		return err
+	}
 	s.tellSlack()
 	return nil
 }
@@ -250,6 +271,9 @@ func (s *story) githubDown(ctx context.Context) error {
 	n := len(s.w.Roots())
 	s.command(Alice, Release, "billing to production")
 	if err := Wait(ctx, "the billing failure report", wait, func() bool { return len(s.w.Roots()) > n }); err != nil {
+		return err
+	}
+	if err := s.waitAnchor(ctx); err != nil {
 		return err
 	}
 	s.tellSlack()
@@ -340,7 +364,8 @@ func (s *story) evidence(ctx context.Context) error {
 	if !res.OK {
 		return fmt.Errorf("the demo's own evidence chain does not verify: record %d: %s", res.FirstBad, res.Problem)
 	}
-	fmt.Fprintf(&s.b, "  OK: %d evidence records, chain intact\n  head: record %d, hash %s\n", res.Checked, res.HeadSeq, res.HeadHash)
+	fmt.Fprintf(&s.b, "  OK: %d evidence records, chain intact\n  keyed: records %d-%d, HMAC-SHA256, every MAC checked\n  head: record %d, MAC ‹MAC›\n",
+		res.Checked, res.KeyedFrom, res.HeadSeq, res.HeadSeq)
 	kinds := map[string]int{}
 	if err := s.w.Store.Records(ctx, "", "", func(r compliance.Record) error { kinds[r.Kind]++; return nil }); err != nil {
 		return err
@@ -358,7 +383,7 @@ func (s *story) evidence(ctx context.Context) error {
 	s.b.WriteString(`
 To look for yourself, keep the store and read it with the audit commands:
   go run . demo --keep ./demo-store
-  DATABASE_URL=sqlite://./demo-store/sockembot.db go run . audit verify
+  DATABASE_URL=sqlite://./demo-store/sockembot.db SOCKEMBOT_EVIDENCE_KEY="$(cat ./demo-store/evidence.key)" go run . audit verify
   DATABASE_URL=sqlite://./demo-store/sockembot.db go run . audit export --from 2024-03-01 --to 2024-03-31
 `)
 	return nil
@@ -414,6 +439,18 @@ func (s *story) webhook(ctx context.Context, event string, body func() ([]byte, 
 	return Wait(ctx, "delivery "+id+" processed", wait, func() bool {
 		state, err := s.w.Store.DeliveryState(ctx, id)
 		return err == nil && state != "pending"
+	})
+}
+
+// waitAnchor waits for the evidence chain's head in the thread of the newest root message in the
+// release channel: the deploy gate posts it there once the deploy's outcome is on record.
+func (s *story) waitAnchor(ctx context.Context) error {
+	roots := s.w.Roots()
+	root := roots[len(roots)-1]
+	return Wait(ctx, "the evidence chain head in the thread", wait, func() bool {
+		return slices.ContainsFunc(s.w.Slack.Thread(root.Channel, root.TS), func(m fakeslack.Message) bool {
+			return strings.Contains(m.Text, "Evidence chain head")
+		})
 	})
 }
 
@@ -562,7 +599,11 @@ func channelName(id string) string {
 	return id
 }
 
-// messageLines is a message as a reader sees it, mentions shown as @name.
+// macs matches the evidence chain's MACs (commit SHAs are 40 hex digits, not 64).
+var macs = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
+
+// messageLines is a message as a reader sees it, mentions shown as @name and the evidence
+// chain's MACs, which change with the demo's random key, as ‹MAC›.
 func messageLines(text string, blocks []byte) []string {
 	lines := strings.Split(text, "\n")
 	if len(blocks) > 0 {
@@ -570,7 +611,7 @@ func messageLines(text string, blocks []byte) []string {
 	}
 	out := make([]string, 0, len(lines))
 	for _, l := range lines {
-		out = append(out, strings.TrimRight(mentions.Replace(l), " "))
+		out = append(out, strings.TrimRight(macs.ReplaceAllString(mentions.Replace(l), "‹MAC›"), " "))
 	}
 	// A code block's closing fence often follows an empty line: keep the text as posted, but
 	// without trailing empty lines.

@@ -70,7 +70,13 @@ type World struct {
 // Options shape a World.
 type Options struct {
 	Dir string // for the SQLite file; required
-	Log *logrus.Logger
+	// DatabaseURL, when set, is the store's database instead of the SQLite file in Dir (tests
+	// run the world on PostgreSQL with it).
+	DatabaseURL string
+	// EvidenceKey keys the evidence chain (store.WithKey); nil: a random key, which nobody can
+	// verify the chain with after the world is gone.
+	EvidenceKey []byte
+	Log         *logrus.Logger
 	// GitHubRetries is the adapter's retry count for 5xx (0 means the adapter's default).
 	GitHubRetries int
 	// Configure and WrapJira let tests change the config and the Jira adapter before the App
@@ -99,7 +105,7 @@ func demoConfig() bot.Config {
 		"billing":  {Repo: "acme/billing", Environments: []string{"production"}},
 	}
 	cfg.Deployers = map[string][]string{"production": {Alice, OpsGroup}}
-	cfg.Emergency = map[string][]string{"production": {Alice}}
+	cfg.Emergency = map[string]bot.EmergencyAccess{"production": {BreakGlass: []string{Alice}}}
 	cfg.EmergencyChannel = Incidents
 	cfg.Policy.Tickets.DeployedTransition = "Done"
 	// No scheduled jobs: the story must not depend on the wall clock.
@@ -128,7 +134,14 @@ func Start(ctx context.Context, opts Options) (w *World, err error) {
 			w.Close()
 		}
 	}()
-	w.Store, err = store.Open(ctx, "sqlite://"+filepath.Join(opts.Dir, "sockembot.db"))
+	dbURL, key := opts.DatabaseURL, opts.EvidenceKey
+	if dbURL == "" {
+		dbURL = "sqlite://" + filepath.Join(opts.Dir, "sockembot.db")
+	}
+	if key == nil {
+		key = store.NewKey()
+	}
+	w.Store, err = store.Open(ctx, dbURL, store.WithKey(key))
 	if err != nil {
 		return nil, err
 	}

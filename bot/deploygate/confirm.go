@@ -153,7 +153,7 @@ func (g *Gate) confirmDeploy(ctx context.Context, cb Click, id int64) error {
 	if cur.TS == "" {
 		cur.Channel, cur.TS = d.Channel, d.TS
 	}
-	doing := fmt.Sprintf("create the GitHub deployment of %s `%s` to %s", d.Service, render.Short(d.HeadSHA), d.Environment)
+	doing := fmt.Sprintf("create the GitHub deployment of %s %s to %s", d.Service, render.Code(render.Short(d.HeadSHA)), d.Environment)
 	footer := fmt.Sprintf("deploy #%d · Deploy pressed by %s", d.ID, render.Mention(user))
 	if errors.Is(err, compliance.ErrOutcomeUnknown) {
 		// GitHub may still be creating it (a timeout, a 5xx from a proxy): asking at once
@@ -217,8 +217,9 @@ func (g *Gate) supersede(ctx context.Context, d, by Deploy, user string) error {
 	}); err != nil {
 		return err
 	}
-	_, perr := g.post(ctx, d.Channel, d.TS, fmt.Sprintf("⏭️ %s pressed Deploy, but deploy #%d (`%s`) went to *%s* after this digest was checked: its range no longer starts at what runs there, and deploying it would roll that back unchecked. Nothing was deployed. Run `/deploy` again for a fresh check.",
-		render.Mention(user), by.ID, render.Short(by.HeadSHA), d.Environment))
+	_, perr := g.post(ctx, d.Channel, d.TS, fmt.Sprintf("⏭️ %s pressed Deploy, but deploy #%d (%s) went to *%s* after this digest was checked: its range no longer starts at what runs there, and deploying it would roll that back unchecked. Nothing was deployed. Run `/deploy` again for a fresh check.",
+		render.Mention(user), by.ID, render.Code(render.Short(by.HeadSHA)), d.Environment))
+	g.postAnchor(ctx, d)
 	return errors.Join(perr, g.UpdateDigest(ctx, d, fmt.Sprintf("⏭️ *Superseded* by deploy #%d: run `/deploy` again", by.ID)))
 }
 
@@ -297,6 +298,7 @@ func (g *Gate) createDeployment(ctx context.Context, d Deploy, user string, at t
 			dg.Status = fmt.Sprintf("Re-checked when %s pressed Deploy: no longer compliant.", render.Mention(user))
 			root, _ := render.DigestMessage(dg)
 			_, perr := g.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 Re-checked before deploying (the digest was older than %s): *no longer compliant*, deploy refused.\n%s", RecheckAfter, strings.Join(render.ViolationLines(report), "\n")))
+			g.postAnchor(ctx, d)
 			return errors.Join(perr, g.update(ctx, d.Channel, d.TS, root.Text, root.Blocks...))
 		}
 		if !report.Compliant {
@@ -353,9 +355,10 @@ func (g *Gate) createDeployment(ctx context.Context, d Deploy, user string, at t
 		return err
 	}
 	when := at.Format("15:04 MST")
-	if _, err := g.post(ctx, d.Channel, d.TS, fmt.Sprintf("🚀 %s pressed Deploy at %s. GitHub deployment %d created: `%s` → *%s*.", render.Mention(user), when, ghID, render.Short(d.HeadSHA), d.Environment)); err != nil {
+	if _, err := g.post(ctx, d.Channel, d.TS, fmt.Sprintf("🚀 %s pressed Deploy at %s. GitHub deployment %d created: %s → *%s*.", render.Mention(user), when, ghID, render.Code(render.Short(d.HeadSHA)), d.Environment)); err != nil {
 		return err
 	}
+	g.postAnchor(ctx, d)
 	dg := g.digest(d, report, policyHash)
 	dg.Status = fmt.Sprintf("🚀 *Deploying* · GitHub deployment %d · confirmed by %s at %s", ghID, render.Mention(user), when)
 	root, _ := render.DigestMessage(dg)
@@ -451,6 +454,7 @@ func (g *Gate) cancelDeploy(ctx context.Context, cb Click, id int64) error {
 	if _, err := g.post(ctx, d.Channel, d.TS, fmt.Sprintf("✋ Cancelled by %s at %s. Nothing was deployed.", render.Mention(user), at.Format("15:04 MST"))); err != nil {
 		return err
 	}
+	g.postAnchor(ctx, d)
 	return g.UpdateDigest(ctx, d, fmt.Sprintf("✋ *Cancelled* by %s at %s", render.Mention(user), at.Format("15:04 MST")))
 }
 

@@ -719,3 +719,57 @@ func TestRepoPolicyAtTheDeployGate(t *testing.T) {
 		}
 	})
 }
+
+// Each deploy's thread ends with the evidence chain's head once its outcome is on record —
+// cancelled, deployed, refused, failed — so an auditor can check the chain against any thread:
+// a chain cut short and its head moved back no longer has the anchored record.
+func TestDeployThreadsCarryTheEvidenceChainHead(t *testing.T) {
+	r := bottest.NewRig(t)
+	ctx := context.Background()
+	outcome := func(name string, root fakeslack.Message, kind string) {
+		t.Helper()
+		seq, mac := r.Anchor(root)
+		rec, found, err := r.Store.RecordAt(ctx, seq)
+		if err != nil || !found || rec.Hash != mac {
+			t.Fatalf("%s: the anchor %d:%s is not record %d's MAC (%+v, %v)", name, seq, mac, seq, rec, err)
+		}
+		last, found, err := r.Store.LastRecord(ctx, kind, "")
+		if err != nil || !found || last.Seq > seq {
+			t.Errorf("%s: the anchor (record %d) was posted before the outcome was recorded (%s record %d, %v)", name, seq, kind, last.Seq, err)
+		}
+	}
+
+	r.Command(demo.Alice, demo.Release, "payments to production")
+	cancelled := r.Digest(1)
+	r.Click(demo.Alice, render.ActionCancel, cancelled)
+	outcome("cancelled", cancelled, compliance.EvidenceDeployCancelled)
+
+	r.Command(demo.Alice, demo.Release, "payments to production")
+	deployed := r.Digest(2)
+	r.Click(demo.Alice, render.ActionDeploy, deployed)
+	outcome("deployed", deployed, compliance.EvidenceDeploymentCreated)
+
+	r.Command(demo.Alice, demo.Release, "search to production")
+	outcome("refused", r.Digest(3), compliance.EvidenceDeployRefused)
+
+	r.GitHub.FailNext(1000, "/repos/acme/billing", http.StatusInternalServerError)
+	r.Command(demo.Alice, demo.Release, "billing to production")
+	failed := r.Digest(4)
+	outcome("failed", failed, compliance.EvidenceDeployRefused)
+	if !strings.Contains(bottest.Text(failed), "sockembot failed") {
+		t.Errorf("root 4 is not the failure report:\n%s", r.Slack.Render())
+	}
+	// One anchor per outcome: a thread is not flooded.
+	for _, root := range r.Roots() {
+		n := 0
+		for _, m := range r.Thread(root) {
+			if strings.Contains(m.Text, "Evidence chain head") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("the thread of %q has %d anchors, want 1", root.Text, n)
+		}
+	}
+	r.NoWebAPIErrors()
+}

@@ -29,7 +29,7 @@ func (g *Gate) environments(cmd command.Command) (Service, []string, error) {
 func (g *Gate) showStatus(ctx context.Context, r replyTo, cmd command.Command) error {
 	svc, envs, err := g.environments(cmd)
 	if err != nil {
-		return g.tell(ctx, r, err.Error())
+		return g.tell(ctx, r, answer(err))
 	}
 	lines := []string{fmt.Sprintf("*%s* (%s)", cmd.Service, svc.Repo)}
 	for _, env := range envs {
@@ -39,7 +39,7 @@ func (g *Gate) showStatus(ctx context.Context, r replyTo, cmd command.Command) e
 		}
 		line := fmt.Sprintf("• *%s*: ", env)
 		if found {
-			line += fmt.Sprintf("`%s` (GitHub deployment %d)", render.Short(sha), id)
+			line += fmt.Sprintf("%s (GitHub deployment %d)", render.Code(render.Short(sha)), id)
 		} else {
 			line += "nothing deployed yet"
 		}
@@ -66,7 +66,7 @@ func (g *Gate) showStatus(ctx context.Context, r replyTo, cmd command.Command) e
 func (g *Gate) showHistory(ctx context.Context, r replyTo, cmd command.Command) error {
 	_, envs, err := g.environments(cmd)
 	if err != nil {
-		return g.tell(ctx, r, err.Error())
+		return g.tell(ctx, r, answer(err))
 	}
 	var all []Deploy
 	for _, env := range envs {
@@ -94,7 +94,7 @@ func (g *Gate) showHistory(ctx context.Context, r replyTo, cmd command.Command) 
 func (g *Gate) historyLine(d Deploy, teamDomain string) string {
 	what := render.Esc(render.OrHead(d.Ref))
 	if d.HeadSHA != "" {
-		what = fmt.Sprintf("`%s` %s", render.Short(d.HeadSHA), what)
+		what = render.Code(render.Short(d.HeadSHA)) + " " + what
 	}
 	line := fmt.Sprintf("#%d %s %s → %s by %s: %s", d.ID, d.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"),
 		what, d.Environment, render.Mention(d.Requester), stateWords(d.State))
@@ -102,7 +102,7 @@ func (g *Gate) historyLine(d Deploy, teamDomain string) string {
 		line += fmt.Sprintf(" (GitHub deployment %d)", d.GitHubDeploymentID)
 	}
 	if link := permalink(teamDomain, d.Channel, d.TS); link != "" {
-		line += fmt.Sprintf(" · <%s|thread>", link)
+		line += " · " + render.Link(link, "thread")
 	}
 	return line
 }
@@ -120,7 +120,7 @@ func permalink(teamDomain, channel, ts string) string {
 func (g *Gate) lockCommand(ctx context.Context, r replyTo, cmd command.Command) error {
 	svc, env, err := g.target(cmd)
 	if err != nil {
-		return g.tell(ctx, r, err.Error())
+		return g.tell(ctx, r, answer(err))
 	}
 	action := string(cmd.Kind)
 	ok, err := g.mayDeploy(ctx, r.user, env)

@@ -60,6 +60,8 @@ type Store interface {
 	Records(ctx context.Context, kind, subject string, fn func(compliance.Record) error) error
 	LastRecord(ctx context.Context, kind, subject string) (compliance.Record, bool, error)
 	Once(ctx context.Context, scope, key string) (first bool, err error)
+	// Head is the evidence chain's newest record: its seq and MAC.
+	Head(ctx context.Context) (seq int64, hash string, err error)
 
 	CreateDeploy(ctx context.Context, d Deploy) (int64, error)
 	GetDeploy(ctx context.Context, id int64) (Deploy, error)
@@ -198,6 +200,20 @@ func (g *Gate) record(ctx context.Context, kind, repo, subject string, body any)
 		return check.Errorf("record %s: %w", kind, err)
 	}
 	return nil
+}
+
+// postAnchor posts the evidence chain's head in a deploy's thread, once the deploy's outcome is
+// on record. Cutting the chain's tail and moving its head back is the one rewrite the MACs cannot
+// catch; with the head kept in Slack, outside the database, `audit verify --anchor` catches it.
+// The anchor is for auditors: failing to post it is logged, and stops nothing.
+func (g *Gate) postAnchor(ctx context.Context, d Deploy) {
+	seq, mac, err := g.Store.Head(ctx)
+	if err == nil {
+		_, err = g.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔗 Evidence chain head: record %d, `%s` — `sockembot audit verify --anchor %d:%s`", seq, mac, seq, mac))
+	}
+	if err != nil {
+		g.log().WithError(err).WithField("deploy_id", d.ID).Warn("deploy: post the evidence chain head")
+	}
 }
 
 func (g *Gate) post(ctx context.Context, channel, thread, text string, blocks ...slack.Block) (string, error) {

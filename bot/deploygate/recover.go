@@ -58,6 +58,7 @@ func (g *Gate) recoverDeploy(ctx context.Context, d Deploy) error {
 			return err
 		}
 		_, err := g.post(ctx, d.Channel, d.TS, "⚠️ GitHub has no deployment for this deploy (the request was interrupted, or never reached GitHub): *nothing was deployed*. Run `/deploy` again to retry.")
+		g.postAnchor(ctx, d)
 		return errors.Join(err, g.UpdateDigest(ctx, d, "⚠️ *Deploy failed*: nothing was deployed, see the thread."))
 	}
 	checked, err := g.checkRun(ctx, d)
@@ -80,6 +81,7 @@ func (g *Gate) recoverDeploy(ctx context.Context, d Deploy) error {
 	if _, err := g.post(ctx, d.Channel, d.TS, fmt.Sprintf("🔁 This deploy was interrupted after GitHub created deployment %d; sockembot has now recorded it. Its statuses will follow here.", ghID)); err != nil {
 		return err
 	}
+	g.postAnchor(ctx, d)
 	d.GitHubDeploymentID = ghID
 	if err := g.UpdateDigest(ctx, d, fmt.Sprintf("🚀 *Deploying* · GitHub deployment %d · confirmed by %s", ghID, render.Mention(deployer))); err != nil {
 		return err

@@ -53,7 +53,7 @@ func (g *Gate) OnCommand(ctx context.Context, req Request) error {
 	r := replyTo{channel: req.Channel, user: req.User, responseURL: req.ResponseURL, teamDomain: req.TeamDomain}
 	cmd, err := command.Parse(req.Text)
 	if err != nil {
-		return g.tell(ctx, r, err.Error())
+		return g.tell(ctx, r, answer(err))
 	}
 	switch cmd.Kind {
 	case command.CmdHelp:
@@ -74,6 +74,17 @@ func (g *Gate) OnCommand(ctx context.Context, req Request) error {
 func (g *Gate) Tell(ctx context.Context, req Request, m render.Message) error {
 	r := replyTo{channel: req.Channel, user: req.User, responseURL: req.ResponseURL, teamDomain: req.TeamDomain}
 	return g.tellBlocks(ctx, r, m.Text, m.Blocks)
+}
+
+// answer is what a person is told when their command is refused: a usage error with what they
+// typed quoted and escaped, then how to write the command, or a refusal as it is written (tellf
+// callers escape what they quote).
+func answer(err error) string {
+	var ue *command.UsageError
+	if errors.As(err, &ue) {
+		return ue.Problem(render.Code) + "\n\n" + command.Usage
+	}
+	return err.Error()
 }
 
 // tell answers the person who typed the command, visible only to them. chat.postEphemeral only
@@ -106,16 +117,16 @@ func (g *Gate) target(cmd command.Command) (Service, string, error) {
 		}
 		slices.Sort(names)
 		if len(names) == 0 {
-			return Service{}, "", tellf("I don't know the service `%s`, and no services are configured: add them to sockembot.yaml.", cmd.Service)
+			return Service{}, "", tellf("I don't know the service %s, and no services are configured: add them to sockembot.yaml.", render.Code(cmd.Service))
 		}
-		return Service{}, "", &command.UsageError{Problem: fmt.Sprintf("I don't know the service `%s`. Services: %s.", cmd.Service, strings.Join(names, ", "))}
+		return Service{}, "", command.Usagef("I don't know the service %s. Services: %s.", command.Typed(cmd.Service), strings.Join(names, ", "))
 	}
 	env := cmd.Env
 	if env == "" {
 		env = svc.Environments[0]
 	}
 	if !slices.Contains(svc.Environments, env) {
-		return Service{}, "", &command.UsageError{Problem: fmt.Sprintf("`%s` has no environment `%s`: it deploys to %s.", cmd.Service, env, "`"+strings.Join(svc.Environments, "`, `")+"`")}
+		return Service{}, "", command.Usagef("%s has no environment %s: it deploys to %s.", command.Typed(cmd.Service), command.Typed(env), "`"+strings.Join(svc.Environments, "`, `")+"`")
 	}
 	return svc, env, nil
 }
@@ -140,6 +151,18 @@ func (g *Gate) mayBreakGlass(ctx context.Context, user, env string) (bool, error
 
 // memberOf says whether user is one of ids, directly or through a user group (S...).
 func (g *Gate) memberOf(ctx context.Context, user string, ids []string) (bool, error) {
+	return MemberOf(ctx, g.Slack, user, ids)
+}
+
+// GroupMembers lists a Slack user group's members.
+type GroupMembers interface {
+	UserGroupMembers(ctx context.Context, group string) ([]string, error)
+}
+
+// MemberOf says whether user is one of ids, directly or through a user group (S...). Groups
+// are resolved on every call, so removing someone from a group in Slack takes effect at once; a
+// group that can't be read is an error, never a yes or a no.
+func MemberOf(ctx context.Context, groups GroupMembers, user string, ids []string) (bool, error) {
 	if slices.Contains(ids, user) {
 		return true, nil
 	}
@@ -147,7 +170,7 @@ func (g *Gate) memberOf(ctx context.Context, user string, ids []string) (bool, e
 		if !strings.HasPrefix(id, "S") {
 			continue
 		}
-		members, err := g.Slack.UserGroupMembers(ctx, id)
+		members, err := groups.UserGroupMembers(ctx, id)
 		if err != nil {
 			// Fail closed: who may deploy to production is not a guess.
 			return false, check.Trace(err)
@@ -168,17 +191,13 @@ func (g *Gate) requesterLogin(user, env string) string {
 	return g.Config.People[user]
 }
 
-func (g *Gate) deployersText(env string) string { return idsText(g.Config.Deployers[env]) }
+func (g *Gate) deployersText(env string) string { return IDsText(g.Config.Deployers[env]) }
 
-// idsText mentions Slack users and user groups.
-func idsText(ids []string) string {
+// IDsText names Slack users and user groups for a message: "<@U…>, <!subteam^S…>".
+func IDsText(ids []string) string {
 	var names []string
 	for _, id := range ids {
-		if strings.HasPrefix(id, "S") {
-			names = append(names, "<!subteam^"+id+">")
-		} else {
-			names = append(names, render.Mention(id))
-		}
+		names = append(names, render.Mention(id))
 	}
 	if len(names) == 0 {
 		return "nobody is listed"
@@ -194,7 +213,7 @@ func (g *Gate) denied(ctx context.Context, repo string, ev AttemptDeniedEvidence
 func (g *Gate) requestDeploy(ctx context.Context, r replyTo, cmd command.Command) error {
 	svc, env, err := g.target(cmd)
 	if err != nil {
-		return g.tell(ctx, r, err.Error())
+		return g.tell(ctx, r, answer(err))
 	}
 	if cmd.Emergency {
 		ok, err := g.mayBreakGlass(ctx, r.user, env)
@@ -205,7 +224,7 @@ func (g *Gate) requestDeploy(ctx context.Context, r replyTo, cmd command.Command
 			if err := g.denied(ctx, svc.Repo, AttemptDeniedEvidence{Service: cmd.Service, Environment: env, User: r.user, Action: "emergency", Reason: "not in the emergency list: " + cmd.Reason, Channel: r.channel, Ref: cmd.Ref}); err != nil {
 				return err
 			}
-			return g.tell(ctx, r, fmt.Sprintf("You may not make emergency deploys to *%s*; this attempt has been recorded. Who may: %s. Without `emergency`, `/deploy` runs the normal checks.", env, idsText(g.Config.Emergency[env])))
+			return g.tell(ctx, r, fmt.Sprintf("You may not make emergency deploys to *%s*; this attempt has been recorded. Who may: %s. Without `emergency`, `/deploy` runs the normal checks.", env, IDsText(g.Config.Emergency[env])))
 		}
 	} else if ok, err := g.mayDeploy(ctx, r.user, env); err != nil {
 		return err
@@ -223,9 +242,9 @@ func (g *Gate) requestDeploy(ctx context.Context, r replyTo, cmd command.Command
 		}
 		return g.tell(ctx, r, lockedText(cmd.Service, env, lock))
 	}
-	checking := fmt.Sprintf("Checking `%s` %s → *%s*…", cmd.Service, render.Esc(render.OrHead(cmd.Ref)), env)
+	checking := fmt.Sprintf("Checking %s %s → *%s*…", render.Code(cmd.Service), render.Esc(render.OrHead(cmd.Ref)), env)
 	if r.channel != g.Config.ReleaseChannel {
-		checking += fmt.Sprintf(" The digest will be posted in <#%s>.", g.Config.ReleaseChannel)
+		checking += fmt.Sprintf(" The digest will be posted in %s.", render.Channel(g.Config.ReleaseChannel))
 	}
 	if err := g.tell(ctx, r, checking); err != nil {
 		// Only a courtesy: the digest or the failure report still says how it went.
@@ -287,13 +306,13 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 		}
 		if !found {
 			// No base means no range to check; guessing one could wave through unchecked changes.
-			return tellf("Nothing has been deployed to *%s* yet (no GitHub deployment of %s there with a successful status), so I can't tell which changes are new. Name the base yourself: `/deploy %s@%s to %s from REF`, where REF is the release now running there.",
-				d.Environment, d.Repo, d.Service, d.Ref, d.Environment)
+			return tellf("Nothing has been deployed to *%s* yet (no GitHub deployment of %s there with a successful status), so I can't tell which changes are new. Name the base yourself: %s, where REF is the release now running there.",
+				d.Environment, render.Esc(d.Repo), render.Code(fmt.Sprintf("/deploy %s@%s to %s from REF", d.Service, d.Ref, d.Environment)))
 		}
 		d.BaseSHA = sha
 	}
 	if d.BaseSHA == d.HeadSHA {
-		return tellf("*%s* already runs `%s` (%s): nothing to deploy.", d.Environment, render.Short(d.HeadSHA), render.Esc(d.Ref))
+		return tellf("*%s* already runs %s (%s): nothing to deploy.", d.Environment, render.Code(render.Short(d.HeadSHA)), render.Esc(d.Ref))
 	}
 	if err := g.Store.UpdateDeploy(ctx, d.ID, func(x *Deploy) { x.Ref, x.HeadSHA, x.BaseSHA = d.Ref, d.HeadSHA, d.BaseSHA }); err != nil {
 		return err
@@ -305,11 +324,12 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 		// Refused with an answer, not a failure report: nothing broke, the request is a rollback.
 		base := "what it runs now"
 		if cmd.From != "" {
-			base = "`" + render.Esc(cmd.From) + "`"
+			base = render.Code(cmd.From)
 		}
-		return tellf("`%s` (%s) is behind %s (`%s`) on *%s*: deploying it would roll changes back, and there is no forward range of changes to check. "+
-			"Roll back with your CD system's own rollback, or deploy a newer ref. If you meant a different base, give it: `/deploy %s@%s to %s from REF`.",
-			render.Esc(d.Ref), render.Short(d.HeadSHA), base, render.Short(d.BaseSHA), d.Environment, d.Service, render.Esc(d.Ref), d.Environment)
+		return tellf("%s (%s) is behind %s (%s) on *%s*: deploying it would roll changes back, and there is no forward range of changes to check. "+
+			"Roll back with your CD system's own rollback, or deploy a newer ref. If you meant a different base, give it: %s.",
+			render.Code(d.Ref), render.Short(d.HeadSHA), base, render.Code(render.Short(d.BaseSHA)), d.Environment,
+			render.Code(fmt.Sprintf("/deploy %s@%s to %s from REF", d.Service, d.Ref, d.Environment)))
 	}
 	if err != nil {
 		return check.Errorf("check %s %s..%s: %w", d.Repo, render.Short(d.BaseSHA), render.Short(d.HeadSHA), err)
@@ -359,6 +379,9 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 			return err
 		}
 	}
+	if next == StateRefused {
+		g.postAnchor(ctx, *d)
+	}
 	if d.Emergency {
 		return g.Emergencies.Announce(ctx, *d, run.Report)
 	}
@@ -369,7 +392,7 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 func (g *Gate) resolve(ctx context.Context, repo, ref string) (string, error) {
 	sha, err := g.GitHub.ResolveRef(ctx, repo, ref)
 	if errors.Is(err, compliance.ErrNotFound) {
-		return "", tellf("%s has no branch, tag or commit `%s`.", repo, render.Esc(ref))
+		return "", tellf("%s has no branch, tag or commit %s.", render.Esc(repo), render.Code(ref))
 	}
 	if err != nil {
 		return "", check.Errorf("resolve %s in %s: %w", ref, repo, err)
@@ -414,11 +437,15 @@ func (g *Gate) publishFailure(ctx context.Context, r replyTo, d *Deploy, cause e
 		ts, err := g.postMessage(ctx, g.Config.ReleaseChannel, "", m)
 		errs = append(errs, err)
 		if err == nil && d.ID != 0 {
-			errs = append(errs, g.Store.UpdateDeploy(ctx, d.ID, func(x *Deploy) { x.Channel, x.TS = g.Config.ReleaseChannel, ts }))
+			d.Channel, d.TS = g.Config.ReleaseChannel, ts
+			errs = append(errs, g.Store.UpdateDeploy(ctx, d.ID, func(x *Deploy) { x.Channel, x.TS = d.Channel, d.TS }))
 		}
 	}
+	if d.ID != 0 && d.TS != "" {
+		g.postAnchor(ctx, *d)
+	}
 	if r.channel != g.Config.ReleaseChannel {
-		errs = append(errs, g.tell(ctx, r, fmt.Sprintf("sockembot could not %s, so the deploy is refused. The failure report is in <#%s>.", f.Doing, g.Config.ReleaseChannel)))
+		errs = append(errs, g.tell(ctx, r, fmt.Sprintf("sockembot could not %s, so the deploy is refused. The failure report is in %s.", f.Doing, render.Channel(g.Config.ReleaseChannel))))
 	}
 	return errors.Join(errs...)
 }

@@ -30,6 +30,7 @@ type Slack interface {
 	Post(ctx context.Context, channel, thread, text string, blocks ...slack.Block) (ts string, err error)
 	Ephemeral(ctx context.Context, channel, user, text string, blocks ...slack.Block) error
 	Permalink(ctx context.Context, channel, ts string) (string, error)
+	UserGroupMembers(ctx context.Context, group string) ([]string, error)
 }
 
 // Store is where the reviews are kept: the evidence.
@@ -44,6 +45,10 @@ type Store interface {
 type Config struct {
 	EmergencyChannel string            // also hears of every emergency deploy; "" for none
 	People           map[string]string // Slack user id -> GitHub login
+	// Reviewers are, per environment, the Slack user and user group ids who may close its
+	// retroactive reviews (sockembot.yaml's emergency.ENV.reviewers, else the deployers). An
+	// environment without any has nobody: the review stays open and overdue.
+	Reviewers map[string][]string
 }
 
 // Reviews runs the emergency path.
@@ -109,14 +114,14 @@ func (em *Reviews) Announce(ctx context.Context, d deploygate.Deploy, r complian
 	}
 	overridden := "no violations to override"
 	if n := len(deploygate.ViolationCodes(r)); n > 0 {
-		overridden = fmt.Sprintf("*%d violation(s) overridden* in %s", n, strings.Join(render.NonCompliant(r), ", "))
+		overridden = fmt.Sprintf("*%d violation(s) overridden* in %s", n, render.Esc(strings.Join(render.NonCompliant(r), ", ")))
 	}
-	where := fmt.Sprintf("<#%s>", d.Channel)
+	where := render.Channel(d.Channel)
 	if link := em.permalink(ctx, d.Channel, d.TS); link != "" {
-		where = fmt.Sprintf("<%s|the digest>", link)
+		where = render.Link(link, "the digest")
 	}
-	text := fmt.Sprintf("🚨 *Emergency deploy* requested by %s: *%s* `%s` → *%s*.\nReason: _%s_\n%s. Details and the Deploy button: %s.",
-		render.Mention(d.Requester), render.Esc(d.Service), render.Esc(render.OrHead(d.Ref)), render.Esc(d.Environment), render.Esc(d.Reason), overridden, where)
+	text := fmt.Sprintf("🚨 *Emergency deploy* requested by %s: *%s* %s → *%s*.\nReason: _%s_\n%s. Details and the Deploy button: %s.",
+		render.Mention(d.Requester), render.Esc(d.Service), render.Code(render.OrHead(d.Ref)), render.Esc(d.Environment), render.Esc(d.Reason), overridden, where)
 	_, err := em.postMessage(ctx, em.Config.EmergencyChannel, "", render.Notice(text))
 	if err == nil {
 		return nil
@@ -124,8 +129,8 @@ func (em *Reviews) Announce(ctx context.Context, d deploygate.Deploy, r complian
 	// The note is for visibility; the digest and its evidence are the record. A channel the bot
 	// cannot post to must not take down the emergency deploy: say so where people are looking.
 	em.log().WithError(err).WithField("deploy_id", d.ID).Error("slack: emergency channel note")
-	_, perr := em.post(ctx, d.Channel, d.TS, fmt.Sprintf("⚠️ Could not tell the emergency channel <#%s> about this deploy (%s): tell them by hand. The deploy is not affected.",
-		em.Config.EmergencyChannel, render.Esc(err.Error())))
+	_, perr := em.post(ctx, d.Channel, d.TS, fmt.Sprintf("⚠️ Could not tell the emergency channel %s about this deploy (%s): tell them by hand. The deploy is not affected.",
+		render.Channel(em.Config.EmergencyChannel), render.Esc(err.Error())))
 	return perr
 }
 
@@ -152,16 +157,17 @@ func (em *Reviews) Open(ctx context.Context, d deploygate.Deploy, r compliance.R
 		}
 		names = append(names, ev.Change)
 		text := fmt.Sprintf("*%s* %s — by %s\n%s", render.Esc(ev.Change), render.Esc(c.Title), render.Esc(render.OrUnknown(c.Author)), render.Esc(render.FirstViolation(c)))
-		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, render.Clip(text, render.MaxSectionText), false, false), nil,
-			slack.NewAccessory(slack.NewButtonBlockElement(render.ActionRetroApprove, fmt.Sprintf("%d|%s", d.ID, ev.Change), render.Plain("Approve retroactively")))))
+		section := render.Section(render.Clip(text, render.MaxSectionText))
+		section.Accessory = slack.NewAccessory(slack.NewButtonBlockElement(render.ActionRetroApprove, fmt.Sprintf("%d|%s", d.ID, ev.Change), render.Plain("Approve retroactively")))
+		blocks = append(blocks, section)
 	}
 	if len(names) == 0 {
 		return nil
 	}
 	intro := fmt.Sprintf("🔍 *Retroactive review needed* for %s, due %s. A second person — not %s, who asked for this deploy, nor the change's author — reviews each change and presses *Approve retroactively*, or approves the pull request on GitHub.",
-		strings.Join(names, ", "), due.UTC().Format("Mon 2 Jan 15:04 MST"), render.Mention(d.Requester))
+		render.Esc(strings.Join(names, ", ")), due.UTC().Format("Mon 2 Jan 15:04 MST"), render.Mention(d.Requester))
 	for _, m := range render.PackBlocks(render.Section(intro), blocks) {
-		m.Text = "Retroactive review needed for " + strings.Join(names, ", ")
+		m.Text = "Retroactive review needed for " + render.Esc(strings.Join(names, ", "))
 		if _, err := em.postMessage(ctx, d.Channel, d.TS, m); err != nil {
 			return err
 		}
@@ -205,7 +211,39 @@ func (em *Reviews) approve(ctx context.Context, user, channel, value string) err
 	case o.Author != "" && strings.EqualFold(em.Config.People[user], o.Author):
 		return em.refuseRetro(ctx, o, user, channel, "you wrote this change; someone else must review it")
 	}
+	may, err := em.mayReview(ctx, user, o.Env)
+	if err != nil {
+		return err
+	}
+	if !may {
+		return em.refuseRetro(ctx, o, user, channel, em.reviewersText(o.Env))
+	}
 	return em.closeRetro(ctx, o, user, "slack")
+}
+
+// mayReview says whether a Slack user is one of env's retroactive reviewers.
+func (em *Reviews) mayReview(ctx context.Context, user, env string) (bool, error) {
+	return deploygate.MemberOf(ctx, em.Slack, user, em.Config.Reviewers[env])
+}
+
+func (em *Reviews) reviewersText(env string) string {
+	ids := em.Config.Reviewers[env]
+	if len(ids) == 0 {
+		return fmt.Sprintf("nobody is configured to review emergency deploys to %s (emergency.%s.reviewers in sockembot.yaml)", env, env)
+	}
+	return fmt.Sprintf("only the reviewers of emergency deploys to %s may: %s", env, deploygate.IDsText(ids))
+}
+
+// slackUsers are the Slack users a GitHub login belongs to, by the config's people.
+func (em *Reviews) slackUsers(login string) []string {
+	var ids []string
+	for id, l := range em.Config.People {
+		if strings.EqualFold(l, login) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 func (em *Reviews) refuseRetro(ctx context.Context, o RetroReviewEvidence, user, channel, why string) error {
@@ -297,6 +335,23 @@ func (em *Reviews) onApprovingReview(ctx context.Context, repo string, number in
 		}
 		if at := review.SubmittedAt; !at.IsZero() && at.Before(o.At) {
 			continue // given before the emergency deploy: not a review after the fact
+		}
+		// Only a configured reviewer closes it, as from Slack: their login must map (people)
+		// to a Slack user who is one.
+		reviewerOK := false
+		for _, id := range em.slackUsers(reviewer) {
+			ok, err := em.mayReview(ctx, id, o.Env)
+			if err != nil {
+				return err
+			}
+			if ok && id != o.Requester && id != o.Deployer {
+				reviewerOK = true
+			}
+		}
+		if !reviewerOK {
+			em.log().WithFields(logrus.Fields{"repo": repo, "pr": number, "reviewer": reviewer}).
+				Info("emergency: an approval on GitHub from someone who is not a retroactive reviewer does not close the review")
+			continue
 		}
 		if err := em.closeRetro(ctx, o, reviewer, "github_review"); err != nil {
 			return err

@@ -21,10 +21,16 @@ import (
 	gh "github.com/google/go-github/v62/github"
 )
 
+const carol = "U0CAROL"
+
 const searchEmergency = `search to production emergency "search is down for every customer"`
 
 func TestEmergencyDeployOverridesViolationsAndOpensRetroReviews(t *testing.T) {
-	r, clk := bottest.NewEmergencyRig(t)
+	// Bob reviews as a production deployer (through S0OPS); carol is a named reviewer.
+	r, clk := bottest.NewEmergencyRig(t, func(c *bot.Config) {
+		c.People[carol] = "carol"
+		c.Emergency["production"] = c.Emergency["production"].WithReviewers(demo.OpsGroup, carol)
+	})
 	r.Command(demo.Alice, demo.Release, searchEmergency)
 	root := r.Digest(1)
 	body := bottest.Text(root)
@@ -160,7 +166,9 @@ func TestEmergencyDigestPressedOnlyByTheEmergencyList(t *testing.T) {
 
 // The emergency list alone is what an emergency digest's Deploy needs, as for asking.
 func TestEmergencyDigestPressedBySomeoneOnTheListWhoIsNoDeployer(t *testing.T) {
-	r, _ := bottest.NewEmergencyRig(t, func(c *bot.Config) { c.Emergency["production"] = []string{demo.Alice, demo.Mallory} })
+	r, _ := bottest.NewEmergencyRig(t, func(c *bot.Config) {
+		c.Emergency["production"] = bot.EmergencyAccess{BreakGlass: []string{demo.Alice, demo.Mallory}}
+	})
 	r.Command(demo.Alice, demo.Release, searchEmergency)
 	root := r.Digest(1)
 	r.Click(demo.Mallory, render.ActionDeploy, root)
@@ -306,7 +314,9 @@ func TestSoleApproverMayNotAlsoDeploy(t *testing.T) {
 	t.Run("emergency deploy of a compliant release", func(t *testing.T) {
 		// Nothing is overridden here, so "emergency" must not switch the rule off for bob, who
 		// may break glass too.
-		r, _ := bottest.NewEmergencyRig(t, func(c *bot.Config) { c.Emergency["production"] = []string{demo.Alice, demo.Bob} })
+		r, _ := bottest.NewEmergencyRig(t, func(c *bot.Config) {
+			c.Emergency["production"] = bot.EmergencyAccess{BreakGlass: []string{demo.Alice, demo.Bob}}
+		})
 		r.Command(demo.Alice, demo.Release, `payments to production emergency "checkout is down for everyone"`)
 		root := r.Digest(1)
 		if !demo.HasAction(root, render.ActionDeploy) {
@@ -383,4 +393,59 @@ func deliverReviewAs(t *testing.T, r *bottest.Rig, repo string, number int, revi
 	if err := r.Deliver(ctx, "pull_request_review", body); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A retroactive review is not open to anyone in the workspace: only the environment's reviewers
+// (by default its deployers) close one, from Slack or by approving on GitHub. Anyone else gets
+// an ephemeral refusal, recorded as a denied attempt.
+func TestRetroReviewOnlyFromConfiguredReviewers(t *testing.T) {
+	r, _ := bottest.NewEmergencyRig(t, func(c *bot.Config) { c.People[demo.Mallory] = "mallory" })
+	r.Command(demo.Alice, demo.Release, searchEmergency)
+	root := r.Digest(1)
+	r.Click(demo.Alice, render.ActionDeploy, root)
+	retro := func() fakeslack.Message {
+		var m fakeslack.Message
+		r.Until("the retro reviews in the thread", func() bool {
+			for _, msg := range r.Thread(root) {
+				if demo.HasAction(msg, render.ActionRetroApprove) {
+					m = msg
+					return true
+				}
+			}
+			return false
+		})
+		return m
+	}()
+	var dep deploygate.DeploymentEvidence
+	r.Until("the deployment recorded", func() bool { return len(r.Records(compliance.EvidenceDeploymentCreated)) == 1 })
+	if err := json.Unmarshal(r.Records(compliance.EvidenceDeploymentCreated)[0].Body, &dep); err != nil {
+		t.Fatal(err)
+	}
+
+	// Mallory has no role: no deployer, no reviewer.
+	r.Slack.SendBlockAction(fakeslack.BlockAction{ActionID: render.ActionRetroApprove, Value: fmt.Sprintf("%d|#1", dep.DeployID),
+		UserID: demo.Mallory, ChannelID: retro.Channel, MessageTS: retro.TS})
+	r.EphemeralTo(demo.Mallory, "You can't approve #1 retroactively: only the reviewers of emergency deploys to production may: <@U0ALICE>, <!subteam^S0OPS>")
+	r.Until("the denied attempt recorded", func() bool {
+		for _, rec := range r.Records(compliance.EvidenceDeployAttemptDenied) {
+			var ev deploygate.AttemptDeniedEvidence
+			if json.Unmarshal(rec.Body, &ev) == nil && ev.User == demo.Mallory && ev.Action == "retro_review #1" {
+				return true
+			}
+		}
+		return false
+	})
+	// Nor does her approval on GitHub count, though she has write access.
+	deliverReviewAs(t, r, "acme/search", 2, "mallory", "approved", "MEMBER", "User")
+	r.Until("that delivery handled", func() bool {
+		n, err := r.Store.PendingDeliveries(context.Background())
+		return err == nil && n == 0
+	})
+	if r.ThreadSays(root, "Retroactive review of") {
+		t.Fatalf("someone with no role closed a retroactive review:\n%s", r.Slack.Render())
+	}
+	// Bob, a production deployer through S0OPS, may.
+	r.Slack.SendBlockAction(fakeslack.BlockAction{ActionID: render.ActionRetroApprove, Value: fmt.Sprintf("%d|#1", dep.DeployID),
+		UserID: demo.Bob, ChannelID: retro.Channel, MessageTS: retro.TS})
+	r.Until("bob's review closes #1", func() bool { return r.ThreadSays(root, "Retroactive review of *#1* done by <@U0BOB>") })
 }
