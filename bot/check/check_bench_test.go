@@ -65,7 +65,8 @@ func BenchmarkCheck200PRs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := &check.Checker{GitHub: g, Jira: j}
+	// As `run` and `check` have it: the repository policy at the base, and the changes to it.
+	c := &check.Checker{GitHub: g, Jira: j, Files: g}
 	b.ResetTimer()
 	for b.Loop() {
 		cb.reset()

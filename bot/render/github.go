@@ -74,6 +74,12 @@ func violationPhrase(v compliance.Violation, cr compliance.ChangeReport) string 
 		return "changes requested by " + who
 	case compliance.DirectPush:
 		return "direct push"
+	case compliance.PolicyOwnerApproval:
+		return "policy change: needs a policy owner"
+	case compliance.PolicyBelowFloor:
+		return "policy below the floor"
+	case compliance.PolicyInvalid:
+		return "invalid .sockembot.yml"
 	}
 	return string(v.Code)
 }

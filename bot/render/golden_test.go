@@ -592,8 +592,8 @@ func TestGoldenGitHubText(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		long.Tickets = append(long.Tickets, ticket(fmt.Sprintf("PAY-%d", 100+i), "In Review"))
 	}
-	golden(t, "status_description", fmt.Sprintf("pass: %s\nfail: %s\nlong: %s\n",
-		render.StatusDescription(ok), render.StatusDescription(blockedPR()), render.StatusDescription(long)))
+	golden(t, "status_description", fmt.Sprintf("pass: %s\nfail: %s\nlong: %s\npolicy: %s\n",
+		render.StatusDescription(ok), render.StatusDescription(blockedPR()), render.StatusDescription(long), render.StatusDescription(policyChange())))
 	golden(t, "pr_comment", render.PRComment(headSHA, blockedPR(), "sockembot/compliance"))
 	golden(t, "fixed_comment", render.FixedComment(headSHA, ok))
 }
