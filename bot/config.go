@@ -143,8 +143,8 @@ func (c Config) Warnings() []string {
 			envs[e] = true
 		}
 	}
-	for env := range c.retroReviewers() {
-		if len(c.retroReviewers()[env]) == 0 {
+	for env, reviewers := range c.retroReviewers() {
+		if len(reviewers) == 0 {
 			out = append(out, fmt.Sprintf("emergency deploys to %q have nobody to review them afterwards: set emergency.%s.reviewers (or deployers.%s)", env, env, env))
 		}
 	}

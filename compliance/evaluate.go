@@ -98,13 +98,7 @@ func judgePolicyEdit(p Policy, e PolicyEdit, cr ChangeReport) []Violation {
 	case e.Invalid != "":
 		vs = append(vs, Violation{PolicyInvalid, fmt.Sprintf("writes a %s that is not a valid policy: %s", e.Path, e.Invalid)})
 	case e.Policy != nil:
-		// Without a floor of its own, the policy in force is the floor (a global policy).
-		floor := p
-		floor.Owners, floor.Floor = nil, nil
-		if p.Floor != nil {
-			floor = *p.Floor
-		}
-		if loose := Loosenings(*e.Policy, floor); len(loose) > 0 {
+		if loose := Loosenings(*e.Policy, FloorOf(p)); len(loose) > 0 {
 			vs = append(vs, Violation{PolicyBelowFloor, fmt.Sprintf("writes a %s looser than the policy floor: %s", e.Path, strings.Join(loose, "; "))})
 		}
 	}

@@ -64,6 +64,16 @@ func sortedCopy(xs []string) []string {
 	return out
 }
 
+// FloorOf is the floor a repository's own policy may not go below when p is the global policy:
+// its configured Floor, else p itself (a repository may then only tighten it).
+func FloorOf(p Policy) Policy {
+	if p.Floor != nil {
+		return *p.Floor
+	}
+	p.Owners, p.Floor = nil, nil
+	return p
+}
+
 // LoosestPolicy requires nothing: the start of a policy floor, so a floor constrains only the
 // settings it names.
 func LoosestPolicy() Policy {

@@ -181,7 +181,7 @@ func (c *Checker) gather(ctx context.Context, req Request) (compliance.Facts, er
 	if pr.err != nil {
 		return compliance.Facts{}, Errorf("jira projects: %w", pr.err)
 	}
-	if err := c.policyEdits(ctx, req.Repo, &rng, rng.HeadSHA); err != nil {
+	if err := c.policyEdits(ctx, &rng); err != nil {
 		return compliance.Facts{}, err
 	}
 	return compliance.Facts{Range: rng, JiraProjects: pr.keys, Tickets: map[string]compliance.Ticket{}}, nil

@@ -36,6 +36,13 @@ func newWorld(t *testing.T) world {
 	base := r.Tag("v1")
 	info := r.MergePR(fakegithub.PR{Title: "PAY-1 refunds", Author: "alice",
 		Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED"}}}, fakegithub.Squash)
+	gc, jc := clients(t, g, j)
+	return world{gh: gc, jira: jc, base: base, pr: info.Number}
+}
+
+// clients are the real GitHub and Jira clients of the fakes.
+func clients(t *testing.T, g *fakegithub.Server, j *fakejira.Server) (*github.Client, *jira.Client) {
+	t.Helper()
 	gc, err := github.New(github.Options{BaseURL: g.URL(), Retries: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +51,7 @@ func newWorld(t *testing.T) world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return world{gh: gc, jira: jc, base: base, pr: info.Number}
+	return gc, jc
 }
 
 // Adapters that panic in one method, each wrapping the real one.
@@ -156,14 +163,7 @@ func TestRangeIsJudgedByThePolicyAtItsBase(t *testing.T) {
 	relax := r.MergePR(fakegithub.PR{Title: "PAY-1 one approval is enough", Author: "mallory", Reviews: approvedOnce,
 		Files: map[string]string{check.RepoPolicyPath: "approvals: {required: 1}\n"}}, fakegithub.Rebase)
 	r.MergePR(fakegithub.PR{Title: "PAY-1 refunds", Author: "alice", Reviews: approvedOnce}, fakegithub.Squash)
-	gc, err := github.New(github.Options{BaseURL: g.URL(), Retries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jc, err := jira.New(jira.Options{BaseURL: j.URL()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gc, jc := clients(t, g, j)
 	c := &check.Checker{GitHub: gc, Jira: jc, Files: gc}
 	global := compliance.DefaultPolicy()
 	global.Owners = []string{"bob"}

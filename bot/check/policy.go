@@ -65,17 +65,6 @@ func parseOver(p compliance.Policy, data []byte, what string) (compliance.Policy
 	return p, nil
 }
 
-// floorOf is the floor a repository's policy may not go below: the configured one, else the
-// global policy itself (a repository may then only tighten it).
-func floorOf(global compliance.Policy) compliance.Policy {
-	if global.Floor != nil {
-		return *global.Floor
-	}
-	f := global
-	f.Owners, f.Floor = nil, nil
-	return f
-}
-
 // PolicyAt is the policy in force for repo at commit ref: the repository's own .sockembot.yml
 // as it is at that commit (read whole, over the defaults), raised to the floor wherever it is
 // looser, else the global policy. The owners and the floor are always the global policy's.
@@ -99,7 +88,7 @@ func (c *Checker) PolicyAt(ctx context.Context, repo, ref string, global complia
 		return compliance.Policy{}, "", &PolicyFileError{Repo: repo, Err: fmt.Errorf("is invalid (at %s): %w", short(ref), errors.Unwrap(err))}
 	}
 	source = fmt.Sprintf("%s/%s@%s", repo, RepoPolicyPath, short(ref))
-	floor := floorOf(global)
+	floor := compliance.FloorOf(global)
 	if loose := compliance.Loosenings(p, floor); len(loose) > 0 {
 		// Already in force (it reached the branch before the floor, or past the gate): it
 		// cannot be refused any more, so it is raised to the floor, and says so.
@@ -112,11 +101,12 @@ func (c *Checker) PolicyAt(ctx context.Context, repo, ref string, global complia
 
 // policyEdits marks each change of rng that edits the policy file with what it writes there.
 // Commits that touched the file are listed once for the whole range (GET /commits?path=).
-func (c *Checker) policyEdits(ctx context.Context, repo string, rng *compliance.Range, head string) error {
+func (c *Checker) policyEdits(ctx context.Context, rng *compliance.Range) error {
 	if c.Files == nil {
 		return nil
 	}
-	touched, err := c.Files.PathCommits(ctx, repo, head, RepoPolicyPath)
+	repo := rng.Repo
+	touched, err := c.Files.PathCommits(ctx, repo, rng.HeadSHA, RepoPolicyPath)
 	if err != nil {
 		return Errorf("find changes to %s: %w", RepoPolicyPath, err)
 	}

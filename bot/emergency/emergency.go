@@ -340,12 +340,11 @@ func (em *Reviews) onApprovingReview(ctx context.Context, repo string, number in
 		// to a Slack user who is one.
 		reviewerOK := false
 		for _, id := range em.slackUsers(reviewer) {
-			ok, err := em.mayReview(ctx, id, o.Env)
-			if err != nil {
-				return err
+			if reviewerOK || id == o.Requester || id == o.Deployer {
+				continue
 			}
-			if ok && id != o.Requester && id != o.Deployer {
-				reviewerOK = true
+			if reviewerOK, err = em.mayReview(ctx, id, o.Env); err != nil {
+				return err
 			}
 		}
 		if !reviewerOK {

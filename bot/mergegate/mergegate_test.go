@@ -546,28 +546,36 @@ func TestPolicyChangeNeedsAPolicyOwner(t *testing.T) {
 // A 404 on .sockembot.yml is not taken at its word: the tree at that commit must confirm the
 // file is absent, else the check fails closed rather than fall back to the global policy.
 func TestRepoPolicy404IsConfirmedBeforeFallingBack(t *testing.T) {
+	// open delivers an approved PR's opened event, with or without a repository policy asking
+	// for two approvals; fail injects faults before the check runs.
+	open := func(t *testing.T, policy bool, fail func(*fakegithub.Server)) (*bottest.Hooks, []string) {
+		e := bottest.NewHooks(t)
+		e.Jira.AddIssue("PAY-7", "In Review")
+		r := e.GitHub.AddRepo("Codertocat/Hello-World", "master")
+		r.Commit("Initial commit", "Codertocat")
+		if policy {
+			r.SetFile(check.RepoPolicyPath, "approvals:\n  required: 2\n")
+		}
+		info := bottest.PRAt(t, r, 2, fakegithub.PR{Title: "PAY-7 Update", Author: "Codertocat", Branch: "changes",
+			Reviews: []fakegithub.Review{{User: "hubot", State: "APPROVED"}}}, "")
+		e.Deliver("pull_request", bottest.Retarget(bottest.Fixture(t, bottest.Octokit+"pull_request/opened.payload.json"), bottest.OctokitHead, info.HeadSHA))
+		fail(e.GitHub)
+		e.Drain()
+		return e, bottest.Statuses(r, info.HeadSHA)
+	}
 	for _, tc := range []struct {
-		name, fail string
+		name string
+		fail func(*fakegithub.Server)
 	}{
-		{"contents alone answers 404", "/contents/"},
-		{"the token lost access to the repository", "/repos/Codertocat/Hello-World/"},
+		{"contents alone answers 404", func(g *fakegithub.Server) { g.FailNext(1, "/contents/", http.StatusNotFound) }},
+		{"the token lost access to the repository", func(g *fakegithub.Server) {
+			g.FailNext(1, "/contents/", http.StatusNotFound)
+			g.FailNext(1, "/git/trees/", http.StatusNotFound)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := bottest.NewHooks(t)
-			e.Jira.AddIssue("PAY-7", "In Review")
-			r := e.GitHub.AddRepo("Codertocat/Hello-World", "master")
-			r.Commit("Initial commit", "Codertocat")
-			r.SetFile(check.RepoPolicyPath, "approvals:\n  required: 2\n")
-			info := bottest.PRAt(t, r, 2, fakegithub.PR{Title: "PAY-7 Update", Author: "Codertocat", Branch: "changes",
-				Reviews: []fakegithub.Review{{User: "hubot", State: "APPROVED"}}}, "")
-			e.Deliver("pull_request", bottest.Retarget(bottest.Fixture(t, bottest.Octokit+"pull_request/opened.payload.json"), bottest.OctokitHead, info.HeadSHA))
-			// The pull request and its reviews are read; then everything under the path fails.
-			e.GitHub.FailNext(1, "/contents/", http.StatusNotFound)
-			if tc.fail != "/contents/" {
-				e.GitHub.FailNext(1, "/git/trees/", http.StatusNotFound)
-			}
-			e.Drain()
-			got := bottest.Statuses(r, info.HeadSHA)
+			// The pull request and its reviews are read; then the policy file answers 404.
+			_, got := open(t, true, tc.fail)
 			if len(got) < 2 || !strings.HasPrefix(got[1], "error: .sockembot.yml in Codertocat/Hello-World could not be read") {
 				t.Fatalf("statuses %q: a 404 must not fall back to the global policy (1 approval) when the repository asks for 2", got)
 			}
@@ -575,15 +583,8 @@ func TestRepoPolicy404IsConfirmedBeforeFallingBack(t *testing.T) {
 	}
 
 	// Confirmed absent: the global policy applies.
-	e := bottest.NewHooks(t)
-	e.Jira.AddIssue("PAY-7", "In Review")
-	r := e.GitHub.AddRepo("Codertocat/Hello-World", "master")
-	r.Commit("Initial commit", "Codertocat")
-	info := bottest.PRAt(t, r, 2, fakegithub.PR{Title: "PAY-7 Update", Author: "Codertocat", Branch: "changes",
-		Reviews: []fakegithub.Review{{User: "hubot", State: "APPROVED"}}}, "")
-	e.Deliver("pull_request", bottest.Retarget(bottest.Fixture(t, bottest.Octokit+"pull_request/opened.payload.json"), bottest.OctokitHead, info.HeadSHA))
-	e.Drain()
-	if got := bottest.Statuses(r, info.HeadSHA); len(got) != 2 || !strings.HasPrefix(got[1], "success") {
+	e, got := open(t, false, func(*fakegithub.Server) {})
+	if len(got) != 2 || !strings.HasPrefix(got[1], "success") {
 		t.Fatalf("no policy file: statuses %q", got)
 	}
 	if n := e.GitHub.Count("GET /repos/{owner}/{repo}/git/trees/{sha}"); n != 1 {
