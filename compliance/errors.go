@@ -14,4 +14,7 @@ var (
 	// ErrOutcomeUnknown: a request that must not be sent twice got no clear answer (a timeout,
 	// a 5xx): the other side may or may not have acted on it.
 	ErrOutcomeUnknown = errors.New("the other side may or may not have acted on it")
+	// ErrAlreadyAnswered: a question that takes one answer (a deployment protection rule) was
+	// answered before; GitHub refuses a second.
+	ErrAlreadyAnswered = errors.New("already answered")
 )

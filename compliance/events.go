@@ -57,3 +57,58 @@ type DeploymentStatusEvent struct {
 	Creator   string
 	CreatedAt time.Time
 }
+
+// CheckRunEvent is a check_run delivery (GitHub App mode): someone pressed Re-check on a check
+// run (requested_action) or asked GitHub to run it again (rerequested).
+type CheckRunEvent struct {
+	Action          string // created, completed, rerequested, requested_action
+	Repo            string
+	CheckRunID      int64
+	Name            string // the check run's name; sockembot's is "sockembot"
+	HeadSHA         string
+	AppID           int64  // the App that owns the check run
+	RequestedAction string // requested_action: the button's identifier
+	// PullRequests are the open pull requests whose head is HeadSHA (empty for a merge group's).
+	PullRequests []int
+	Sender       string
+}
+
+// CheckSuiteEvent is a check_suite delivery: rerequested re-runs every check of the suite.
+type CheckSuiteEvent struct {
+	Action       string // requested, rerequested, completed
+	Repo         string
+	HeadSHA      string
+	AppID        int64
+	PullRequests []int
+	Sender       string
+}
+
+// MergeGroupEvent is a merge_group delivery: a merge queue asks for the checks of a group of
+// queued pull requests (checks_requested), or dropped the group (destroyed).
+type MergeGroupEvent struct {
+	Action  string // checks_requested, destroyed
+	Repo    string
+	BaseSHA string // the target branch's commit the group is built on
+	HeadSHA string // the group's commit: every queued pull request merged onto BaseSHA
+	BaseRef string // refs/heads/main
+	HeadRef string // refs/heads/gh-readonly-queue/main/pr-104-…
+	// Reason is why a group was destroyed: merged, invalidated or dequeued.
+	Reason string
+	Sender string
+}
+
+// DeploymentProtectionRuleEvent is a deployment_protection_rule delivery: a GitHub Actions job
+// waits to deploy SHA to Environment until sockembot answers at CallbackURL.
+type DeploymentProtectionRuleEvent struct {
+	Repo         string
+	Environment  string
+	Event        string // what started the workflow run: push, workflow_dispatch, ...
+	CallbackURL  string // POST {environment_name, state, comment} here to approve or reject
+	DeploymentID int64
+	SHA          string // what the job deploys
+	Ref          string
+	RunID        int64  // the workflow run waiting on the answer
+	RunURL       string // the run's page, for people
+	Sender       string // who triggered the run
+	PullRequests []int
+}

@@ -1,8 +1,10 @@
 // Package github is sockembot's GitHub adapter, built on go-github: it gathers the facts of a
-// release range (commits, the pull requests they came from, reviews), writes commit statuses,
-// comments and deployments, and checks and decodes webhooks.
+// release range or a merge group (commits, the pull requests they came from, reviews), writes
+// commit statuses, check runs, comments and deployments, answers deployment protection rules,
+// and checks and decodes webhooks.
 //
-// It works against github.com and GitHub Enterprise Server (BaseURL ending in /api/v3/), retries
+// It works against github.com and GitHub Enterprise Server (BaseURL ending in /api/v3/), with a
+// token or as a GitHub App (installation tokens minted and renewed by ghinstallation), retries
 // transient failures, waits out rate limits within a bound, and fails closed: a fact it could not
 // fetch is an error, never an empty answer.
 package github
@@ -36,6 +38,9 @@ type Options struct {
 	BaseURL    string       // default DefaultBaseURL; GitHub Enterprise: https://host/api/v3/
 	Token      string       // sent as a Bearer token; never logged or put in errors
 	HTTPClient *http.Client // its Transport (if any) carries the requests; default http.DefaultTransport
+	// App makes the Client act as a GitHub App instead of with Token (set one of them, or
+	// neither for anonymous access).
+	App *AppAuth
 	// Concurrency caps requests in flight, for all callers of this Client. Default 8.
 	Concurrency int
 	// MaxRateLimitWait bounds how long one request may wait for rate limits. Default 2m.
@@ -55,13 +60,20 @@ type Options struct {
 type Client struct {
 	gh          *gh.Client
 	concurrency int
+	app         *appRouter // nil unless Options.App
 
 	selfMu sync.Mutex
-	self   *string // the token's login ("" for a GitHub App, which has no user); nil until known
+	// self is who sockembot acts as: the token's login ("" for an installation token given as
+	// Options.Token, which has no user), or "<slug>[bot]" for Options.App. nil until known.
+	self *string
 }
 
-// New builds a Client.
+// New builds a Client. It refuses both a Token and an App, and an App whose settings or key are
+// unusable (the error never quotes the key).
 func New(o Options) (*Client, error) {
+	if o.Token != "" && o.App != nil {
+		return nil, errors.New("github: both a token (GITHUB_TOKEN) and a GitHub App (GITHUB_APP_ID) are configured: set one")
+	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8
 	}
@@ -97,6 +109,17 @@ func New(o Options) (*Client, error) {
 		t.ResponseHeaderTimeout = 30 * time.Second
 		base = t
 	}
+	// As a GitHub App: go-github → retryTransport → scrub → appRouter → ghinstallation → base.
+	// Installation tokens and the JWT are scrubbed from error bodies below ghinstallation, where
+	// the request still carries them (credentialScrub).
+	var app *appRouter
+	if o.App != nil {
+		var err error
+		if app, err = newAppRouter(o.App, base, o.Timeout); err != nil {
+			return nil, err
+		}
+		base = app
+	}
 	// Error bodies are scrubbed of the token before go-github reads them into its errors.
 	secrets := []string{o.Token}
 	base = &scrub.Transport{Base: base, Secrets: secrets}
@@ -115,7 +138,10 @@ func New(o Options) (*Client, error) {
 			return nil, fmt.Errorf("github: base URL: %w", err)
 		}
 	}
-	return &Client{gh: client, concurrency: o.Concurrency}, nil
+	if app != nil {
+		app.init(client.BaseURL)
+	}
+	return &Client{gh: client, concurrency: o.Concurrency, app: app}, nil
 }
 
 func splitRepo(repo string) (owner, name string, err error) {

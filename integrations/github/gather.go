@@ -27,6 +27,31 @@ import (
 // one request per batch of commits a rebase merge wrote together. A merge-commit history costs
 // about 2 requests per pull request (the pull request and its reviews).
 func (c *Client) Gather(ctx context.Context, repo, base, head string) (compliance.Range, error) {
+	return c.gather(ctx, repo, base, head, false)
+}
+
+// GatherQueue collects the facts of a merge group: base..head on a merge queue branch, whose
+// commits are GitHub's merge (or squash) commits of each queued pull request onto the previous
+// one, plus, for merge commits, each pull request's own commits. The queued pull requests are
+// still OPEN.
+//
+// It is Gather, which also attributes commits to open pull requests, but only on GitHub's own
+// evidence, and only for commits on the group's first-parent chain from head (the ones the queue
+// wrote): a merge commit "Merge pull request #N from …" whose second parent is pull request N's
+// current head, with N open, belongs to N, and so do N's commits (reachable from its head but
+// not from the merge's first parent, or else as GitHub lists them); a single-parent commit whose
+// message ends "(#N)", with N open, is N's squash. Two commits that could both be N's are
+// ambiguous: neither is. Everything not attributed (a rebase queue's copies, a commit pushed
+// onto the queue branch, a message naming a pull request whose head has moved on) is a direct
+// push, which the policy fails. A queued pull request's Change carries its facts as an open pull
+// request (no merge SHA, no merged_by: see PullRequest), with RangeCommits the group's commits
+// that are its.
+func (c *Client) GatherQueue(ctx context.Context, repo, base, head string) (compliance.Range, error) {
+	return c.gather(ctx, repo, base, head, true)
+}
+
+// gather is Gather, and with queue GatherQueue.
+func (c *Client) gather(ctx context.Context, repo, base, head string, queue bool) (compliance.Range, error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return compliance.Range{}, err
@@ -50,6 +75,9 @@ func (c *Client) Gather(ctx context.Context, repo, base, head string) (complianc
 		return compliance.Range{}, err
 	}
 	a := newAttribution(commits)
+	if queue {
+		a.queue, a.mainline = true, a.firstParents(rng.HeadSHA)
+	}
 	l := c.loader(owner, name)
 	l.knownCommits = a.mergedCommits
 	if err := c.attributeByHints(ctx, a, l); err != nil {
@@ -167,12 +195,29 @@ func (c *Client) attributeByHints(ctx context.Context, a *attribution, l *prLoad
 	if err != nil {
 		return err
 	}
+	// A merge group writes one commit per queued pull request: two that could be the same open
+	// pull request's are ambiguous, and neither is taken.
+	landings := map[int]int{}
+	if a.queue {
+		for _, rc := range a.commits {
+			if n := hint(rc.c); n > 0 {
+				if f, err := l.load(ctx, n); err == nil && a.queuedLanding(f, rc) {
+					landings[n]++
+				}
+			}
+		}
+	}
 	for _, rc := range a.commits {
 		n := hint(rc.c)
 		if n == 0 || !rc.free() {
 			continue
 		}
-		if f, err := l.load(ctx, n); err == nil && f.merged() && f.pr.GetMergeCommitSHA() == rc.sha {
+		f, err := l.load(ctx, n)
+		switch {
+		case err != nil:
+		case f.merged() && f.pr.GetMergeCommitSHA() == rc.sha:
+			a.claim(f, rc)
+		case landings[n] == 1 && a.queuedLanding(f, rc):
 			a.claim(f, rc)
 		}
 	}
@@ -250,13 +295,64 @@ func introducedBy(pulls []*gh.PullRequest, sha string) int {
 type attribution struct {
 	commits []*rangeCommit // range order, oldest first
 	bySHA   map[string]*rangeCommit
+	// queue: the range is a merge group, whose commits may also belong to open pull requests
+	// (GatherQueue). mainline is the group's first-parent chain from its head: the commits the
+	// queue wrote, one per pull request. A pull request's own commits are off it.
+	queue    bool
+	mainline map[string]bool
+}
+
+// firstParents is the set of range commits on the first-parent chain from sha.
+func (a *attribution) firstParents(sha string) map[string]bool {
+	out := map[string]bool{}
+	for rc := a.bySHA[sha]; rc != nil && !out[rc.sha]; {
+		out[rc.sha] = true
+		if len(rc.c.Parents) == 0 {
+			break
+		}
+		rc = a.bySHA[rc.c.Parents[0].GetSHA()]
+	}
+	return out
+}
+
+// queued says whether f is an open pull request waiting in a merge queue (GatherQueue only).
+func (a *attribution) queued(p *gh.PullRequest) bool {
+	return a.queue && p.MergedAt == nil && p.GetState() == "open"
+}
+
+// queuedLanding says whether rc, whose message names f, is the merge queue's commit of the open
+// pull request f: on the group's first-parent chain, a merge commit whose second parent is f's
+// current head, or a single-parent (squash) commit. hint has already matched the message to the
+// commit's shape.
+func (a *attribution) queuedLanding(f *prFacts, rc *rangeCommit) bool {
+	if !a.queued(f.pr) || !a.mainline[rc.sha] {
+		return false
+	}
+	switch len(rc.c.Parents) {
+	case 1:
+		return true
+	case 2:
+		return rc.c.Parents[1].GetSHA() == f.pr.GetHead().GetSHA()
+	}
+	return false
+}
+
+// queueMerge finds the merge queue's merge commit of the open pull request p: the "Merge pull
+// request #N" commit on the group's first-parent chain whose second parent is p's head.
+func (a *attribution) queueMerge(p *gh.PullRequest) *rangeCommit {
+	for _, rc := range a.commits {
+		if a.mainline[rc.sha] && len(rc.c.Parents) == 2 && hint(rc.c) == p.GetNumber() && rc.c.Parents[1].GetSHA() == p.GetHead().GetSHA() {
+			return rc
+		}
+	}
+	return nil
 }
 
 type rangeCommit struct {
 	idx    int
 	sha    string
 	c      *gh.RepositoryCommit
-	pr     *prFacts // the merged pull request it belongs to
+	pr     *prFacts // the pull request it belongs to: merged, or (GatherQueue) queued
 	direct bool     // pushed without a merged pull request
 	alone  bool     // probe on its own, not as part of a batch
 }
@@ -312,13 +408,20 @@ func (a *attribution) claim(f *prFacts, landing *rangeCommit) {
 }
 
 // mergedCommits answers a pull request's commits from the range when a merge commit brought it
-// in: they are the commits reachable from the merge's second parent (the pull request's head)
-// but not from its first (the branch before the merge). It only answers when that set is
-// complete, i.e. has as many commits as GitHub says the pull request has; a pull request that
-// started before the range's base falls back to GET /pulls/{n}/commits.
+// in (or, in a merge group, brings it in): they are the commits reachable from the merge's
+// second parent (the pull request's head) but not from its first (the branch before the merge).
+// It only answers when that set is complete, i.e. has as many commits as GitHub says the pull
+// request has; a pull request that started before the range's base falls back to GET
+// /pulls/{n}/commits.
 func (a *attribution) mergedCommits(p *gh.PullRequest) ([]*gh.RepositoryCommit, bool) {
-	m := a.bySHA[p.GetMergeCommitSHA()]
-	if p.MergedAt == nil || m == nil || len(m.c.Parents) != 2 || m.c.Parents[1].GetSHA() != p.GetHead().GetSHA() {
+	var m *rangeCommit
+	switch {
+	case p.MergedAt != nil:
+		m = a.bySHA[p.GetMergeCommitSHA()]
+	case a.queued(p): // a merge queue's merge commit of an open pull request
+		m = a.queueMerge(p)
+	}
+	if m == nil || len(m.c.Parents) != 2 || m.c.Parents[1].GetSHA() != p.GetHead().GetSHA() {
 		return nil, false
 	}
 	branch := a.reach(m.c.Parents[0].GetSHA())

@@ -74,21 +74,35 @@ func (c *Client) FindComment(ctx context.Context, repo string, number int, marke
 	return 0, "", false, nil
 }
 
-// whoami is the login the token acts as. A GitHub App installation token has no user (GET /user
-// answers 403, or 404 on some servers): then "", and sockembot's comments are the ones by a bot.
+// whoami is the login sockembot acts as. As a GitHub App (Options.App) it is "<slug>[bot]", the
+// slug from GET /app. With a token it is the token's user; an installation token given as
+// Options.Token has no user (GET /user answers 403, or 404 on some servers): then "", and
+// sockembot's comments are the ones by a bot.
 func (c *Client) whoami(ctx context.Context) (string, error) {
 	c.selfMu.Lock()
 	defer c.selfMu.Unlock()
 	if c.self != nil {
 		return *c.self, nil
 	}
-	u, _, err := c.gh.Users.Get(ctx, "")
-	login := u.GetLogin()
-	if hasStatus(err, 403, 404) {
-		login, err = "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("github: who the token is: %w", err)
+	var login string
+	if c.app != nil {
+		app, _, err := c.gh.Apps.Get(ctx, "")
+		if err != nil {
+			return "", fmt.Errorf("github: which GitHub App sockembot is (GET /app): %w", err)
+		}
+		if app.GetSlug() == "" {
+			return "", errors.New("github: GET /app named no App slug")
+		}
+		login = app.GetSlug() + "[bot]"
+	} else {
+		u, _, err := c.gh.Users.Get(ctx, "")
+		login = u.GetLogin()
+		if hasStatus(err, 403, 404) {
+			login, err = "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("github: who the token is: %w", err)
+		}
 	}
 	c.self = &login
 	return login, nil
@@ -155,10 +169,14 @@ func (c *Client) CreateDeployment(ctx context.Context, repo, sha, env string, pa
 }
 
 // notSent says an error means the request never reached GitHub, or GitHub refused it without
-// acting: the connection could not be made, or a rate limit was never waited out.
+// acting: the connection could not be made, a rate limit was never waited out, or no GitHub App
+// credential could be had for it.
 func notSent(err error) bool {
-	var op *net.OpError
-	return errors.Is(err, ErrRateLimited) || (errors.As(err, &op) && op.Op == "dial")
+	var (
+		op *net.OpError
+		ce *credentialError // no credential could be had: nothing was sent
+	)
+	return errors.Is(err, ErrRateLimited) || (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &ce)
 }
 
 // CreateDeploymentStatus adds a status (queued, in_progress, success, failure, error, inactive)

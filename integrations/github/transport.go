@@ -36,7 +36,9 @@ import (
 // or a timeout: GitHub may have acted on it before the answer was lost, and a second POST
 // /deployments is a second deployment (a second comment, a second deployment status). Its caller finds out what happened instead
 // (ErrOutcomeUnknown; a deploy is settled from the deployments GitHub has). A rate-limited
-// request is always retried: GitHub refused it without acting.
+// request is always retried: GitHub refused it without acting. So is one that never left because
+// no GitHub App credential could be had for it (credentialError), unless GitHub refused the
+// credential for good (the App's key, an installation that is gone).
 type retryTransport struct {
 	base    http.RoundTripper
 	slots   chan struct{}
@@ -87,7 +89,11 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		once := req.Context().Value(sendOnceKey{}) != nil // not safe to repeat once sent
 		switch {
 		case err != nil:
-			if ctx.Err() != nil || failures >= t.retries || once {
+			// A request that got no GitHub App credential was never sent: repeating it is safe,
+			// unless GitHub refused the credential for good.
+			var ce *credentialError
+			unsent := errors.As(err, &ce)
+			if ctx.Err() != nil || failures >= t.retries || (once && !unsent) || (unsent && ce.permanent) {
 				return nil, err
 			}
 			failures++

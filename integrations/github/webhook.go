@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 
 	gh "github.com/google/go-github/v62/github"
@@ -48,8 +51,9 @@ func VerifySignature(secret, body []byte, header string) error {
 }
 
 // ParseEvent decodes a webhook body for its X-GitHub-Event type with go-github and returns it as
-// the plain value the gates act on: compliance.PullRequestEvent, ReviewEvent, PushEvent or
-// DeploymentStatusEvent. A body go-github cannot decode is an error; so is an event type
+// the plain value the gates act on: compliance.PullRequestEvent, ReviewEvent, PushEvent,
+// DeploymentStatusEvent, CheckRunEvent, CheckSuiteEvent, MergeGroupEvent or
+// DeploymentProtectionRuleEvent. A body go-github cannot decode is an error; so is an event type
 // sockembot does not handle (ErrUnhandledEvent); so is a payload missing something the gates
 // need to act on it (ErrIncompleteEvent, naming what is missing). GitHub's deliveries carry all
 // of them (every real payload in testdata/ does); a payload without them could only fail on the
@@ -161,6 +165,76 @@ func ParseEvent(eventType string, body []byte) (any, error) {
 			LogURL: st.GetLogURL(), TargetURL: st.GetTargetURL(), Creator: st.GetCreator().GetLogin(),
 			CreatedAt: st.GetCreatedAt().Time,
 		}
+	case *gh.CheckRunEvent:
+		cr := ev.GetCheckRun()
+		need(cr != nil, "check_run")
+		if cr != nil {
+			need(cr.GetID() != 0, "check_run.id")
+			need(cr.GetName() != "", "check_run.name")
+			need(cr.GetHeadSHA() != "", "check_run.head_sha")
+		}
+		var requested string
+		var prs []int
+		if cr != nil {
+			prs = pullNumbers(cr.PullRequests)
+		}
+		if ev.RequestedAction != nil {
+			requested = ev.RequestedAction.Identifier
+		}
+		// Without it a pressed button would do nothing, or the wrong thing.
+		need(ev.GetAction() != "requested_action" || requested != "", "requested_action.identifier")
+		needRepo(need, ev.GetRepo() != nil, ev.GetRepo().GetFullName())
+		out = compliance.CheckRunEvent{
+			Action: ev.GetAction(), Repo: ev.GetRepo().GetFullName(), CheckRunID: cr.GetID(),
+			Name: cr.GetName(), HeadSHA: cr.GetHeadSHA(), AppID: cr.GetApp().GetID(),
+			RequestedAction: requested, PullRequests: prs,
+			Sender: ev.GetSender().GetLogin(),
+		}
+	case *gh.CheckSuiteEvent:
+		cs := ev.GetCheckSuite()
+		need(cs != nil, "check_suite")
+		var prs []int
+		if cs != nil {
+			need(cs.GetHeadSHA() != "", "check_suite.head_sha")
+			prs = pullNumbers(cs.PullRequests)
+		}
+		needRepo(need, ev.GetRepo() != nil, ev.GetRepo().GetFullName())
+		out = compliance.CheckSuiteEvent{
+			Action: ev.GetAction(), Repo: ev.GetRepo().GetFullName(), HeadSHA: cs.GetHeadSHA(),
+			AppID: cs.GetApp().GetID(), PullRequests: prs,
+			Sender: ev.GetSender().GetLogin(),
+		}
+	case *gh.MergeGroupEvent:
+		g := ev.GetMergeGroup()
+		need(g != nil, "merge_group")
+		if g != nil {
+			need(g.GetHeadSHA() != "", "merge_group.head_sha")
+			need(g.GetBaseSHA() != "", "merge_group.base_sha")
+		}
+		needRepo(need, ev.GetRepo() != nil, ev.GetRepo().GetFullName())
+		// go-github's MergeGroupEvent has no reason (destroyed: merged, invalidated, dequeued).
+		var extra struct {
+			Reason string `json:"reason"`
+		}
+		if err := json.Unmarshal(body, &extra); err != nil {
+			return nil, fmt.Errorf("github: %s event: reason: %w", eventType, err)
+		}
+		out = compliance.MergeGroupEvent{
+			Action: ev.GetAction(), Repo: ev.GetRepo().GetFullName(),
+			BaseSHA: g.GetBaseSHA(), HeadSHA: g.GetHeadSHA(), BaseRef: g.GetBaseRef(), HeadRef: g.GetHeadRef(),
+			Reason: extra.Reason, Sender: ev.GetSender().GetLogin(),
+		}
+	case *gh.DeploymentProtectionRuleEvent:
+		rule, err := protectionRule(ev, body)
+		if err != nil {
+			return nil, fmt.Errorf("github: %s event: %w", eventType, err)
+		}
+		need(rule.Environment != "", "environment")
+		need(rule.CallbackURL != "", "deployment_callback_url")
+		need(rule.SHA != "", "sha (or deployment.sha)")
+		need(rule.RunID > 0, "workflow_run.id (or a run id in deployment_callback_url)")
+		needRepo(need, ev.GetRepo() != nil, rule.Repo)
+		out = rule
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnhandledEvent, eventType)
 	}
@@ -195,4 +269,83 @@ func authorLogin(c *gh.CommitAuthor) string {
 // isBot says whether a user is a bot account (a GitHub App, an Actions workflow).
 func isBot(u *gh.User) bool {
 	return u.GetType() == "Bot" || strings.HasSuffix(u.GetLogin(), "[bot]")
+}
+
+// pullNumbers are the numbers of the pull requests a check run or suite lists.
+func pullNumbers(prs []*gh.PullRequest) []int {
+	var out []int
+	for _, p := range prs {
+		if n := p.GetNumber(); n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+var runInCallback = regexp.MustCompile(`/actions/runs/([0-9]{1,19})/`)
+
+// protectionRule maps a deployment_protection_rule delivery. Real deliveries carry the SHA, the
+// ref and the workflow run at top level, fields go-github's type lacks, and their deployment may
+// be only {id, environment}: the SHA is deployment.sha else sha; the run is workflow_run.id else
+// the one the callback URL names.
+func protectionRule(ev *gh.DeploymentProtectionRuleEvent, body []byte) (compliance.DeploymentProtectionRuleEvent, error) {
+	var extra struct {
+		SHA         string `json:"sha"`
+		Ref         string `json:"ref"`
+		WorkflowRun *struct {
+			ID      int64  `json:"id"`
+			HTMLURL string `json:"html_url"`
+		} `json:"workflow_run"`
+	}
+	if err := json.Unmarshal(body, &extra); err != nil {
+		return compliance.DeploymentProtectionRuleEvent{}, err
+	}
+	d := ev.GetDeployment()
+	out := compliance.DeploymentProtectionRuleEvent{
+		Repo: ev.GetRepo().GetFullName(), Environment: ev.GetEnvironment(), Event: ev.GetEvent(),
+		CallbackURL: ev.GetDeploymentCallbackURL(), DeploymentID: d.GetID(),
+		SHA: d.GetSHA(), Ref: d.GetRef(), Sender: ev.GetSender().GetLogin(),
+		PullRequests: pullNumbers(ev.PullRequests),
+	}
+	if out.SHA == "" {
+		out.SHA = extra.SHA
+	}
+	if out.Ref == "" {
+		out.Ref = extra.Ref
+	}
+	if extra.WorkflowRun != nil {
+		out.RunID, out.RunURL = extra.WorkflowRun.ID, extra.WorkflowRun.HTMLURL
+	}
+	if out.RunID <= 0 {
+		if m := runInCallback.FindStringSubmatch(out.CallbackURL); m != nil {
+			out.RunID, _ = strconv.ParseInt(m[1], 10, 64)
+		}
+	}
+	if out.RunURL == "" && out.RunID > 0 {
+		out.RunURL = runPage(ev.GetRepo(), out.CallbackURL, out.RunID)
+	}
+	return out, nil
+}
+
+// runPage is the web page of a workflow run: under the repository's html_url, else the web host
+// the callback URL's API host stands for (api.github.com → github.com; GitHub Enterprise serves
+// both on one host, the API under /api/v3). "" when neither says.
+func runPage(repo *gh.Repository, callbackURL string, runID int64) string {
+	suffix := fmt.Sprintf("/actions/runs/%d", runID)
+	if h := strings.TrimSuffix(repo.GetHTMLURL(), "/"); h != "" {
+		return h + suffix
+	}
+	u, err := url.Parse(callbackURL)
+	if err != nil || u.Host == "" || repo.GetFullName() == "" {
+		return ""
+	}
+	host := u.Host
+	switch {
+	case strings.EqualFold(host, "api.github.com"):
+		host = "github.com"
+	case strings.HasPrefix(u.Path, "/api/v3/"):
+	default:
+		return ""
+	}
+	return u.Scheme + "://" + host + "/" + repo.GetFullName() + suffix
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -109,6 +110,11 @@ var webhookPayloads = []struct{ event, file string }{
 	{"push", "octokit+webhooks/payload-examples/api.github.com/push/with-new-branch.payload.json"},
 	{"push", "kubernetes-sigs+prow/cmd/phony/examples/push.json"},
 	{"deployment_status", "octokit+webhooks/payload-examples/api.github.com/deployment_status/payload.json"},
+	{"check_run", "octokit+webhooks/payload-examples/api.github.com/check_run/created.payload.json"},
+	{"check_run", "octokit+webhooks/payload-examples/api.github.com/check_run/requested_action.payload.json"},
+	{"check_suite", "octokit+webhooks/payload-examples/api.github.com/check_suite/rerequested.payload.json"},
+	{"merge_group", "octokit+webhooks/payload-examples/api.github.com/merge_group/checks_requested.payload.json"},
+	{"deployment_protection_rule", "open-security-tools+ost-environment-gate/testdata/deployment-protection-requested.json"},
 }
 
 // requiredTopLevel are the top-level objects of each event that ParseEvent must refuse to do
@@ -119,6 +125,13 @@ var requiredTopLevel = map[string][]string{
 	"pull_request_review": {"pull_request", "repository", "review"},
 	"push":                {"after", "commits", "ref", "repository"},
 	"deployment_status":   {"deployment", "deployment_status", "repository"},
+	// requested_action is only required of a requested_action delivery.
+	"check_run":   {"check_run", "repository", "requested_action"},
+	"check_suite": {"check_suite", "repository"},
+	"merge_group": {"merge_group", "repository"},
+	// The real delivery has its SHA at top level only (its deployment is {id, environment}); its
+	// run id is also in the callback URL, so workflow_run may go.
+	"deployment_protection_rule": {"deployment_callback_url", "environment", "repository", "sha"},
 }
 
 func readFixture(t testing.TB, path string) []byte {
@@ -237,6 +250,48 @@ func incomplete(ev any) string {
 		case ev.State == "":
 			return "state"
 		}
+	case compliance.CheckRunEvent:
+		switch {
+		case !repoOK(ev.Repo):
+			return "repo"
+		case ev.CheckRunID == 0:
+			return "check run id"
+		case ev.Name == "":
+			return "check run name"
+		case ev.HeadSHA == "":
+			return "head sha"
+		case ev.Action == "requested_action" && ev.RequestedAction == "":
+			return "requested action"
+		}
+	case compliance.CheckSuiteEvent:
+		switch {
+		case !repoOK(ev.Repo):
+			return "repo"
+		case ev.HeadSHA == "":
+			return "head sha"
+		}
+	case compliance.MergeGroupEvent:
+		switch {
+		case !repoOK(ev.Repo):
+			return "repo"
+		case ev.HeadSHA == "":
+			return "head sha"
+		case ev.BaseSHA == "":
+			return "base sha"
+		}
+	case compliance.DeploymentProtectionRuleEvent:
+		switch {
+		case !repoOK(ev.Repo):
+			return "repo"
+		case ev.Environment == "":
+			return "environment"
+		case ev.CallbackURL == "":
+			return "callback url"
+		case ev.SHA == "":
+			return "sha"
+		case ev.RunID <= 0:
+			return "run id"
+		}
 	default:
 		return "an event of another type"
 	}
@@ -269,4 +324,131 @@ func FuzzParseEvent(f *testing.F) {
 			t.Fatalf("accepted a %s event without its %s: %+v", event, problem, ev)
 		}
 	})
+}
+
+func TestParseEventChecksAndQueues(t *testing.T) {
+	ev, err := github.ParseEvent("check_run", readFixture(t, "octokit+webhooks/payload-examples/api.github.com/check_run/requested_action.payload.json"))
+	want := compliance.CheckRunEvent{
+		Action: "requested_action", Repo: "electron/electron", CheckRunID: 1494503112, Name: "API Review",
+		HeadSHA: "5bd5f196a46b8222fb7484f05faba41a73cf34bd", AppID: 25811, RequestedAction: "lgtm|26764",
+		PullRequests: []int{26764}, Sender: "codebytere",
+	}
+	if err != nil || !reflect.DeepEqual(ev, want) {
+		t.Errorf("check_run requested_action:\n got %+v, %v\nwant %+v", ev, err, want)
+	}
+	ev, err = github.ParseEvent("check_run", readFixture(t, "octokit+webhooks/payload-examples/api.github.com/check_run/created.payload.json"))
+	want = compliance.CheckRunEvent{
+		Action: "created", Repo: "Codertocat/Hello-World", CheckRunID: 128620228, Name: "Octocoders-linter",
+		HeadSHA: "ec26c3e57ca3a959ca5aad62de7213c562f8c821", AppID: 29310, PullRequests: []int{2}, Sender: "Codertocat",
+	}
+	if err != nil || !reflect.DeepEqual(ev, want) {
+		t.Errorf("check_run created:\n got %+v, %v\nwant %+v", ev, err, want)
+	}
+	ev, err = github.ParseEvent("check_suite", readFixture(t, "octokit+webhooks/payload-examples/api.github.com/check_suite/rerequested.payload.json"))
+	wantSuite := compliance.CheckSuiteEvent{
+		Action: "rerequested", Repo: "Codertocat/Hello-World", HeadSHA: "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+		AppID: 29310, PullRequests: []int{2}, Sender: "octocoders-linter[bot]",
+	}
+	if err != nil || !reflect.DeepEqual(ev, wantSuite) {
+		t.Errorf("check_suite rerequested:\n got %+v, %v\nwant %+v", ev, err, wantSuite)
+	}
+
+	queued := readFixture(t, "octokit+webhooks/payload-examples/api.github.com/merge_group/checks_requested.payload.json")
+	ev, err = github.ParseEvent("merge_group", queued)
+	wantGroup := compliance.MergeGroupEvent{
+		Action: "checks_requested", Repo: "octo-org/octo-repo",
+		BaseSHA: "380387fbc80638b734a49e1be1c4dfec1c01b33c", HeadSHA: "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d",
+		BaseRef: "refs/heads/main", HeadRef: "refs/heads/gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64",
+		Sender: "Codertocat",
+	}
+	if err != nil || !reflect.DeepEqual(ev, wantGroup) {
+		t.Errorf("merge_group checks_requested:\n got %+v, %v\nwant %+v", ev, err, wantGroup)
+	}
+	// No real "destroyed" delivery is published: the real one, edited as GitHub documents it.
+	var obj map[string]any
+	if err := json.Unmarshal(queued, &obj); err != nil {
+		t.Fatal(err)
+	}
+	obj["action"], obj["reason"] = "destroyed", "dequeued"
+	destroyed, _ := json.Marshal(obj)
+	ev, err = github.ParseEvent("merge_group", destroyed)
+	wantGroup.Action, wantGroup.Reason = "destroyed", "dequeued"
+	if err != nil || !reflect.DeepEqual(ev, wantGroup) {
+		t.Errorf("merge_group destroyed:\n got %+v, %v\nwant %+v", ev, err, wantGroup)
+	}
+	obj["reason"] = 7
+	bad, _ := json.Marshal(obj)
+	if ev, err := github.ParseEvent("merge_group", bad); err == nil {
+		t.Errorf("a numeric reason accepted: %+v", ev)
+	}
+
+	// Without requested_action, a pressed button cannot be told apart: refused by name.
+	if _, err := github.ParseEvent("check_run", []byte(`{"action":"requested_action","check_run":{"id":1,"name":"sockembot","head_sha":"abc"},"repository":{"full_name":"a/b"}}`)); !errors.Is(err, github.ErrIncompleteEvent) ||
+		!strings.Contains(err.Error(), "requested_action.identifier") {
+		t.Errorf("requested_action without its identifier: %v", err)
+	}
+	for event, body := range map[string]string{
+		"check_run":   `{"action":"created","check_run":{"id":1,"name":"sockembot"},"repository":{"full_name":"a/b"}}`,
+		"check_suite": `{"action":"rerequested","check_suite":{"id":1},"repository":{"full_name":"a/b"}}`,
+		"merge_group": `{"action":"checks_requested","merge_group":{"head_sha":"abc"},"repository":{"full_name":"a/b"}}`,
+	} {
+		if _, err := github.ParseEvent(event, []byte(body)); !errors.Is(err, github.ErrIncompleteEvent) || !strings.Contains(err.Error(), "sha") {
+			t.Errorf("%s without a sha: %v", event, err)
+		}
+	}
+	// Timestamps that are not RFC 3339 (a real octokit example): a clean error, never a panic.
+	if ev, err := github.ParseEvent("check_run", readFixture(t, "octokit+webhooks/payload-examples/api.github.com/check_run/rerequested.payload.json")); err == nil || ev != nil {
+		t.Errorf("undecodable check_run: %+v, %v", ev, err)
+	}
+}
+
+func TestParseEventDeploymentProtectionRule(t *testing.T) {
+	body := readFixture(t, "open-security-tools+ost-environment-gate/testdata/deployment-protection-requested.json")
+	ev, err := github.ParseEvent("deployment_protection_rule", body)
+	want := compliance.DeploymentProtectionRuleEvent{
+		Repo: "zaniebot/release-authenticator-example", Environment: "release", Event: "workflow_dispatch",
+		CallbackURL:  "https://api.github.com/repos/zaniebot/release-authenticator-example/actions/runs/23625057533/deployment_protection_rule",
+		DeploymentID: 4189575565, SHA: "47efb7196c2a1a2fd3f52f2c59f0e2dd3d0e4d54", Ref: "main", RunID: 23625057533,
+		// The payload's repository has no html_url: the page is github.com's, for api.github.com.
+		RunURL: "https://github.com/zaniebot/release-authenticator-example/actions/runs/23625057533",
+		Sender: "zaniebot",
+	}
+	if err != nil || !reflect.DeepEqual(ev, want) {
+		t.Fatalf("deployment_protection_rule:\n got %+v, %v\nwant %+v", ev, err, want)
+	}
+
+	edit := func(f func(map[string]any)) []byte {
+		var obj map[string]any
+		if err := json.Unmarshal(body, &obj); err != nil {
+			t.Fatal(err)
+		}
+		f(obj)
+		b, _ := json.Marshal(obj)
+		return b
+	}
+	// The documented shape: deployment.sha, workflow_run.html_url, the repository's html_url.
+	ev, err = github.ParseEvent("deployment_protection_rule", edit(func(o map[string]any) {
+		o["deployment"] = map[string]any{"id": 1, "sha": "aaaa", "ref": "release/1", "environment": "release"}
+		o["workflow_run"] = map[string]any{"id": 99, "html_url": "https://ghe.example/o/r/actions/runs/99"}
+		o["pull_requests"] = []any{map[string]any{"number": 5}}
+	}))
+	if d, ok := ev.(compliance.DeploymentProtectionRuleEvent); err != nil || !ok || d.SHA != "aaaa" || d.Ref != "release/1" || d.RunID != 99 ||
+		d.RunURL != "https://ghe.example/o/r/actions/runs/99" || !reflect.DeepEqual(d.PullRequests, []int{5}) {
+		t.Errorf("documented shape: %+v, %v", ev, err)
+	}
+	ev, err = github.ParseEvent("deployment_protection_rule", edit(func(o map[string]any) {
+		delete(o, "workflow_run")
+		o["repository"].(map[string]any)["html_url"] = "https://github.com/zaniebot/release-authenticator-example"
+	}))
+	if d, ok := ev.(compliance.DeploymentProtectionRuleEvent); err != nil || !ok || d.RunID != 23625057533 ||
+		d.RunURL != "https://github.com/zaniebot/release-authenticator-example/actions/runs/23625057533" {
+		t.Errorf("run from the callback URL: %+v, %v", ev, err)
+	}
+	ev, err = github.ParseEvent("deployment_protection_rule", edit(func(o map[string]any) {
+		delete(o, "workflow_run")
+		o["deployment_callback_url"] = "https://api.github.com/repos/zaniebot/release-authenticator-example/deployment_protection_rule"
+	}))
+	if !errors.Is(err, github.ErrIncompleteEvent) || !strings.Contains(err.Error(), "workflow_run.id") {
+		t.Errorf("no run id anywhere: %+v, %v", ev, err)
+	}
 }

@@ -253,7 +253,7 @@ func (r *Repo) commentJSON(c *Comment) obj {
 		"issue_url": fmt.Sprintf("%s/issues/%d", r.apiURL(), c.Issue), "id": c.ID,
 		"node_id": nodeID("IssueComment", c.ID), "user": r.s.user(c.User),
 		"created_at": ts(c.CreatedAt), "updated_at": ts(c.UpdatedAt), "author_association": "MEMBER",
-		"body": c.Body, "performed_via_github_app": nil,
+		"body": c.Body, "performed_via_github_app": r.s.viaApp(c.User),
 		"reactions": obj{
 			"url":         fmt.Sprintf("%s/issues/comments/%d/reactions", r.apiURL(), c.ID),
 			"total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0, "confused": 0, "heart": 0, "rocket": 0, "eyes": 0,
@@ -273,7 +273,7 @@ func (r *Repo) deploymentJSON(d *Deployment) obj {
 		"environment": d.Environment, "description": desc, "creator": r.s.user(d.Creator),
 		"created_at": ts(d.CreatedAt), "updated_at": ts(d.CreatedAt), "statuses_url": url + "/statuses",
 		"repository_url": r.apiURL(), "transient_environment": false,
-		"production_environment": d.Environment == "production",
+		"production_environment": d.Environment == "production", "performed_via_github_app": r.s.viaApp(d.Creator),
 	}
 }
 
@@ -285,7 +285,17 @@ func (r *Repo) deploymentStatusJSON(d *Deployment, st *DeploymentStatus) obj {
 		"description": st.Description, "environment": st.Environment, "target_url": st.LogURL,
 		"log_url": st.LogURL, "environment_url": "", "created_at": ts(st.CreatedAt),
 		"updated_at": ts(st.CreatedAt), "deployment_url": url, "repository_url": r.apiURL(),
+		"performed_via_github_app": r.s.viaApp(st.Creator),
 	}
+}
+
+// viaApp is performed_via_github_app of something login wrote: the App, when login is the
+// App's bot in App mode; else null.
+func (s *Server) viaApp(login string) any {
+	if s.app == nil || login != s.opts.BotLogin {
+		return nil
+	}
+	return s.appJSON(s.app.ID)
 }
 
 // --- handlers; called with s.mu held ---
@@ -302,10 +312,10 @@ func decode(r *http.Request, v any) *reply {
 	return nil
 }
 
-// getUser is GET /user: the token's own account. A GitHub App (BotLogin ending in [bot]) acts
-// with an installation token, which has no user: GitHub answers 403.
+// getUser is GET /user: the token's own account. A GitHub App (App mode, or BotLogin ending
+// in [bot]) acts with an installation token, which has no user: GitHub answers 403.
 func (s *Server) getUser(_ *http.Request, _ map[string]string) reply {
-	if strings.HasSuffix(s.opts.BotLogin, "[bot]") {
+	if s.app != nil || strings.HasSuffix(s.opts.BotLogin, "[bot]") {
 		return jsonReply(http.StatusForbidden, obj{"message": "Resource not accessible by integration",
 			"documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "403"})
 	}

@@ -151,6 +151,10 @@ type Repo struct {
 	comments    []*Comment
 	deployments []*Deployment
 	files       map[string]string
+	checkRuns   []*checkRun
+	suites      map[string]int64      // "<app id>/<head sha>" → check suite id
+	queues      map[string]*queue     // merge queue head SHA → the group
+	runs        map[int64]*actionsRun // Actions runs waiting on a protection rule
 }
 
 type commit struct {
@@ -204,9 +208,11 @@ func (s *Server) AddRepo(fullName, defaultBranch string) *Repo {
 	r := &Repo{
 		s: s, id: s.newID(), owner: owner, name: name, defaultBranch: defaultBranch,
 		commits: map[string]*commit{}, branches: map[string]string{}, tags: map[string]string{},
-		pulls: map[int]*pull{}, files: map[string]string{},
+		pulls: map[int]*pull{}, files: map[string]string{}, suites: map[string]int64{},
+		queues: map[string]*queue{}, runs: map[int64]*actionsRun{},
 	}
 	s.repos[strings.ToLower(fullName)] = r
+	s.installFor(owner)
 	return r
 }
 
@@ -310,10 +316,22 @@ func (r *Repo) AddReview(number int, rv Review) {
 }
 
 func (r *Repo) merge(p *pull, method MergeMethod) {
-	base := r.branches[r.defaultBranch]
-	head := r.commits[p.headSHA]
 	mergedAt := r.s.tick()
-	var parents []string
+	p.landed = r.land(p, method, r.branches[r.defaultBranch], mergedAt)
+	p.merged = true
+	p.mergeSHA = p.landed[len(p.landed)-1]
+	p.mergedAt, p.updatedAt = mergedAt, mergedAt
+	r.branches[r.defaultBranch] = p.mergeSHA
+}
+
+// land writes the commits that merging p with method on top of base adds, the way GitHub
+// writes them (committed by web-flow at), and returns what lands: every commit the merge
+// brings onto base's history, oldest first, the last being merge_commit_sha. It moves no
+// branch and does not mark p merged.
+func (r *Repo) land(p *pull, method MergeMethod, base string, at time.Time) []string {
+	head := r.commits[p.headSHA]
+	mergedAt := at
+	var parents, landed []string
 	if base != "" {
 		parents = []string{base}
 	}
@@ -322,7 +340,7 @@ func (r *Repo) merge(p *pull, method MergeMethod) {
 		msg := fmt.Sprintf("Merge pull request #%d from %s/%s\n\n%s", p.number, r.owner, p.headRef, p.title)
 		m := r.newCommit(msg, p.mergedBy, WebFlow, mergedAt, mergedAt, append(parents, head.sha))
 		m.tree = overlay(m.tree, r.prWrites(p))
-		p.landed = append(append([]string(nil), p.commits...), m.sha)
+		landed = append(append([]string(nil), p.commits...), m.sha)
 	case Squash:
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s (#%d)\n", p.title, p.number)
@@ -333,7 +351,7 @@ func (r *Repo) merge(p *pull, method MergeMethod) {
 		writes := r.prWrites(p)
 		sq.tree = overlay(sq.tree, writes)
 		sq.touches = slices.Sorted(maps.Keys(writes))
-		p.landed = []string{sq.sha}
+		landed = []string{sq.sha}
 	case Rebase:
 		for _, sha := range p.commits {
 			orig := r.commits[sha]
@@ -343,16 +361,13 @@ func (r *Repo) merge(p *pull, method MergeMethod) {
 				writes[path] = orig.tree[path]
 			}
 			cp.tree, cp.touches = overlay(cp.tree, writes), orig.touches
-			p.landed = append(p.landed, cp.sha)
+			landed = append(landed, cp.sha)
 			parents = []string{cp.sha}
 		}
 	default:
 		panic("fakegithub: unknown merge method " + string(method))
 	}
-	p.merged = true
-	p.mergeSHA = p.landed[len(p.landed)-1]
-	p.mergedAt, p.updatedAt = mergedAt, mergedAt
-	r.branches[r.defaultBranch] = p.mergeSHA
+	return landed
 }
 
 // PR returns a snapshot of pull request number.

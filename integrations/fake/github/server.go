@@ -8,6 +8,12 @@
 // merged by merge commit, squash or rebase), point a client at URL(), inject faults (latency,
 // 5xx, secondary and primary rate limits) and inspect what the client did: the request log,
 // commit statuses, comments and deployments written.
+//
+// With Options.App the fake is the host of a GitHub App (see app.go): the client signs a JWT with
+// AppPrivateKeyPEM, exchanges it for an installation token, and only that token opens the
+// repository endpoints. In that mode it also answers the App-only endpoints: check runs
+// (checks.go) and the review of a deployment protection rule (actions.go). Merge queues are
+// modelled by the Repo builder (queue.go).
 package fakegithub
 
 import (
@@ -26,13 +32,17 @@ type Options struct {
 	// Token, when set, must be sent as "Authorization: Bearer <token>" (or "token <token>");
 	// other requests get 401 like GitHub's "Bad credentials".
 	Token string
+	// App, when set, makes the fake require GitHub App authentication: a JWT signed with
+	// AppPrivateKeyPEM on the App endpoints, an installation token on every other one. Token
+	// is then ignored, and BotLogin is App.Slug+"[bot]".
+	App *AppOptions
 	// Latency is added to every request before it is answered (see also SetLatency).
 	Latency time.Duration
 	// Start is the first instant of the fake's synthetic clock, used for commit, review and
 	// merge times; every event advances it by a minute. Default 2024-03-01T09:00:00Z.
 	Start time.Time
 	// BotLogin is the user that comments, statuses and deployments created through the API are
-	// attributed to. Default "sockembot[bot]".
+	// attributed to. Default "sockembot[bot]"; with App, App.Slug+"[bot]".
 	BotLogin string
 	// RateLimit is the primary rate limit per window (X-RateLimit-Limit). Default 5000.
 	RateLimit int
@@ -50,6 +60,10 @@ type Request struct {
 	Query  string
 	Route  string // e.g. "GET /repos/{owner}/{repo}/pulls/{number}"; "unknown" when none matched
 	Status int
+	// Auth is the credential the request carried, as the fake judged it: "token" (Options.Token),
+	// "jwt" (a valid App JWT), "installation" (a valid, unexpired installation token the fake
+	// issued) or "none" (no credential, or none of those).
+	Auth string
 }
 
 // Server is a running fake. All state is guarded by one mutex; accessors return copies.
@@ -69,6 +83,14 @@ type Server struct {
 		reset            time.Time
 	}
 	log []Request
+
+	// GitHub App mode (app.go); app is nil in token mode.
+	app          *AppOptions
+	installs     map[string]int64 // lower-case owner → installation id
+	installOwner map[int64]string // installation id → owner, as first spelled
+	tokens       map[string]*installToken
+	tokensIssued int
+	reviews      []ProtectionReview
 }
 
 type failure struct {
@@ -92,12 +114,31 @@ func New(opts Options) *Server {
 	if opts.RateLimit <= 0 {
 		opts.RateLimit = 5000
 	}
+	var app *AppOptions
+	if opts.App != nil {
+		a := *opts.App
+		if a.ID == 0 {
+			a.ID = 4242
+		}
+		if a.Slug == "" {
+			a.Slug = "sockembot"
+		}
+		if a.TokenTTL <= 0 {
+			a.TokenTTL = time.Hour
+		}
+		app, opts.App = &a, &a
+		opts.BotLogin = a.Slug + "[bot]"
+	}
 	s := &Server{
-		opts:    opts,
-		repos:   map[string]*Repo{},
-		clock:   opts.Start.UTC(),
-		nextID:  1000000,
-		latency: opts.Latency,
+		opts:         opts,
+		repos:        map[string]*Repo{},
+		clock:        opts.Start.UTC(),
+		nextID:       1000000,
+		latency:      opts.Latency,
+		app:          app,
+		installs:     map[string]int64{},
+		installOwner: map[int64]string{},
+		tokens:       map[string]*installToken{},
 	}
 	s.rate.limit = opts.RateLimit
 	s.rate.remaining = opts.RateLimit
@@ -275,8 +316,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	rep := s.answer(r, rt, params)
-	entry.Status = rep.status
+	rep, auth := s.answer(r, rt, params)
+	entry.Status, entry.Auth = rep.status, auth
 	s.log = append(s.log, entry)
 	reqID := len(s.log)
 	s.mu.Unlock()
@@ -303,17 +344,35 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// answer applies auth, faults and the rate limit, then the route. Called with s.mu held.
-func (s *Server) answer(r *http.Request, rt *route, params map[string]string) reply {
-	if s.opts.Token != "" {
-		auth := r.Header.Get("Authorization")
-		if auth != "Bearer "+s.opts.Token && auth != "token "+s.opts.Token {
-			return jsonReply(http.StatusUnauthorized, obj{
-				"message":           "Bad credentials",
-				"documentation_url": "https://docs.github.com/rest",
-			})
+// answer applies auth, faults and the rate limit, then the route. Called with s.mu held. It
+// also returns what credential the request carried (Request.Auth).
+func (s *Server) answer(r *http.Request, rt *route, params map[string]string) (reply, string) {
+	auth := "none"
+	switch {
+	case s.app != nil:
+		var refused *reply
+		if auth, refused = s.appAuth(r, rt, params); refused != nil {
+			return *refused, auth
 		}
+	case s.opts.Token != "":
+		h := r.Header.Get("Authorization")
+		if h != "Bearer "+s.opts.Token && h != "token "+s.opts.Token {
+			return badCredentials(), auth
+		}
+		auth = "token"
 	}
+	return s.answerAuthenticated(r, rt, params), auth
+}
+
+func badCredentials() reply {
+	return jsonReply(http.StatusUnauthorized, obj{
+		"message":           "Bad credentials",
+		"documentation_url": "https://docs.github.com/rest",
+	})
+}
+
+// answerAuthenticated applies faults and the rate limit, then the route.
+func (s *Server) answerAuthenticated(r *http.Request, rt *route, params map[string]string) reply {
 	var lost *failure
 	for i := range s.failures {
 		f := &s.failures[i]
@@ -392,12 +451,18 @@ var routes []*route
 func init() {
 	routes = []*route{
 		{"GET", "/user", (*Server).getUser},
+		{"GET", "/app", (*Server).getApp},
+		{"GET", "/app/installations", (*Server).listInstallations},
+		{"GET", "/app/installations/{id}", (*Server).getInstallation},
+		{"POST", "/app/installations/{id}/access_tokens", (*Server).createInstallationToken},
+		{"GET", "/repos/{owner}/{repo}/installation", (*Server).getRepoInstallation},
 		{"GET", "/repos/{owner}/{repo}", (*Server).getRepo},
 		{"GET", "/repos/{owner}/{repo}/compare/{basehead}", (*Server).compare},
 		{"GET", "/repos/{owner}/{repo}/commits", (*Server).listCommits},
 		{"GET", "/repos/{owner}/{repo}/git/trees/{sha}", (*Server).getTree},
 		{"GET", "/repos/{owner}/{repo}/commits/{sha}/pulls", (*Server).commitPulls},
 		{"GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", (*Server).listStatuses},
+		{"GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", (*Server).listCheckRuns},
 		{"GET", "/repos/{owner}/{repo}/commits/{ref}", (*Server).getCommit},
 		{"GET", "/repos/{owner}/{repo}/pulls", (*Server).listPulls},
 		{"GET", "/repos/{owner}/{repo}/pulls/{number}", (*Server).getPull},
@@ -412,6 +477,10 @@ func init() {
 		{"GET", "/repos/{owner}/{repo}/deployments/{id}/statuses", (*Server).listDeploymentStatuses},
 		{"POST", "/repos/{owner}/{repo}/deployments/{id}/statuses", (*Server).createDeploymentStatus},
 		{"GET", "/repos/{owner}/{repo}/contents/{path}", (*Server).getContents},
+		{"POST", "/repos/{owner}/{repo}/check-runs", (*Server).createCheckRun},
+		{"GET", "/repos/{owner}/{repo}/check-runs/{id}", (*Server).getCheckRun},
+		{"PATCH", "/repos/{owner}/{repo}/check-runs/{id}", (*Server).updateCheckRun},
+		{"POST", "/repos/{owner}/{repo}/actions/runs/{id}/deployment_protection_rule", (*Server).reviewProtectionRule},
 	}
 }
 
