@@ -30,20 +30,24 @@ Exit codes: 0 compliant / ok, 1 not compliant / tampered, 2 could not run (or a 
 
 // envDoc says what each environment variable is, for the commands' help.
 var envDoc = map[string]string{
-	"GITHUB_TOKEN":          "GitHub token (read access to the repositories; run also writes statuses, comments and deployments)",
-	"GITHUB_API_URL":        "GitHub's API, default https://api.github.com/ (GitHub Enterprise: https://HOST/api/v3/)",
-	"GITHUB_WEBHOOK_SECRET": "the webhooks' secret: every delivery's X-Hub-Signature-256 is checked with it",
-	"JIRA_URL":              "the Jira site, e.g. https://acme.atlassian.net/ (Cloud) or your Data Center URL",
-	"JIRA_USER":             "with JIRA_TOKEN: the Cloud account's e-mail (basic auth with an API token)",
-	"JIRA_TOKEN":            "a Cloud API token (with JIRA_USER) or a Data Center personal access token (alone)",
-	"DATABASE_URL":          "the evidence store: unset = SQLite file ./sockembot.db, sqlite://PATH, or postgres://...",
-	"SLACK_APP_TOKEN":       "the app-level token xapp-... (socket mode, connections:write)",
-	"SLACK_BOT_TOKEN":       "the bot token xoxb-...",
-	"SLACK_API_URL":         "Slack's Web API, default https://slack.com/api/",
-	"PORT":                  "HTTP port for /webhooks/github and /healthz, default 8080",
-	"METRICS_ADDR":          "where /metrics is served (HOST:PORT, not on $PORT), default 127.0.0.1:9090; off: nowhere",
-	"METRICS_TOKEN":         "when set, a scrape of /metrics must send Authorization: Bearer METRICS_TOKEN",
-	"SOCKEMBOT_CONFIG":      "the config file, default ./sockembot.yaml",
+	"GITHUB_TOKEN":                "GitHub token (read access to the repositories; run also writes statuses, comments and deployments); not with GITHUB_APP_ID",
+	"GITHUB_APP_ID":               "run as this GitHub App (with its private key); check runs, merge queues and Actions deployments need it",
+	"GITHUB_APP_PRIVATE_KEY_FILE": "path to the App's private key (.pem) as GitHub issued it",
+	"GITHUB_APP_PRIVATE_KEY":      "the App's private key as text, for platforms with only variables (instead of the file)",
+	"GITHUB_APP_INSTALLATION_ID":  "the App's installation id; default: found per repository and cached",
+	"GITHUB_API_URL":              "GitHub's API, default https://api.github.com/ (GitHub Enterprise: https://HOST/api/v3/)",
+	"GITHUB_WEBHOOK_SECRET":       "the webhooks' secret: every delivery's X-Hub-Signature-256 is checked with it",
+	"JIRA_URL":                    "the Jira site, e.g. https://acme.atlassian.net/ (Cloud) or your Data Center URL",
+	"JIRA_USER":                   "with JIRA_TOKEN: the Cloud account's e-mail (basic auth with an API token)",
+	"JIRA_TOKEN":                  "a Cloud API token (with JIRA_USER) or a Data Center personal access token (alone)",
+	"DATABASE_URL":                "the evidence store: unset = SQLite file ./sockembot.db, sqlite://PATH, or postgres://...",
+	"SLACK_APP_TOKEN":             "the app-level token xapp-... (socket mode, connections:write)",
+	"SLACK_BOT_TOKEN":             "the bot token xoxb-...",
+	"SLACK_API_URL":               "Slack's Web API, default https://slack.com/api/",
+	"PORT":                        "HTTP port for /webhooks/github and /healthz, default 8080",
+	"METRICS_ADDR":                "where /metrics is served (HOST:PORT, not on $PORT), default 127.0.0.1:9090; off: nowhere",
+	"METRICS_TOKEN":               "when set, a scrape of /metrics must send Authorization: Bearer METRICS_TOKEN",
+	"SOCKEMBOT_CONFIG":            "the config file, default ./sockembot.yaml",
 
 	"SOCKEMBOT_EVIDENCE_KEY": "the evidence chain's key: at least 32 random bytes as hex (openssl rand -hex 32) or base64; kept outside the database",
 }
@@ -87,14 +91,14 @@ var (
 own .sockembot.yml, else --policy, else the built-in one): a Jira ticket per change, an
 independent approval on its final commit, no direct pushes. With DATABASE_URL the run is
 recorded as evidence, which needs SOCKEMBOT_EVIDENCE_KEY.`,
-		env:  []string{"GITHUB_TOKEN", "GITHUB_API_URL", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY"},
+		env:  []string{"GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_INSTALLATION_ID", "GITHUB_API_URL", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY"},
 		exit: "0 compliant, 1 not compliant, 2 the check could not run (a failure report goes to stderr).",
 	}
 	runHelp = commandHelp{name: "run", usage: "",
 		about: `Runs the bot: /deploy in Slack over socket mode, the GitHub webhook endpoint (the merge gate)
 and /healthz on $PORT, /metrics on $METRICS_ADDR, and the scheduled jobs. It refuses to start,
 saying why, on a missing token, secret or evidence key, or a bad config.`,
-		env:  []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_WEBHOOK_SECRET", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY", "PORT", "METRICS_ADDR", "METRICS_TOKEN", "SOCKEMBOT_CONFIG"},
+		env:  []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_INSTALLATION_ID", "GITHUB_API_URL", "GITHUB_WEBHOOK_SECRET", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY", "PORT", "METRICS_ADDR", "METRICS_TOKEN", "SOCKEMBOT_CONFIG"},
 		exit: "0 stopped cleanly, 2 could not start or stopped on an error.",
 	}
 	demoHelp = commandHelp{name: "demo", usage: "[--keep DIR]",

@@ -245,7 +245,63 @@ func evidenceKey(getenv func(string) string, required bool) ([]byte, error) {
 }
 
 func newGitHub(getenv func(string) string) (*github.Client, error) {
-	return github.New(github.Options{BaseURL: getenv("GITHUB_API_URL"), Token: getenv("GITHUB_TOKEN")})
+	gh, _, err := newGitHubAuth(getenv)
+	return gh, err
+}
+
+// newGitHubAuth builds the GitHub client as the environment says: a GitHub App (GITHUB_APP_ID,
+// its private key, optionally GITHUB_APP_INSTALLATION_ID) or a token (GITHUB_TOKEN), never both.
+// appID is 0 in token mode. Errors name variables, never their values.
+func newGitHubAuth(getenv func(string) string) (gh *github.Client, appID int64, err error) {
+	opts := github.Options{BaseURL: getenv("GITHUB_API_URL"), Token: getenv("GITHUB_TOKEN")}
+	app, err := githubApp(getenv)
+	if err != nil {
+		return nil, 0, err
+	}
+	if app != nil {
+		if opts.Token != "" {
+			// Which identity writes the verdicts must never be a guess.
+			return nil, 0, errors.New("GITHUB_TOKEN and GITHUB_APP_ID are both set: run as the GitHub App (unset GITHUB_TOKEN) or with the token (unset GITHUB_APP_ID and the App's key), not both")
+		}
+		opts.App, appID = app, app.ID
+	}
+	gh, err = github.New(opts)
+	return gh, appID, err
+}
+
+// githubApp reads the GitHub App's settings; nil when none is set.
+func githubApp(getenv func(string) string) (*github.AppAuth, error) {
+	idText, keyFile, keyText, instText := strings.TrimSpace(getenv("GITHUB_APP_ID")), getenv("GITHUB_APP_PRIVATE_KEY_FILE"), getenv("GITHUB_APP_PRIVATE_KEY"), strings.TrimSpace(getenv("GITHUB_APP_INSTALLATION_ID"))
+	if idText == "" {
+		if keyFile != "" || keyText != "" || instText != "" {
+			return nil, errors.New("GITHUB_APP_ID is not set, but the App's key or installation is: set GITHUB_APP_ID to the App's id (its settings page, 'App ID')")
+		}
+		return nil, nil
+	}
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil || id <= 0 {
+		return nil, fmt.Errorf("GITHUB_APP_ID must be the App's numeric id (got %q)", idText)
+	}
+	app := &github.AppAuth{ID: id}
+	switch {
+	case keyFile != "" && keyText != "":
+		return nil, errors.New("GITHUB_APP_PRIVATE_KEY_FILE and GITHUB_APP_PRIVATE_KEY are both set: set one")
+	case keyFile != "":
+		if app.PrivateKey, err = os.ReadFile(keyFile); err != nil {
+			return nil, fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)
+		}
+	case strings.TrimSpace(keyText) != "":
+		// Platforms with only single-line variables get "\n" for each line break.
+		app.PrivateKey = []byte(strings.ReplaceAll(keyText, `\n`, "\n"))
+	default:
+		return nil, errors.New("GITHUB_APP_ID is set but the App's private key is not: set GITHUB_APP_PRIVATE_KEY_FILE to the .pem GitHub issued (or GITHUB_APP_PRIVATE_KEY to its text)")
+	}
+	if instText != "" {
+		if app.InstallationID, err = strconv.ParseInt(instText, 10, 64); err != nil || app.InstallationID <= 0 {
+			return nil, fmt.Errorf("GITHUB_APP_INSTALLATION_ID must be a numeric installation id (got %q)", instText)
+		}
+	}
+	return app, nil
 }
 
 func newJira(getenv func(string) string) (*jira.Client, error) {
@@ -533,9 +589,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if !strings.HasPrefix(botToken, "xoxb-") {
 		problems = append(problems, "SLACK_BOT_TOKEN must be set to the bot token (xoxb-...)")
 	}
-	if getenv("GITHUB_TOKEN") == "" {
+	if getenv("GITHUB_TOKEN") == "" && getenv("GITHUB_APP_ID") == "" {
 		// Without it the merge gate could set no status, write no comment and create no deployment.
-		problems = append(problems, "GITHUB_TOKEN must be set (statuses, comments and deployments are written with it)")
+		problems = append(problems, "GITHUB_APP_ID (with GITHUB_APP_PRIVATE_KEY_FILE) or GITHUB_TOKEN must be set (statuses, check runs, comments and deployments are written with it)")
 	}
 	secret := getenv("GITHUB_WEBHOOK_SECRET")
 	if secret == "" {
@@ -553,7 +609,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	} else if cfg.ReleaseChannel == "" {
 		problems = append(problems, fmt.Sprintf("%s: release_channel is not set", cfgPath))
 	}
-	gh, err := newGitHub(getenv)
+	gh, appID, err := newGitHubAuth(getenv)
 	if err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -590,13 +646,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		Store:         st,
 		Slack:         slackapi.New(slackapi.Options{BotToken: botToken, AppToken: appToken, APIURL: getenv("SLACK_API_URL"), Log: log}),
 		WebhookSecret: []byte(secret),
+		GitHubAppID:   appID,
 		Addr:          ":" + port,
 		Log:           log,
 		ReplicaID:     fmt.Sprintf("%s-%d", host, os.Getpid()),
 		MetricsAddr:   metricsAddr,
 		MetricsToken:  getenv("METRICS_TOKEN"),
 	}
-	log.WithFields(logrus.Fields{"port": port, "store": st.Dialect(), "services": len(cfg.Services)}).Info("sockembot starting")
+	mode := "token"
+	if appID != 0 {
+		mode = "app"
+	}
+	log.WithFields(logrus.Fields{"port": port, "store": st.Dialect(), "services": len(cfg.Services), "github": mode}).Info("sockembot starting")
 	if w := metricsWarning(metricsAddr, app.MetricsToken != ""); w != "" {
 		log.Warn(w)
 	}

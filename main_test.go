@@ -624,7 +624,7 @@ func TestRunRefusesToStartWithAClearMessage(t *testing.T) {
 		says []string
 	}{
 		{"no Slack tokens", w.env("SOCKEMBOT_CONFIG="+good, "GITHUB_WEBHOOK_SECRET=x"), []string{"SLACK_APP_TOKEN must be set", "SLACK_BOT_TOKEN must be set"}},
-		{"no GitHub token", withoutVar(w.env(append([]string{"SOCKEMBOT_CONFIG=" + good}, slackEnv...)...), "GITHUB_TOKEN"), []string{"GITHUB_TOKEN must be set"}},
+		{"no GitHub token", withoutVar(w.env(append([]string{"SOCKEMBOT_CONFIG=" + good}, slackEnv...)...), "GITHUB_TOKEN"), []string{"or GITHUB_TOKEN must be set"}},
 		{"no webhook secret", w.env(append([]string{"SOCKEMBOT_CONFIG=" + good}, slackEnv[:2]...)...), []string{"GITHUB_WEBHOOK_SECRET must be set"}},
 		{"unknown config key", w.env(append([]string{"SOCKEMBOT_CONFIG=" + typo}, slackEnv...)...), []string{"enviroments"}},
 		{"service without a repo", w.env(append([]string{"SOCKEMBOT_CONFIG=" + norepo}, slackEnv...)...), []string{`service "payments" has no repo`}},
@@ -843,10 +843,10 @@ func TestHelpNamesFlagsEnvironmentAndExitCodes(t *testing.T) {
 	}{
 		{[]string{"check"}, []flagDoc{{"repo", "OWNER/NAME", ""}, {"base", "deployed now", ""}, {"head", "to be deployed", ""},
 			{"policy", "policy YAML", "built-in policy"}, {"format", "text or json", `(default "text")`}},
-			[]string{"GITHUB_TOKEN", "GITHUB_API_URL", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY"},
+			[]string{"GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_INSTALLATION_ID", "GITHUB_API_URL", "JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY"},
 			[]string{"0 compliant", "1 not compliant", "2 the check could not run"}},
 		{[]string{"run"}, nil,
-			[]string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_WEBHOOK_SECRET",
+			[]string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_URL", "GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_INSTALLATION_ID", "GITHUB_API_URL", "GITHUB_WEBHOOK_SECRET",
 				"JIRA_URL", "JIRA_USER", "JIRA_TOKEN", "DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY", "PORT", "METRICS_ADDR", "METRICS_TOKEN", "SOCKEMBOT_CONFIG"},
 			[]string{"0 stopped cleanly", "2 could not start"}},
 		{[]string{"demo"}, []flagDoc{{"keep", "SQLite evidence store", "temporary directory"}}, nil, []string{"0 ", "2 "}},

@@ -47,10 +47,13 @@ type App struct {
 	Store         *store.Store
 	Slack         *slackapi.Client
 	WebhookSecret []byte
-	Addr          string // HTTP listen address, e.g. ":8080"
-	Log           *logrus.Logger
-	Now           func() time.Time
-	ReplicaID     string // names this process in leases and delivery claims
+	// GitHubAppID is set when sockembot runs as a GitHub App: the merge gate then publishes its
+	// verdicts as check runs too, and acts on check_run events of this App's runs only.
+	GitHubAppID int64
+	Addr        string // HTTP listen address, e.g. ":8080"
+	Log         *logrus.Logger
+	Now         func() time.Time
+	ReplicaID   string // names this process in leases and delivery claims
 
 	// MetricsAddr is where /metrics is served, e.g. "127.0.0.1:9090"; "" serves it nowhere.
 	MetricsAddr string
@@ -99,7 +102,8 @@ func (a *App) wire() {
 	a.wireOnce.Do(func() {
 		a.checker = &check.Checker{GitHub: a.GitHub, Jira: a.Jira, Evidence: a.Store, Files: a.GitHub, Now: a.now}
 		a.merges = &mergegate.Gate{
-			Config:  mergegate.Config{ReleaseChannel: a.Config.ReleaseChannel, Repos: a.Config.Repos(), Policy: a.Config.Policy},
+			Config: mergegate.Config{ReleaseChannel: a.Config.ReleaseChannel, Repos: a.Config.Repos(), Policy: a.Config.Policy,
+				CheckRuns: a.GitHubAppID != 0, AppID: a.GitHubAppID},
 			GitHub:  a.GitHub,
 			Checker: a.checker,
 			Store:   a.Store,

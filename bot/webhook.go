@@ -41,6 +41,12 @@ var handledActions = map[string]map[string]bool{
 	"pull_request_review": {"submitted": true, "dismissed": true},
 	"push":                {"": true},
 	"deployment_status":   {"": true},
+	// GitHub App mode: Re-check and re-run of sockembot's check run, merge queues, and GitHub
+	// Actions deployments waiting on sockembot's protection rule.
+	"check_run":                  {"rerequested": true, "requested_action": true},
+	"check_suite":                {"rerequested": true},
+	"merge_group":                {"checks_requested": true, "destroyed": true},
+	"deployment_protection_rule": {"requested": true},
 }
 
 // serveWebhook authenticates a delivery, persists it and answers. Nothing is processed here:
@@ -444,6 +450,14 @@ func (a *App) processDelivery(ctx context.Context, d *store.Delivery) error {
 		return a.merges.OnPush(ctx, ev)
 	case compliance.DeploymentStatusEvent:
 		return a.rollouts.OnDeploymentStatus(ctx, ev)
+	case compliance.CheckRunEvent:
+		return a.merges.OnCheckRun(ctx, ev)
+	case compliance.CheckSuiteEvent:
+		return a.merges.OnCheckSuite(ctx, ev)
+	case compliance.MergeGroupEvent:
+		return a.merges.OnMergeGroup(ctx, ev)
+	case compliance.DeploymentProtectionRuleEvent:
+		return a.deploys.OnProtectionRule(ctx, ev)
 	}
 	return nil
 }

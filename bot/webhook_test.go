@@ -564,13 +564,21 @@ var webhookPayloads = []struct{ event, file string }{
 	{"push", bottest.Octokit + "push/with-new-branch.payload.json"},
 	{"push", "kubernetes-sigs+prow/cmd/phony/examples/push.json"},
 	{"deployment_status", bottest.Octokit + "deployment_status/payload.json"},
+	{"check_run", bottest.Octokit + "check_run/requested_action.payload.json"},
+	{"check_suite", bottest.Octokit + "check_suite/rerequested.payload.json"},
+	{"merge_group", bottest.Octokit + "merge_group/checks_requested.payload.json"},
+	{"deployment_protection_rule", "open-security-tools+ost-environment-gate/testdata/deployment-protection-requested.json"},
 }
 
 var requiredTopLevel = map[string][]string{
-	"pull_request":        {"pull_request", "repository"},
-	"pull_request_review": {"pull_request", "repository", "review"},
-	"push":                {"after", "commits", "ref", "repository"},
-	"deployment_status":   {"deployment", "deployment_status", "repository"},
+	"pull_request":               {"pull_request", "repository"},
+	"pull_request_review":        {"pull_request", "repository", "review"},
+	"push":                       {"after", "commits", "ref", "repository"},
+	"deployment_status":          {"deployment", "deployment_status", "repository"},
+	"check_run":                  {"check_run", "repository", "requested_action"},
+	"check_suite":                {"check_suite", "repository"},
+	"merge_group":                {"merge_group", "repository"},
+	"deployment_protection_rule": {"deployment_callback_url", "environment", "repository", "sha"},
 }
 
 // Every real payload without each of its top-level fields, signed, to the endpoint: without

@@ -23,6 +23,11 @@ const (
 	EvidenceRetroReview         = "retro_review"
 	EvidenceDeployAttemptDenied = "deploy_attempt_denied"
 	EvidenceJiraUpdate          = "jira_update" // tickets commented on and moved after a successful deploy
+	// A merge queue's group: the verdict on it, and the queue dropping it.
+	EvidenceMergeGroupVerdict   = "merge_group_verdict"
+	EvidenceMergeGroupDestroyed = "merge_group_destroyed"
+	// The answer given to a GitHub Actions deployment protection rule (approved or rejected).
+	EvidenceActionsReview = "actions_deploy_review"
 )
 
 // Evidence is a fact to record. Body is marshalled to JSON once, and those bytes are what is

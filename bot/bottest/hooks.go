@@ -58,20 +58,36 @@ type Hooks struct {
 	Slack  *fakeslack.Server
 	DBPath string
 	Key    []byte // the evidence key of every store opened on DBPath
-	Store  *store.Store
-	App    *bot.App
-	Server *httptest.Server
-	ids    atomic.Int64
+	// AppMode runs the bot as the fake's GitHub App (NewAppHooks) instead of with a token.
+	AppMode bool
+	Store   *store.Store
+	App     *bot.App
+	Server  *httptest.Server
+	ids     atomic.Int64
 }
 
-// NewHooks starts the fakes and an App on a fresh SQLite file, serving its Handler.
+// NewHooks starts the fakes and an App on a fresh SQLite file, serving its Handler. The bot
+// talks to GitHub with a token.
 func NewHooks(t testing.TB) *Hooks {
+	t.Helper()
+	return newHooks(t, fakegithub.Options{Token: "ghs_test"})
+}
+
+// NewAppHooks is NewHooks with the bot running as a GitHub App: the fake GitHub wants a JWT
+// signed with the App's key for installation tokens, and an installation token on every
+// repository call.
+func NewAppHooks(t testing.TB) *Hooks {
+	t.Helper()
+	return newHooks(t, fakegithub.Options{App: &fakegithub.AppOptions{}})
+}
+
+func newHooks(t testing.TB, opts fakegithub.Options) *Hooks {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	e := &Hooks{
-		T: t, Ctx: ctx,
-		GitHub: fakegithub.New(fakegithub.Options{Token: "ghs_test"}),
+		T: t, Ctx: ctx, AppMode: opts.App != nil,
+		GitHub: fakegithub.New(opts),
 		Jira:   fakejira.New(fakejira.Options{Mode: fakejira.Cloud}),
 		Slack:  fakeslack.New(fakeslack.Config{}),
 		DBPath: filepath.Join(t.TempDir(), "sockembot.db"),
@@ -102,7 +118,13 @@ func (e *Hooks) OpenStore() *store.Store {
 // NewApp builds an App on st talking to the fakes through the real clients.
 func (e *Hooks) NewApp(st *store.Store, replica string) *bot.App {
 	e.T.Helper()
-	ghc, err := github.New(github.Options{BaseURL: e.GitHub.URL(), Token: "ghs_test", Retries: -1})
+	ghOpts := github.Options{BaseURL: e.GitHub.URL(), Token: "ghs_test", Retries: -1}
+	var appID int64
+	if e.AppMode {
+		appID = e.GitHub.AppID()
+		ghOpts.Token, ghOpts.App = "", &github.AppAuth{ID: appID, PrivateKey: e.GitHub.AppPrivateKeyPEM()}
+	}
+	ghc, err := github.New(ghOpts)
 	if err != nil {
 		e.T.Fatal(err)
 	}
@@ -112,6 +134,9 @@ func (e *Hooks) NewApp(st *store.Store, replica string) *bot.App {
 	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
+	if os.Getenv("SOCKEMBOT_TEST_LOG") != "" {
+		log.SetOutput(os.Stderr) // to see why a delivery failed
+	}
 	cfg := bot.DefaultConfig()
 	cfg.ReleaseChannel = Channel
 	cfg.Services = map[string]bot.Service{}
@@ -119,6 +144,7 @@ func (e *Hooks) NewApp(st *store.Store, replica string) *bot.App {
 		Config: cfg, GitHub: ghc, Jira: jc, Store: st,
 		Slack:         slackapi.New(slackapi.Options{BotToken: e.Slack.BotToken(), APIURL: e.Slack.APIURL(), Log: log}),
 		WebhookSecret: []byte(Secret),
+		GitHubAppID:   appID,
 		Log:           log,
 		ReplicaID:     replica,
 	}

@@ -16,6 +16,9 @@ import (
 // GitHub is what a check reads from GitHub.
 type GitHub interface {
 	Gather(ctx context.Context, repo, base, head string) (compliance.Range, error)
+	// GatherQueue is Gather for a merge queue's group: base..head holds GitHub's merge (or
+	// squash) commits of pull requests that are still open, each confirmed against its head.
+	GatherQueue(ctx context.Context, repo, base, head string) (compliance.Range, error)
 	PullRequest(ctx context.Context, repo string, number int) (compliance.Change, error)
 }
 
@@ -47,6 +50,9 @@ type Request struct {
 	Repo       string
 	Base, Head string
 	PR         int
+	// Queue says Base..Head is a merge queue's group (merge_group): its pull requests are
+	// queued, not merged yet.
+	Queue bool
 	// Policy is the global policy (with its owners and floor); the repository's own
 	// .sockembot.yml, as it is at the base, replaces it, raised to the floor where looser.
 	Policy  compliance.Policy
@@ -201,7 +207,11 @@ func (c *Checker) tickets(ctx context.Context, p compliance.Policy, facts *compl
 // gatherGitHub reads the range, or the one pull request (a range of exactly that change).
 func (c *Checker) gatherGitHub(ctx context.Context, req Request) (compliance.Range, error) {
 	if req.PR == 0 {
-		rng, err := c.GitHub.Gather(ctx, req.Repo, req.Base, req.Head)
+		gather := c.GitHub.Gather
+		if req.Queue {
+			gather = c.GitHub.GatherQueue
+		}
+		rng, err := gather(ctx, req.Repo, req.Base, req.Head)
 		if err != nil {
 			return compliance.Range{}, Errorf("gather %s %s..%s: %w", req.Repo, req.Base, req.Head, err)
 		}

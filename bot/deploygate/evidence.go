@@ -22,6 +22,10 @@ type DeployRequestEvidence struct {
 	// Emergency asks to deploy past violations, for EmergencyReason.
 	Emergency       bool   `json:"emergency,omitempty"`
 	EmergencyReason string `json:"emergency_reason,omitempty"`
+	// Via is "github_actions" for a deploy a GitHub Actions run asked for (its protection rule),
+	// with the run's page; empty for /deploy.
+	Via    string `json:"via,omitempty"`
+	RunURL string `json:"run_url,omitempty"`
 }
 
 // OverrideEvidence is the body of an override record: an emergency deploy request whose check

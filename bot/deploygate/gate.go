@@ -33,6 +33,9 @@ type GitHub interface {
 	CurrentDeployment(ctx context.Context, repo, env string) (sha string, id int64, found bool, err error)
 	CreateDeployment(ctx context.Context, repo, sha, env string, payload any, description string) (id int64, err error)
 	DeploymentPayloads(ctx context.Context, repo, sha, env string) (map[int64]json.RawMessage, error)
+	// ReviewProtectionRule answers a GitHub Actions deployment waiting on sockembot's protection
+	// rule at callbackURL: state approved or rejected, with a comment shown on the run's page.
+	ReviewProtectionRule(ctx context.Context, repo, callbackURL, environment, state, comment string) error
 }
 
 // Slack is what the deploy gate says, and where.

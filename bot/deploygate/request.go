@@ -401,11 +401,17 @@ func (g *Gate) resolve(ctx context.Context, repo, ref string) (string, error) {
 }
 
 func (g *Gate) digest(d Deploy, r compliance.Report, policyHash string) render.Digest {
-	return render.Digest{
+	dg := render.Digest{
 		DeployID: d.ID, Service: d.Service, Env: d.Environment, Repo: d.Repo, Ref: d.Ref,
 		Requester: d.Requester, CompareURL: render.CompareURL(r), Report: r, PolicyHash: policyHash,
 		Emergency: d.Emergency, EmergencyReason: d.Reason,
 	}
+	if d.IsActions() {
+		// A GitHub Actions deploy: who started the run, and the run's page (kept in Reason).
+		dg.Actions = &render.ActionsRun{URL: d.Reason, Actor: strings.TrimPrefix(d.Requester, ActionsRequester)}
+		dg.EmergencyReason = ""
+	}
+	return dg
 }
 
 // publishFailure shows the failure report where the digest would have been and refuses the

@@ -23,6 +23,13 @@ import (
 // every repository that requires the old name, so it is a constant, not configuration.
 const StatusContext = "sockembot/compliance"
 
+// CheckRunName is the check run of the merge gate in GitHub App mode, required like the status.
+// Like StatusContext, it is a constant: renaming it would unblock every repository requiring it.
+const CheckRunName = "sockembot"
+
+// RecheckAction is the identifier of the check run's Re-check button.
+const RecheckAction = "recheck"
+
 // Commit status states as the GitHub API spells them.
 const (
 	StatusPending = "pending"
@@ -38,6 +45,11 @@ type GitHub interface {
 	FindComment(ctx context.Context, repo string, number int, marker string) (id int64, body string, found bool, err error)
 	MergedPullsSince(ctx context.Context, repo string, since time.Time) ([]compliance.PullRequest, error)
 	PullsForCommit(ctx context.Context, repo, sha, base string) ([]int, error)
+	// StartCheckRun creates check run name on headSHA, in progress (GitHub App mode only).
+	StartCheckRun(ctx context.Context, repo, headSHA, name string) (int64, error)
+	// FinishCheckRun completes check run id (or creates it completed when id is 0) with a
+	// conclusion, a title and a markdown summary, and a Re-check button when recheck is set.
+	FinishCheckRun(ctx context.Context, repo, headSHA, name string, id int64, conclusion, title, summary string, recheck bool) error
 }
 
 // Store is what the merge gate keeps: the evidence it reads back, and the reconcile cursors.
@@ -64,6 +76,12 @@ type Config struct {
 	ReleaseChannel string            // merge notes and direct-push alerts; "" posts nothing
 	Repos          []string          // the repositories reconcile looks at
 	Policy         compliance.Policy // the global policy
+	// CheckRuns (GitHub App mode) publishes each verdict as check run CheckRunName as well as
+	// the commit status: a check run is bound to the App, so branch protection can require it
+	// from that source and nobody else can forge it.
+	CheckRuns bool
+	// AppID is sockembot's GitHub App id; check_run events of other Apps' runs are ignored.
+	AppID int64
 }
 
 // Gate is the merge gate.
@@ -184,20 +202,18 @@ func (g *Gate) CheckPullRequest(ctx context.Context, repo string, number int, he
 		return check.Run{}, check.Errorf("check %s#%d: %w", repo, number, err)
 	}
 	defer unlock()
+	var runID int64
 	if headSHA != "" {
-		if err := g.GitHub.SetStatus(ctx, repo, headSHA, StatusPending, StatusContext, "checking tickets and approvals…", ""); err != nil {
-			// Not fatal: the verdict below is what counts, and it is set separately.
-			log.WithError(err).Warn("merge gate: pending status")
-		}
+		runID = g.pending(ctx, log, repo, headSHA)
 	}
 	run, err := g.Checker.Check(ctx, check.Request{Repo: repo, PR: number, Policy: g.Config.Policy, Trigger: trigger})
 	if err != nil {
-		// Fail closed: a check that could not run leaves the required status at error, which
-		// branch protection treats as not passing.
+		// Fail closed: a check that could not run leaves the required status at error (and the
+		// check run at failure), which branch protection treats as not passing.
 		g.checked(StatusError)
 		if headSHA != "" {
-			if serr := g.GitHub.SetStatus(ctx, repo, headSHA, StatusError, StatusContext, statusErrorDescription(err), ""); serr != nil {
-				err = errors.Join(err, check.Errorf("set error status: %w", serr))
+			if perr := g.publishError(ctx, repo, headSHA, runID, err); perr != nil {
+				err = errors.Join(err, perr)
 			}
 		}
 		return run, check.Errorf("check %s#%d: %w", repo, number, err)
@@ -209,8 +225,15 @@ func (g *Gate) CheckPullRequest(ctx context.Context, repo string, number int, he
 	}
 	g.checked(state)
 	head := run.Facts.Range.HeadSHA
-	if err := g.GitHub.SetStatus(ctx, repo, head, state, StatusContext, render.StatusDescription(cr), ""); err != nil {
-		return run, check.Errorf("check %s#%d: set status: %w", repo, number, err)
+	if runID != 0 && head != headSHA {
+		// The pull request moved while it was checked: the run on the old head is closed, and
+		// the verdict goes on the head the facts were read at.
+		g.supersede(ctx, log, repo, headSHA, runID, head)
+		runID = 0
+	}
+	intro := fmt.Sprintf("Pull request #%d checked at `%s` against the change policy (%s, policy `%s`).", number, render.Short(head), mdSource(run.PolicySource), render.Short(run.PolicyHash))
+	if err := g.publish(ctx, repo, head, runID, state, render.StatusDescription(cr), run.Report, intro); err != nil {
+		return run, check.Errorf("check %s#%d: %w", repo, number, err)
 	}
 	if err := g.publishComment(ctx, repo, number, head, cr); err != nil {
 		return run, check.Errorf("check %s#%d: %w", repo, number, err)

@@ -28,6 +28,15 @@ type Digest struct {
 	// Status replaces the buttons once something happened (confirmed, cancelled, a deployment
 	// status). It is mrkdwn: whoever writes it escapes what people wrote in it.
 	Status string
+	// Actions marks a deploy a GitHub Actions run asked for (through sockembot's deployment
+	// protection rule) rather than /deploy: it has no buttons, its answer is the Status.
+	Actions *ActionsRun
+}
+
+// ActionsRun is the GitHub Actions run behind a deploy.
+type ActionsRun struct {
+	URL   string // the run's page
+	Actor string // the GitHub login that started the run
 }
 
 // DigestMessage renders the root message and, for releases too big to list inline, the thread
@@ -46,11 +55,21 @@ func DigestMessage(d Digest) (root Message, thread []Message) {
 	case !r.Compliant:
 		root.Text = "Deploy refused: " + root.Text
 	}
+	by := "requested by " + Mention(d.Requester)
+	if d.Actions != nil {
+		root.Text = "GitHub Actions " + root.Text
+		header += " · GitHub Actions"
+		run := "GitHub Actions run"
+		if u := URL(d.Actions.URL); u != "" {
+			run = Link(u, run)
+		}
+		by = fmt.Sprintf("%s started by %s", run, Code(d.Actions.Actor))
+	}
 
 	b := []slack.Block{
 		slack.NewHeaderBlock(Plain(Clip(header, MaxHeaderText))),
-		Section(fmt.Sprintf("*%s* %s %s  ·  requested by %s",
-			Esc(d.Repo), Code(OrHead(d.Ref)), rangeLink(d.CompareURL, r.BaseSHA, r.HeadSHA), Mention(d.Requester))),
+		Section(fmt.Sprintf("*%s* %s %s  ·  %s",
+			Esc(d.Repo), Code(OrHead(d.Ref)), rangeLink(d.CompareURL, r.BaseSHA, r.HeadSHA), by)),
 	}
 	sum := "*" + summary(r, bad) + "*"
 	if len(bad) > 0 {
