@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"sockembot/bot"
 	"sockembot/bot/bottest"
 	fakegithub "sockembot/integrations/fake/github"
 	fakejira "sockembot/integrations/fake/jira"
@@ -274,5 +275,38 @@ func TestRunRefusesBadGitHubAppSettings(t *testing.T) {
 				t.Error("the key's content was printed")
 			}
 		})
+	}
+}
+
+// The App manifest subscribes to exactly the events the bot acts on, and asks for the least the
+// bot needs: nothing is written that is not in this list.
+func TestGitHubAppManifest(t *testing.T) {
+	data, err := os.ReadFile("github-app-manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Name           string               `json:"name"`
+		HookAttributes struct{ URL string } `json:"hook_attributes"`
+		Public         *bool                `json:"public"`
+		Permissions    map[string]string    `json:"default_permissions"`
+		Events         []string             `json:"default_events"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	events := slices.Sorted(slices.Values(m.Events))
+	if want := bot.WebhookEvents(); !slices.Equal(events, want) {
+		t.Errorf("manifest events %v, want the events the bot handles %v", events, want)
+	}
+	want := map[string]string{
+		"metadata": "read", "contents": "read", "pull_requests": "write", "checks": "write", "statuses": "write",
+		"deployments": "write", "actions": "read", "merge_queues": "read",
+	}
+	if fmt.Sprint(m.Permissions) != fmt.Sprint(want) {
+		t.Errorf("manifest permissions %v, want %v", m.Permissions, want)
+	}
+	if m.Public == nil || *m.Public || !strings.HasSuffix(m.HookAttributes.URL, "/webhooks/github") || m.Name == "" {
+		t.Errorf("manifest: public %v, hook %q, name %q", m.Public, m.HookAttributes.URL, m.Name)
 	}
 }

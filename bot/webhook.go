@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -460,4 +461,15 @@ func (a *App) processDelivery(ctx context.Context, d *store.Delivery) error {
 		return a.deploys.OnProtectionRule(ctx, ev)
 	}
 	return nil
+}
+
+// WebhookEvents are the GitHub webhook events the bot acts on, sorted: what its GitHub App
+// manifest (github-app-manifest.json) must subscribe to.
+func WebhookEvents() []string {
+	out := make([]string, 0, len(handledActions))
+	for e := range handledActions {
+		out = append(out, e)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -67,7 +67,10 @@ func TestDemoStory(t *testing.T) {
 		"6. Someone who may not deploy", "🔒 only @mallory sees, in #dev:", "not allowed to deploy",
 		"7. Search is down", "emergency override", "#incidents:", "Retroactive review needed",
 		"8. The overridden changes are reviewed", "You can't approve #2 retroactively", "Retroactive review of *#2* done by @bob",
-		"9. Everything above is evidence", "chain intact", "audit verify",
+		"9. A merge queue", "check run sockembot on", "success — Compliant", "failure — Not compliant: 1 of 2 changes",
+		"10. GitHub Actions deploys wait for sockembot", "answers workflow run", "approved", "· GitHub Actions", "GitHub Actions run",
+		"answers workflow run", "rejected", "re-run the workflow job",
+		"11. Everything above is evidence", "chain intact", "audit verify",
 	} {
 		i := strings.Index(out[at:], want)
 		if i < 0 {

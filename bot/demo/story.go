@@ -56,7 +56,8 @@ The fakes listen on local ports; their links read github.example and jira.exampl
 // request until a second person approves it, a compliant release going to production (digest,
 // Deploy, GitHub deployment, its statuses in the thread, Jira updated), a release refused, a
 // failure report when GitHub breaks, someone not allowed to deploy, an emergency deploy past
-// the violations and its retroactive review, and the evidence chain verified at the end.
+// the violations and its retroactive review, a merge queue, GitHub Actions deployments approved
+// and rejected, and the evidence chain verified at the end. The bot runs as a GitHub App.
 //
 // keepDir, when set, is where the demo's SQLite store is kept after it ends (created if need
 // be), with its evidence key beside it in KeyFile, so `sockembot audit verify` and `audit
@@ -83,7 +84,7 @@ func Demo(ctx context.Context, out io.Writer, keepDir string) error {
 	}
 	clk := &clock{now: storyStart}
 	// One retry keeps the GitHub outage short; `run` uses the adapter's defaults.
-	w, err := Start(ctx, Options{Dir: dir, EvidenceKey: key, GitHubRetries: 1, Now: clk.Now, StoreNow: clk.Now})
+	w, err := Start(ctx, Options{Dir: dir, EvidenceKey: key, GitHubRetries: 1, Now: clk.Now, StoreNow: clk.Now, App: true})
 	if err != nil {
 		return fmt.Errorf("start the demo: %w", err)
 	}
@@ -131,6 +132,7 @@ type story struct {
 	jira       int // Jira comments told
 	deliveries int // webhooks sent
 	moves      int // Jira transitions told
+	refused    int // the pull request the merge queue refused
 }
 
 type told struct {
@@ -152,7 +154,7 @@ const wait = 30 * time.Second
 func (s *story) play(ctx context.Context) error {
 	for _, scene := range []func(context.Context) error{
 		s.mergeGate, s.approveAndMerge, s.compliantRelease, s.refusedRelease, s.githubDown,
-		s.notAllowed, s.emergency, s.retroReview, s.evidence,
+		s.notAllowed, s.emergency, s.retroReview, s.mergeQueue, s.actionsDeploys, s.evidence,
 	} {
 		if err := scene(ctx); err != nil {
 			return fmt.Errorf("scene %d: %w", s.scene, err)
@@ -354,6 +356,81 @@ func (s *story) retroReview(ctx context.Context) error {
 	return nil
 }
 
+func (s *story) mergeQueue(ctx context.Context) error {
+	s.title("A merge queue: each group of queued pull requests is checked as a whole")
+	s.w.Jira.AddIssue("PAY-104", "In Progress")
+	pay := s.w.GitHub.Repo("acme/payments")
+	good := pay.OpenPR(fakegithub.PR{Title: "PAY-104 Refund webhooks", Author: "carol", Branch: "carol/refund-webhooks",
+		Reviews: []fakegithub.Review{{User: "dave", State: "APPROVED"}}})
+	bad := pay.OpenPR(fakegithub.PR{Title: "Raise the retry limit", Author: "erin", Branch: "erin/retries"})
+	s.refused = bad.Number
+	// The queue builds a group for each queued pull request: its own, on top of those ahead of it.
+	first := pay.QueuePRs(fakegithub.MergeCommit, good.Number)
+	second := pay.QueuePRs(fakegithub.MergeCommit, good.Number, bad.Number)
+	for _, q := range []struct {
+		g    fakegithub.MergeGroup
+		what string
+	}{
+		{first, fmt.Sprintf("#%d", good.Number)},
+		{second, fmt.Sprintf("#%d and #%d", good.Number, bad.Number)},
+	} {
+		s.act("GitHub: the merge queue of acme/payments builds a group of %s on main (%s); GitHub sends a merge_group webhook (checks_requested)", q.what, render.Short(q.g.HeadSHA))
+		if err := s.webhook(ctx, "merge_group", func() ([]byte, error) { return s.w.MergeGroupEvent(ctx, "acme/payments", q.g, "checks_requested", "") }); err != nil {
+			return err
+		}
+		s.tellGitHub(pay, 0, q.g.HeadSHA)
+	}
+	pay.MergeQueued(first)
+	s.act("GitHub: the first group's check passed, so the queue merges #%d into main", good.Number)
+	s.act("GitHub: the second group's check failed: the queue drops it, and #%d stays out of main; GitHub sends a merge_group webhook (destroyed)", bad.Number)
+	return s.webhook(ctx, "merge_group", func() ([]byte, error) {
+		return s.w.MergeGroupEvent(ctx, "acme/payments", second, "destroyed", "invalidated")
+	})
+}
+
+func (s *story) actionsDeploys(ctx context.Context) error {
+	s.title("GitHub Actions deploys wait for sockembot: one approved, one rejected")
+	pay := s.w.GitHub.Repo("acme/payments")
+	head := pay.Head()
+	run := pay.WaitingRun("production", head, "main", "carol")
+	s.act("GitHub Actions: carol's workflow run %d wants to deploy acme/payments main (%s) to production; the environment's protection rule sends sockembot a deployment_protection_rule webhook", run.RunID, render.Short(head))
+	if err := s.webhook(ctx, "deployment_protection_rule", func() ([]byte, error) {
+		return s.w.ProtectionRuleEvent(ctx, "acme/payments", run, "production", head, "main", "carol", "workflow_dispatch")
+	}); err != nil {
+		return err
+	}
+	s.tellActions(run)
+	if err := s.waitAnchor(ctx); err != nil {
+		return err
+	}
+	s.tellSlack()
+	s.act("GitHub Actions deploys it and reports deployment %d success; GitHub sends a deployment_status webhook", run.DeploymentID)
+	if err := s.webhook(ctx, "deployment_status", func() ([]byte, error) {
+		return s.w.StatusEvent(ctx, "acme/payments", run.DeploymentID, "success", "deployed by GitHub Actions")
+	}); err != nil {
+		return err
+	}
+	s.tellJira()
+	s.tellSlack()
+
+	// An admin merges the pull request the queue refused, past the rules.
+	pay.Merge(s.refused, fakegithub.MergeCommit)
+	head = pay.Head()
+	run = pay.WaitingRun("production", head, "main", "erin")
+	s.act("GitHub: an admin merges “Raise the retry limit” past the rules; erin's workflow run %d wants to deploy main (%s) to production", run.RunID, render.Short(head))
+	if err := s.webhook(ctx, "deployment_protection_rule", func() ([]byte, error) {
+		return s.w.ProtectionRuleEvent(ctx, "acme/payments", run, "production", head, "main", "erin", "push")
+	}); err != nil {
+		return err
+	}
+	s.tellActions(run)
+	if err := s.waitAnchor(ctx); err != nil {
+		return err
+	}
+	s.tellSlack()
+	return nil
+}
+
 func (s *story) evidence(ctx context.Context) error {
 	s.title("Everything above is evidence: the chain an auditor verifies")
 	s.act("sockembot audit verify")
@@ -540,6 +617,24 @@ func (s *story) tellGitHub(r *fakegithub.Repo, number int, sha string) {
 		s.github[key] = st.State
 		fmt.Fprintf(&s.b, "GitHub ◂ commit status %s on %s: %s — %s\n", st.Context, render.Short(sha), st.State, st.Description)
 	}
+	for _, cr := range r.CheckRuns(sha) {
+		key := fmt.Sprintf("check run %d", cr.ID)
+		state := cr.Status + " " + cr.Conclusion
+		if s.github[key] == state {
+			continue
+		}
+		s.github[key] = state
+		if cr.Status != "completed" {
+			fmt.Fprintf(&s.b, "GitHub ◂ check run %s on %s: %s\n", cr.Name, render.Short(sha), cr.Status)
+			continue
+		}
+		fmt.Fprintf(&s.b, "GitHub ◂ check run %s on %s: %s — %s\n", cr.Name, render.Short(sha), cr.Conclusion, cr.Title)
+		writeLines(&s.b, "  │ ", "  │ ", strings.Split(strings.TrimRight(cr.Summary, "\n"), "\n"))
+	}
+	if number == 0 {
+		s.last = ""
+		return
+	}
 	for _, c := range r.Comments(number) {
 		key := fmt.Sprintf("comment %d", c.ID)
 		if prev, seen := s.github[key]; seen && prev == c.Body {
@@ -552,6 +647,17 @@ func (s *story) tellGitHub(r *fakegithub.Repo, number int, sha string) {
 		s.github[key] = c.Body
 		fmt.Fprintf(&s.b, "GitHub ◂ %s %s %s#%d:\n", c.User, verb, r.FullName(), number)
 		writeLines(&s.b, "  │ ", "  │ ", strings.Split(strings.TrimRight(c.Body, "\n"), "\n"))
+	}
+	s.last = ""
+}
+
+// tellActions tells sockembot's answer to a GitHub Actions run waiting on its protection rule.
+func (s *story) tellActions(run fakegithub.ActionsRun) {
+	for _, r := range s.w.GitHub.ProtectionReviews() {
+		if r.RunID == run.RunID {
+			fmt.Fprintf(&s.b, "GitHub ◂ sockembot answers workflow run %d (%s): %s\n", r.RunID, r.Environment, r.State)
+			writeLines(&s.b, "  │ ", "  │ ", strings.Split(strings.TrimRight(r.Comment, "\n"), "\n"))
+		}
 	}
 	s.last = ""
 }

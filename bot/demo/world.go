@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bradleyfalzon/ghinstallation/v2"
 	gh "github.com/google/go-github/v62/github"
 	"github.com/sirupsen/logrus"
 
@@ -87,6 +88,11 @@ type Options struct {
 	// sets both to one fixed clock so every run writes the same evidence.
 	Now      func() time.Time
 	StoreNow func() time.Time
+	// App runs the bot as a GitHub App, as `run` does with GITHUB_APP_ID: the fake GitHub then
+	// wants the App's JWT for installation tokens and an installation token on every repository
+	// call, and the merge gate writes check runs. The demo runs so; the test rigs run with a token
+	// unless they ask.
+	App bool
 }
 
 // The fakes are reached under these names, whatever port they listen on: the links the bot
@@ -95,6 +101,15 @@ const (
 	GitHubHost = "github.example"
 	JiraHost   = "jira.example"
 )
+
+// ghOptions are the fake GitHub's options: named github.example, and a GitHub App's host in App mode.
+func ghOptions(app bool) fakegithub.Options {
+	o := fakegithub.Options{PublicURL: "http://" + GitHubHost}
+	if app {
+		o.App = &fakegithub.AppOptions{}
+	}
+	return o
+}
 
 func demoConfig() bot.Config {
 	cfg := bot.DefaultConfig()
@@ -125,7 +140,7 @@ func Start(ctx context.Context, opts Options) (w *World, err error) {
 			ChannelNames: map[string]string{Release: "releases", Dev: "dev", Incidents: "incidents"},
 			UserGroups:   map[string][]string{OpsGroup: {Bob}},
 		}),
-		GitHub: fakegithub.New(fakegithub.Options{PublicURL: "http://" + GitHubHost}),
+		GitHub: fakegithub.New(ghOptions(opts.App)),
 		Jira:   fakejira.New(fakejira.Options{}),
 		done:   make(chan error, 1),
 	}
@@ -154,7 +169,13 @@ func Start(ctx context.Context, opts Options) (w *World, err error) {
 		GitHubHost + ":80": listenAddr(w.GitHub.URL()),
 		JiraHost + ":80":   listenAddr(w.Jira.URL()),
 	})}
-	ghc, err := github.New(github.Options{BaseURL: "http://" + GitHubHost + "/api/v3/", HTTPClient: hc, Retries: opts.GitHubRetries, Backoff: 50 * time.Millisecond})
+	ghOpts := github.Options{BaseURL: "http://" + GitHubHost + "/api/v3/", HTTPClient: hc, Retries: opts.GitHubRetries, Backoff: 50 * time.Millisecond}
+	var appID int64
+	if opts.App {
+		appID = w.GitHub.AppID()
+		ghOpts.App = &github.AppAuth{ID: appID, PrivateKey: w.GitHub.AppPrivateKeyPEM()}
+	}
+	ghc, err := github.New(ghOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +183,18 @@ func Start(ctx context.Context, opts Options) (w *World, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if w.CD, err = gh.NewClient(nil).WithEnterpriseURLs(w.GitHub.URL(), w.GitHub.URL()); err != nil {
+	var cdHTTP *http.Client
+	if opts.App {
+		// The CD system (GitHub's own side of the story: payloads, deployment statuses) needs an
+		// installation token too: it acts as the App's installation on the acme organisation.
+		tr, err := ghinstallation.New(http.DefaultTransport, appID, w.GitHub.InstallationID("acme"), w.GitHub.AppPrivateKeyPEM())
+		if err != nil {
+			return nil, err
+		}
+		tr.BaseURL = strings.TrimSuffix(w.GitHub.URL(), "/")
+		cdHTTP = &http.Client{Transport: tr}
+	}
+	if w.CD, err = gh.NewClient(cdHTTP).WithEnterpriseURLs(w.GitHub.URL(), w.GitHub.URL()); err != nil {
 		return nil, err
 	}
 	cfg := demoConfig()
@@ -180,6 +212,7 @@ func Start(ctx context.Context, opts Options) (w *World, err error) {
 		Store:         w.Store,
 		Slack:         slackapi.New(slackapi.Options{BotToken: w.Slack.BotToken(), AppToken: w.Slack.AppToken(), APIURL: w.Slack.APIURL(), Log: log}),
 		WebhookSecret: []byte(Secret),
+		GitHubAppID:   appID,
 		Addr:          "127.0.0.1:0",
 		Log:           log,
 		ReplicaID:     "demo",
@@ -411,4 +444,57 @@ func (w *World) ReviewEvent(ctx context.Context, repo string, number int, action
 	}
 	rv := reviews[len(reviews)-1]
 	return json.Marshal(gh.PullRequestReviewEvent{Action: gh.String(action), Review: rv, PullRequest: pr, Repo: r, Sender: rv.User})
+}
+
+// MergeGroupEvent is the merge_group webhook GitHub sends when the merge queue of repo asks for
+// the checks of group g (checks_requested) or drops it (destroyed, for reason).
+func (w *World) MergeGroupEvent(ctx context.Context, repo string, g fakegithub.MergeGroup, action, reason string) ([]byte, error) {
+	owner, name, _ := strings.Cut(repo, "/")
+	r, _, err := w.CD.Repositories.Get(ctx, owner, name)
+	if err != nil {
+		return nil, fmt.Errorf("github: repository %s: %w", repo, err)
+	}
+	c, _, err := w.CD.Repositories.GetCommit(ctx, owner, name, g.HeadSHA, nil)
+	if err != nil {
+		return nil, fmt.Errorf("github: commit %s of %s: %w", g.HeadSHA, repo, err)
+	}
+	body, err := json.Marshal(gh.MergeGroupEvent{
+		Action: gh.String(action), Repo: r, Sender: &gh.User{Login: gh.String("github-merge-queue[bot]"), Type: gh.String("Bot")},
+		MergeGroup: &gh.MergeGroup{
+			HeadSHA: gh.String(g.HeadSHA), HeadRef: gh.String(g.HeadRef), BaseSHA: gh.String(g.BaseSHA), BaseRef: gh.String(g.BaseRef),
+			HeadCommit: &gh.Commit{SHA: c.SHA, Message: c.GetCommit().Message, Author: c.GetCommit().Author, Committer: c.GetCommit().Committer},
+		},
+	})
+	if err != nil || reason == "" {
+		return body, err
+	}
+	// go-github has no field for the reason a group was destroyed; GitHub sends it at top level.
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, err
+	}
+	m["reason"] = reason
+	return json.Marshal(m)
+}
+
+// ProtectionRuleEvent is the deployment_protection_rule webhook GitHub sends when run, started by
+// actor on event, waits to deploy sha to env: the fields GitHub's deliveries carry, the workflow
+// run and the SHA included.
+func (w *World) ProtectionRuleEvent(ctx context.Context, repo string, run fakegithub.ActionsRun, env, sha, ref, actor, event string) ([]byte, error) {
+	owner, name, _ := strings.Cut(repo, "/")
+	r, _, err := w.CD.Repositories.Get(ctx, owner, name)
+	if err != nil {
+		return nil, fmt.Errorf("github: repository %s: %w", repo, err)
+	}
+	return json.Marshal(map[string]any{
+		"action": "requested", "environment": env, "event": event,
+		"deployment_callback_url": run.CallbackURL,
+		"deployment":              map[string]any{"id": run.DeploymentID, "environment": env, "sha": sha, "ref": ref},
+		"pull_requests":           []any{},
+		"sha":                     sha, "ref": ref,
+		"repository":   r,
+		"sender":       map[string]any{"login": actor, "type": "User"},
+		"installation": map[string]any{"id": w.GitHub.InstallationID(owner)},
+		"workflow_run": map[string]any{"id": run.RunID, "html_url": run.RunURL},
+	})
 }

@@ -130,8 +130,11 @@ func (g *Gate) OnProtectionRule(ctx context.Context, ev compliance.DeploymentPro
 		}
 	case run.Report.Compliant:
 		review.State = ReviewApproved
-		review.Comment = fmt.Sprintf("sockembot: approved. %s %s..%s: all %d changes meet the change policy (policy %s, evidence record %d).",
-			d.Repo, render.Short(d.BaseSHA), render.Short(d.HeadSHA), len(run.Report.Changes), render.Short(run.PolicyHash), run.Seq)
+		review.Comment = fmt.Sprintf("sockembot: approved. %s %s..%s: %s the change policy (policy %s, evidence record %d).",
+			d.Repo, render.Short(d.BaseSHA), render.Short(d.HeadSHA), everyChange(len(run.Report.Changes)), render.Short(run.PolicyHash), run.Seq)
+		if len(run.Report.Changes) == 0 {
+			review.Comment = fmt.Sprintf("sockembot: approved. %s already runs %s: nothing new to check.", d.Environment, render.Short(d.HeadSHA))
+		}
 	default:
 		review.State = ReviewRejected
 		review.Comment = rejectComment(d, run)
@@ -324,8 +327,8 @@ func (g *Gate) serviceOf(repo, env string) string {
 func rejectComment(d Deploy, run check.Run) string {
 	var b strings.Builder
 	bad := render.NonCompliant(run.Report)
-	fmt.Fprintf(&b, "sockembot: rejected. %s %s..%s: %d of %d changes break the change policy (%s). Fix these, then re-run the job:\n",
-		d.Repo, render.Short(d.BaseSHA), render.Short(d.HeadSHA), len(bad), len(run.Report.Changes), strings.Join(bad, ", "))
+	fmt.Fprintf(&b, "sockembot: rejected. %s %s..%s: %d of %d %s the change policy (%s). Fix these, then re-run the job:\n",
+		d.Repo, render.Short(d.BaseSHA), render.Short(d.HeadSHA), len(bad), len(run.Report.Changes), pick(len(bad) == 1, "change breaks", "changes break"), strings.Join(bad, ", "))
 	for _, c := range run.Report.Changes {
 		for _, v := range c.Violations {
 			fmt.Fprintf(&b, "- %s %s: %s\n", c.Name(), v.Code, v.Message)
@@ -333,6 +336,21 @@ func rejectComment(d Deploy, run check.Run) string {
 	}
 	fmt.Fprintf(&b, "Evidence record %d, policy %s.", run.Seq, render.Short(run.PolicyHash))
 	return render.TruncateRunes(b.String(), maxReviewComment)
+}
+
+// everyChange says all n changes meet the policy, in good English.
+func everyChange(n int) string {
+	if n == 1 {
+		return "the 1 change meets"
+	}
+	return fmt.Sprintf("all %d changes meet", n)
+}
+
+func pick(cond bool, yes, no string) string {
+	if cond {
+		return yes
+	}
+	return no
 }
 
 // plain turns the bot's own mrkdwn back into plain text for GitHub: no backticks or stars, and

@@ -72,7 +72,7 @@ func TestActionsDeploymentApprovedAndRejected(t *testing.T) {
 	if len(got) != 1 || got[0].State != "approved" || got[0].Environment != "production" || got[0].AppID != e.GitHub.AppID() {
 		t.Fatalf("reviews %+v, want one approval by the App", got)
 	}
-	if !strings.Contains(got[0].Comment, "all 1 changes meet the change policy") {
+	if !strings.Contains(got[0].Comment, "the 1 change meets the change policy") {
 		t.Errorf("comment %q", got[0].Comment)
 	}
 	msgs := e.Messages()
@@ -120,7 +120,7 @@ func TestActionsDeploymentApprovedAndRejected(t *testing.T) {
 	if len(got) != 1 || got[0].State != "rejected" {
 		t.Fatalf("reviews %+v, want a rejection", got)
 	}
-	for _, want := range []string{"rejected", "#2 missing_ticket", "#2 missing_approval", "1 of 1 changes"} {
+	for _, want := range []string{"rejected", "#2 missing_ticket", "#2 missing_approval", "1 of 1 change breaks"} {
 		if !strings.Contains(got[0].Comment, want) {
 			t.Errorf("rejection comment lacks %q:\n%s", want, got[0].Comment)
 		}

@@ -103,14 +103,15 @@ func mdChange(c compliance.ChangeReport) string {
 	return name
 }
 
-// mdEsc makes text people wrote inert in GitHub markdown, inside a table cell too: every
-// punctuation mark markdown acts on is backslash-escaped, line breaks become spaces, and an @ is
-// followed by a zero-width joiner so no mention is made.
+// mdEsc makes text people wrote inert in GitHub markdown, inside a table cell too: emphasis,
+// code, links, HTML, table pipes and autolinks (the colon of https:) are backslash-escaped, line
+// breaks become spaces, and an @ is followed by a zero-width joiner so no mention is made. What
+// only acts at the start of a line (#, -, +) cannot start one here.
 func mdEsc(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch r {
-		case '\\', '`', '*', '_', '{', '}', '[', ']', '(', ')', '#', '+', '-', '!', '|', '<', '>', '~', '&', ':':
+		case '\\', '`', '*', '_', '[', ']', '|', '<', '>', '~', '&', ':':
 			b.WriteByte('\\')
 			b.WriteRune(r)
 		case '@':

@@ -105,7 +105,11 @@ func DigestMessage(d Digest) (root Message, thread []Message) {
 	switch {
 	case !r.Compliant && !overridden:
 		tail = append(tail, slack.NewDividerBlock())
-		tail = append(tail, refusalBlocks(r, violations, inline)...)
+		again := "Fix these and run /deploy again."
+		if d.Actions != nil {
+			again = "Fix these and re-run the workflow job."
+		}
+		tail = append(tail, refusalBlocks(r, violations, inline, again)...)
 	case d.Buttons:
 		tail = append(tail, slack.NewActionBlock(fmt.Sprintf("deploy:%d", d.DeployID),
 			slack.NewButtonBlockElement(ActionDeploy, fmt.Sprint(d.DeployID), Plain("Deploy")).WithStyle(slack.StylePrimary),
@@ -159,7 +163,7 @@ func overrideBlocks(d Digest, lines []string) []slack.Block {
 
 // refusalBlocks names every violation with its change, then Clippy. When the changes are in the
 // thread, the list here is cut to one section and points there.
-func refusalBlocks(r compliance.Report, lines []string, inline bool) []slack.Block {
+func refusalBlocks(r compliance.Report, lines []string, inline bool, again string) []slack.Block {
 	text := "*Deploy refused*\n" + strings.Join(lines, "\n")
 	var out []slack.Block
 	if inline {
@@ -185,7 +189,7 @@ func refusalBlocks(r compliance.Report, lines []string, inline bool) []slack.Blo
 	if n := len(NonCompliant(r)); n > len(said) {
 		said = append(said, fmt.Sprintf("... and %d more", n-len(said)))
 	}
-	said = append(said, "Fix these and run /deploy again.")
+	said = append(said, again)
 	out = append(out, Section(CodeBlock(Clippy(said...))))
 	return out
 }
