@@ -117,9 +117,7 @@ func (g *Gate) OnProtectionRule(ctx context.Context, ev compliance.DeploymentPro
 		if err := g.refuse(ctx, &d, "refused: "+ue.msg, compliance.Report{}); err != nil {
 			return err
 		}
-		if err := g.actionsRefusal(ctx, &d, ue.msg); err != nil {
-			return err
-		}
+		g.actionsRefusal(ctx, &d, ue.msg)
 	case err != nil:
 		g.log().WithError(err).WithField("deploy_id", d.ID).Error("actions deploy check failed")
 		review.State, review.Error = ReviewRejected, err.Error()
@@ -148,9 +146,7 @@ func (g *Gate) OnProtectionRule(ctx context.Context, ev compliance.DeploymentPro
 		if err := g.refuse(ctx, &d, "not compliant", run.Report); err != nil {
 			return err
 		}
-		if err := g.actionsDigest(ctx, &d, &run, run.PolicyHash, "⛔ *Rejected*: GitHub Actions will not deploy this."); err != nil {
-			return err
-		}
+		g.actionsDigest(ctx, &d, &run, run.PolicyHash, "⛔ *Rejected*: GitHub Actions will not deploy this.")
 	}
 	review.Comment = render.TruncateRunes(review.Comment, maxReviewComment)
 	if err := g.record(ctx, compliance.EvidenceActionsReview, d.Repo, subject, review); err != nil {
@@ -233,9 +229,7 @@ func (g *Gate) approveActions(ctx context.Context, d *Deploy, run check.Run, com
 		return err
 	}
 	d.State = StateConfirming
-	if err := g.actionsDigest(ctx, d, &run, run.PolicyHash, "✅ *Approved*: GitHub Actions may deploy this."); err != nil {
-		return err
-	}
+	g.actionsDigest(ctx, d, &run, run.PolicyHash, "✅ *Approved*: GitHub Actions may deploy this.")
 	if _, _, err := g.recordDeployment(ctx, *d, d.Requester, d.GitHubDeploymentID, run.Report, run.PolicyHash, run.PolicySource); err != nil {
 		return err
 	}
@@ -257,14 +251,16 @@ func (g *Gate) refuse(ctx context.Context, d *Deploy, reason string, report comp
 
 // actionsRefusal posts, where the digest would be, why an Actions deploy was rejected before any
 // check ran (msg is mrkdwn written by the bot).
-func (g *Gate) actionsRefusal(ctx context.Context, d *Deploy, msg string) error {
+func (g *Gate) actionsRefusal(ctx context.Context, d *Deploy, msg string) {
 	text := fmt.Sprintf("⛔ GitHub Actions deploy of %s %s → *%s* rejected: %s\n%s", render.Esc(d.Repo), render.Code(render.Short(d.HeadSHA)), d.Environment, msg, actionsByline(*d))
 	ts, err := g.post(ctx, g.Config.ReleaseChannel, "", text)
-	if err != nil {
-		return err
+	if err == nil {
+		d.Channel, d.TS = g.Config.ReleaseChannel, ts
+		err = g.Store.UpdateDeploy(ctx, d.ID, func(x *Deploy) { x.Channel, x.TS = d.Channel, d.TS })
 	}
-	d.Channel, d.TS = g.Config.ReleaseChannel, ts
-	return g.Store.UpdateDeploy(ctx, d.ID, func(x *Deploy) { x.Channel, x.TS = d.Channel, d.TS })
+	if err != nil {
+		g.log().WithError(err).WithField("deploy_id", d.ID).Warn("actions deploy: post the refusal")
+	}
 }
 
 // actionsByline says where an Actions deploy came from: the run, and who started it.
@@ -277,8 +273,15 @@ func actionsByline(d Deploy) string {
 }
 
 // actionsDigest posts an Actions deploy's digest, with status (mrkdwn) in place of buttons, and
-// its thread.
-func (g *Gate) actionsDigest(ctx context.Context, d *Deploy, run *check.Run, policyHash, status string) error {
+// its thread. Slack failing does not hold the answer up: the job waits on GitHub's answer, and
+// the evidence is recorded either way; a failure is logged.
+func (g *Gate) actionsDigest(ctx context.Context, d *Deploy, run *check.Run, policyHash, status string) {
+	if err := g.postActionsDigest(ctx, d, run, policyHash, status); err != nil {
+		g.log().WithError(err).WithField("deploy_id", d.ID).Warn("actions deploy: post the digest")
+	}
+}
+
+func (g *Gate) postActionsDigest(ctx context.Context, d *Deploy, run *check.Run, policyHash, status string) error {
 	dg := g.digest(*d, run.Report, policyHash)
 	dg.Status = status
 	root, thread := render.DigestMessage(dg)

@@ -202,3 +202,25 @@ func onlyInstallationTokens(t *testing.T, e *bottest.Hooks) {
 		}
 	}
 }
+
+// Slack not answering (the bot is not in the release channel) does not hold a GitHub Actions job
+// up: the answer still goes to GitHub, once, with its evidence; only the digest is missing.
+func TestActionsDeploymentAnsweredWhenSlackFails(t *testing.T) {
+	e, r := actionsRig(t)
+	e.Slack.NotInChannel(bottest.Channel)
+	run := r.WaitingRun("production", r.Head(), "main", "alice")
+	e.Deliver("deployment_protection_rule", protectionPayload(t, run, "production", r.Head(), "alice"))
+	e.Drain()
+	if got := reviewsOf(e, run.RunID); len(got) != 1 || got[0].State != "approved" {
+		t.Fatalf("reviews %+v, want one approval", got)
+	}
+	if n := len(e.Records(compliance.EvidenceDeploymentCreated, "")); n != 1 {
+		t.Errorf("%d deployment_created records, want 1", n)
+	}
+	if n := e.Pending(); n != 0 {
+		t.Errorf("%d deliveries pending", n)
+	}
+	if m := e.Messages(); len(m) != 0 {
+		t.Fatalf("Slack took %d messages: this test needs it refusing them", len(m))
+	}
+}
