@@ -276,29 +276,11 @@ func actionsByline(d Deploy) string {
 // its thread. Slack failing does not hold the answer up: the job waits on GitHub's answer, and
 // the evidence is recorded either way; a failure is logged.
 func (g *Gate) actionsDigest(ctx context.Context, d *Deploy, run *check.Run, policyHash, status string) {
-	if err := g.postActionsDigest(ctx, d, run, policyHash, status); err != nil {
-		g.log().WithError(err).WithField("deploy_id", d.ID).Warn("actions deploy: post the digest")
-	}
-}
-
-func (g *Gate) postActionsDigest(ctx context.Context, d *Deploy, run *check.Run, policyHash, status string) error {
 	dg := g.digest(*d, run.Report, policyHash)
 	dg.Status = status
-	root, thread := render.DigestMessage(dg)
-	ts, err := g.postMessage(ctx, g.Config.ReleaseChannel, "", root)
-	if err != nil {
-		return err
+	if err := g.postDigest(ctx, d, dg); err != nil {
+		g.log().WithError(err).WithField("deploy_id", d.ID).Warn("actions deploy: post the digest")
 	}
-	d.Channel, d.TS = g.Config.ReleaseChannel, ts
-	if err := g.Store.UpdateDeploy(ctx, d.ID, func(x *Deploy) { x.Channel, x.TS = d.Channel, d.TS }); err != nil {
-		return err
-	}
-	for _, m := range thread {
-		if _, err := g.postMessage(ctx, d.Channel, ts, m); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // answer tells GitHub: approved or rejected, with the comment shown on the run's page.

@@ -365,6 +365,21 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 
 	dg := g.digest(*d, run.Report, run.PolicyHash)
 	dg.Buttons = next == StateReady
+	if err := g.postDigest(ctx, d, dg); err != nil {
+		return err
+	}
+	if next == StateRefused {
+		g.postAnchor(ctx, *d)
+	}
+	if d.Emergency {
+		return g.Emergencies.Announce(ctx, *d, run.Report)
+	}
+	return nil
+}
+
+// postDigest posts d's digest in the release channel, keeps where it is on d, and posts the
+// thread replies of a release too big for one message.
+func (g *Gate) postDigest(ctx context.Context, d *Deploy, dg render.Digest) error {
 	root, thread := render.DigestMessage(dg)
 	ts, err := g.postMessage(ctx, g.Config.ReleaseChannel, "", root)
 	if err != nil {
@@ -378,12 +393,6 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 		if _, err := g.postMessage(ctx, d.Channel, ts, m); err != nil {
 			return err
 		}
-	}
-	if next == StateRefused {
-		g.postAnchor(ctx, *d)
-	}
-	if d.Emergency {
-		return g.Emergencies.Announce(ctx, *d, run.Report)
 	}
 	return nil
 }
