@@ -9,13 +9,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"sockembot/bot"
 	"sockembot/bot/bottest"
@@ -76,27 +73,8 @@ func TestRunAsGitHubAppEndToEnd(t *testing.T) {
 		"SOCKEMBOT_CONFIG=" + cfg, "METRICS_ADDR=off",
 	}
 
-	cmd := exec.Command(binary, "run")
-	cmd.Env, cmd.Dir = env, dir
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
-	if !sl.WaitConnections(1, 20*time.Second) {
-		t.Fatalf("sockembot run never connected to Slack:\n%s", stderr.String())
-	}
-	until := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s\n%s", what, stderr.String())
-			}
-		}
-	}
+	bot := startRun(t, env, dir, sl)
+	until, stderr := bot.until, bot.stderr
 	deliveries := 0
 	deliver := func(event string, body []byte) {
 		t.Helper()
@@ -193,15 +171,7 @@ func TestRunAsGitHubAppEndToEnd(t *testing.T) {
 	}
 	until("both digests", func() bool { return len(sl.Messages("C0RELEASE")) >= 2 })
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("run exited with %v after SIGTERM:\n%s", err, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not stop on SIGTERM")
-	}
+	bot.stop()
 
 	// No repository call without an installation token; tokens only ever minted with the JWT.
 	for _, rq := range gh.Requests() {

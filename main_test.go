@@ -674,28 +674,8 @@ func TestRunServesADeployEndToEnd(t *testing.T) {
 		"GITHUB_WEBHOOK_SECRET=hook-secret", "PORT="+port, "DATABASE_URL="+db, "SOCKEMBOT_CONFIG="+cfg,
 		"METRICS_ADDR=127.0.0.1:"+metricsPort, "METRICS_TOKEN=metrics-s3cret")
 
-	cmd := exec.Command(binary, "run")
-	cmd.Env, cmd.Dir = env, dir
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill() })
-
-	if !sl.WaitConnections(1, 20*time.Second) {
-		t.Fatalf("sockembot run never connected to Slack:\n%s", stderr.String())
-	}
-	until := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s\n%s\n%s", what, sl.Render(), stderr.String())
-			}
-		}
-	}
+	bot := startRun(t, env, dir, sl)
+	until, stderr := bot.until, bot.stderr
 	until("/healthz", func() bool {
 		resp, err := http.Get("http://127.0.0.1:" + port + "/healthz")
 		if err != nil {
@@ -756,15 +736,7 @@ func TestRunServesADeployEndToEnd(t *testing.T) {
 	}
 	until("the confirmation in the thread", func() bool { return len(sl.Thread("C0RELEASE", digest.TS)) >= 2 })
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("run exited with %v after SIGTERM:\n%s", err, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not stop on SIGTERM")
-	}
+	bot.stop()
 	for _, secret := range []string{ghToken, jiraToken, sl.BotToken(), sl.AppToken(), "hook-secret", "metrics-s3cret"} {
 		if strings.Contains(stderr.String(), secret) {
 			t.Errorf("run logged a secret")
@@ -778,6 +750,56 @@ func TestRunServesADeployEndToEnd(t *testing.T) {
 	var rows []map[string]any
 	if err := json.Unmarshal([]byte(export.stdout), &rows); err != nil || len(rows) != 1 || rows[0]["deployer"] != "U0ALICE" || rows[0]["compliant"] != true {
 		t.Fatalf("export after the deploy: %v\n%s", err, export.stdout)
+	}
+}
+
+// runningBot is `sockembot run` as a process, connected to the fake Slack.
+type runningBot struct {
+	t      *testing.T
+	sl     *fakeslack.Server
+	stderr *bytes.Buffer // stdout and stderr: the logs
+	exited chan error
+	cmd    *exec.Cmd
+}
+
+// startRun starts `sockembot run` with env in dir and waits until it connects to sl.
+func startRun(t *testing.T, env []string, dir string, sl *fakeslack.Server) *runningBot {
+	t.Helper()
+	b := &runningBot{t: t, sl: sl, stderr: &bytes.Buffer{}, exited: make(chan error, 1), cmd: exec.Command(binary, "run")}
+	b.cmd.Env, b.cmd.Dir = env, dir
+	b.cmd.Stdout, b.cmd.Stderr = b.stderr, b.stderr
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { b.exited <- b.cmd.Wait() }()
+	t.Cleanup(func() { b.cmd.Process.Kill() })
+	if !sl.WaitConnections(1, 20*time.Second) {
+		t.Fatalf("sockembot run never connected to Slack:\n%s", b.stderr.String())
+	}
+	return b
+}
+
+// until polls cond until it holds, failing with what the fake Slack saw and the logs after 20 s.
+func (b *runningBot) until(what string, cond func() bool) {
+	b.t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("timed out waiting for %s\n%s\n%s", what, b.sl.Render(), b.stderr.String())
+		}
+	}
+}
+
+// stop sends SIGTERM and fails unless run exits cleanly within 20 s.
+func (b *runningBot) stop() {
+	b.t.Helper()
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-b.exited:
+		if err != nil {
+			b.t.Fatalf("run exited with %v after SIGTERM:\n%s", err, b.stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		b.t.Fatal("run did not stop on SIGTERM")
 	}
 }
 
