@@ -220,7 +220,7 @@ func newChecker(ctx context.Context, getenv func(string) string, withStore bool)
 		if err != nil {
 			return nil, nil, fmt.Errorf("open the evidence store: %w", err)
 		}
-		c.Evidence = st
+		c.Evidence, c.Facts = st, st
 		closeFn = func() { st.Close() }
 	}
 	return c, closeFn, nil

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -155,10 +156,35 @@ func sockembot(t *testing.T, env []string, dir string, args ...string) result {
 	return res
 }
 
+// check runs `sockembot check` of base..main. Unless extra names a DATABASE_URL, it runs twice
+// with one new store: the first run fetches every fact from GitHub and records the merged pull
+// requests' facts, the second reuses them. Both must come to the same verdict, exit code and
+// output (apart from saying where the facts came from); the second run's result is returned.
 func (w *world) check(t *testing.T, format string, extra ...string) result {
 	t.Helper()
 	args := []string{"check", "--repo", "acme/payments", "--base", w.base, "--head", "main", "--format", format}
-	return sockembot(t, w.env(extra...), "", args...)
+	if slices.ContainsFunc(extra, func(kv string) bool { return strings.HasPrefix(kv, "DATABASE_URL=") }) {
+		return sockembot(t, w.env(extra...), "", args...)
+	}
+	env := w.env(append(extra, "DATABASE_URL=sqlite://"+filepath.Join(t.TempDir(), "evidence.db"))...)
+	cold := sockembot(t, env, "", args...)
+	warm := sockembot(t, env, "", args...)
+	if warm.code != cold.code || withoutRecorded(warm.stdout) != withoutRecorded(cold.stdout) {
+		t.Errorf("the same check from a warm store differs:\ncold (exit %d):\n%s\nwarm (exit %d):\n%s", cold.code, cold.stdout, warm.code, warm.stdout)
+	}
+	return warm
+}
+
+// What says where a change's facts came from: a "recorded" object in the JSON report, a line in
+// the text one.
+var (
+	recordedJSON = regexp.MustCompile(`(?s),?\s*"recorded": \{[^}]*\}`)
+	recordedText = regexp.MustCompile(`(?m)^.*facts recorded.*\n`)
+)
+
+// withoutRecorded is a report without what says where its facts came from.
+func withoutRecorded(out string) string {
+	return recordedText.ReplaceAllString(recordedJSON.ReplaceAllString(out, ""), "")
 }
 
 // The JSON contract, field by field, as the issue states it.
@@ -487,16 +513,17 @@ func TestCheckRecordsEvidenceOnlyWithAStore(t *testing.T) {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
 	verify := sockembot(t, env, "", "audit", "verify")
-	if verify.code != 0 || !strings.Contains(verify.stdout, "1 evidence records") {
+	// The check, and the facts of the merged pull request it fetched (kept for later checks).
+	if verify.code != 0 || !strings.Contains(verify.stdout, "2 evidence records") {
 		t.Fatalf("audit verify: exit %d\n%s%s", verify.code, verify.stdout, verify.stderr)
 	}
 	// The head line anchors the chain: a later verify checks the record still has that hash.
 	var seq int64
 	var hash string
-	if _, err := fmt.Sscanf(verify.stdout[strings.Index(verify.stdout, "head:"):], "head: record %d, MAC %s", &seq, &hash); err != nil || seq != 1 || len(hash) != 64 {
+	if _, err := fmt.Sscanf(verify.stdout[strings.Index(verify.stdout, "head:"):], "head: record %d, MAC %s", &seq, &hash); err != nil || seq != 2 || len(hash) != 64 {
 		t.Fatalf("head line: %v in %q", err, verify.stdout)
 	}
-	if res := sockembot(t, env, "", "audit", "verify", "--anchor", fmt.Sprintf("%d:%s", seq, hash)); res.code != 0 || !strings.Contains(res.stdout, "anchor: record 1 still has MAC") {
+	if res := sockembot(t, env, "", "audit", "verify", "--anchor", fmt.Sprintf("%d:%s", seq, hash)); res.code != 0 || !strings.Contains(res.stdout, "anchor: record 2 still has MAC") {
 		t.Fatalf("verify with the right anchor: %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	other := strings.Repeat("0", 64)
@@ -1473,6 +1500,85 @@ func TestAuditVerifyKeyAndEmptyStore(t *testing.T) {
 		}
 		if res := sockembot(t, env, "", "audit", "verify"); res.code != 2 || !strings.Contains(res.stdout, "NOT VERIFIED: none of the 3 records is keyed") || !strings.Contains(res.stdout, "unkeyed: records 1-3") {
 			t.Errorf("verify of a chain passed off as unkeyed: exit %d, want 2\n%s%s", res.code, res.stdout, res.stderr)
+		}
+	})
+}
+
+// The done-when of issue 13: `sockembot check` run twice over one 200-PR release with one
+// DATABASE_URL. The first run fetches each pull request and records its facts; the second asks
+// GitHub at most 10 times (the refs, the compare pages, the policy file) whatever the number of
+// pull requests, and comes to the same verdict. A facts record edited in the database is never
+// believed: the check fails closed, naming it.
+func TestCheckTwiceFromOneStoreAsksGitHubForTheRangeOnly(t *testing.T) {
+	eachDatabase(t, func(t *testing.T, dbURL string) {
+		w := newWorld(t, fakejira.Cloud)
+		methods := []fakegithub.MergeMethod{fakegithub.MergeCommit, fakegithub.Squash, fakegithub.Rebase}
+		var unapproved fakegithub.PRInfo
+		for i := 1; i <= 200; i++ {
+			key := fmt.Sprintf("PAY-%d", 100+i)
+			w.jira.AddIssue(key, "In Progress")
+			spec := fakegithub.PR{Title: key + " change", Author: "alice", Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED"}}}
+			if i == 150 {
+				spec.Reviews = nil
+			}
+			info := w.repo.MergePR(spec, methods[i%3])
+			if i == 150 {
+				unapproved = info
+			}
+		}
+		env := w.env("DATABASE_URL=" + dbURL)
+		args := []string{"check", "--repo", "acme/payments", "--base", w.base, "--head", "main", "--format", "json"}
+		w.gh.ResetLog()
+		cold := sockembot(t, env, "", args...)
+		coldRequests := w.gh.Total()
+		w.gh.ResetLog()
+		w.jira.ResetRequests()
+		warm := sockembot(t, env, "", args...)
+		t.Logf("GitHub requests: cold %d, warm %d %v; Jira warm %d", coldRequests, w.gh.Total(), w.gh.Counts(), len(w.jira.Requests()))
+		if warm.code != 1 || cold.code != 1 {
+			t.Fatalf("exit codes cold %d, warm %d, want 1 (one pull request has no approval)\n%s", cold.code, warm.code, warm.stderr)
+		}
+		if n := w.gh.Total(); n > 10 {
+			t.Errorf("the second check asked GitHub %d times, want at most 10: %v", n, w.gh.Counts())
+		}
+		if n := len(w.jira.Requests()); n > 4 {
+			t.Errorf("the second check asked Jira %d times, want at most 4", n)
+		}
+		if withoutRecorded(warm.stdout) != withoutRecorded(cold.stdout) {
+			t.Errorf("the warm report differs from the cold one")
+		}
+		rep := decodeReport(t, warm)
+		if len(rep.Changes) != 200 {
+			t.Fatalf("%d changes, want 200", len(rep.Changes))
+		}
+		for _, c := range rep.Changes {
+			want := []string(nil)
+			if c.Number == unapproved.Number {
+				want = []string{"missing_approval"}
+			}
+			if !slices.Equal(codes(c), want) {
+				t.Errorf("#%d: %v, want %v", c.Number, codes(c), want)
+			}
+		}
+		if !strings.Contains(warm.stdout, `"recorded": {`) {
+			t.Error("the warm report does not say its facts came from evidence")
+		}
+		text := sockembot(t, env, "", "check", "--repo", "acme/payments", "--base", w.base, "--head", "main")
+		if !strings.Contains(text.stdout, "facts recorded: 200 of 200 pull requests from evidence records #") {
+			t.Errorf("the text report does not say where the facts came from:\n%.600s", text.stdout)
+		}
+
+		// Someone with write access to the database gives the unapproved pull request an
+		// approval in its recorded facts. The MAC no longer matches: the check fails closed.
+		db := rawDB(t, dbURL)
+		subject := "acme/payments@" + unapproved.MergeSHA
+		res, err := db.Exec(`UPDATE evidence SET body = REPLACE(body, '"reviews":[]', '"reviews":[{"user":"mallory","state":"APPROVED","commit_id":"`+unapproved.HeadSHA+`","submitted_at":"2020-01-01T00:00:00Z"}]') WHERE kind = 'pull_request_facts' AND subject = $1`, subject)
+		if n, _ := res.RowsAffected(); err != nil || n != 1 {
+			t.Fatalf("tamper with %s: %v (%d rows)", subject, err, n)
+		}
+		forged := sockembot(t, env, "", args...)
+		if forged.code != 2 || !strings.Contains(forged.stderr, "does not match its MAC") || strings.Contains(forged.stdout, `"compliant": true`) {
+			t.Fatalf("check over a forged facts record: exit %d\n%s%s", forged.code, forged.stdout, forged.stderr)
 		}
 	})
 }

@@ -100,7 +100,7 @@ func (a *App) log() *logrus.Logger {
 // fields are set until then).
 func (a *App) wire() {
 	a.wireOnce.Do(func() {
-		a.checker = &check.Checker{GitHub: a.GitHub, Jira: a.Jira, Evidence: a.Store, Files: a.GitHub, Now: a.now}
+		a.checker = &check.Checker{GitHub: a.GitHub, Jira: a.Jira, Evidence: a.Store, Facts: a.Store, Files: a.GitHub, Now: a.now}
 		a.merges = &mergegate.Gate{
 			Config: mergegate.Config{ReleaseChannel: a.Config.ReleaseChannel, Repos: a.Config.Repos(), Policy: a.Config.Policy,
 				CheckRuns: a.GitHubAppID != 0, AppID: a.GitHubAppID},

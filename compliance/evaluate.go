@@ -30,6 +30,7 @@ func evaluateChange(p Policy, c Change, refs []string, known map[string]Ticket) 
 		Commits:    append([]string{}, c.RangeCommits...),
 		Approvals:  []Approval{},
 		Violations: []Violation{},
+		Recorded:   c.Recorded,
 	}
 	var approvals []Violation
 	where := "the title, body, branch or commits"
@@ -161,7 +162,19 @@ type approvalOutcome struct {
 }
 
 func judgeApprovals(ap ApprovalPolicy, pr *PullRequest) approvalOutcome {
-	reviews := slices.Clone(pr.Reviews)
+	var o approvalOutcome
+	// A merged pull request is judged by its reviews as they stood at the merge: an approval
+	// given afterwards approved nothing that was merged.
+	reviews := make([]Review, 0, len(pr.Reviews))
+	for _, r := range pr.Reviews {
+		if !pr.MergedAt.IsZero() && r.SubmittedAt.After(pr.MergedAt) {
+			if strings.EqualFold(r.State, StateApproved) {
+				o.ignored = append(o.ignored, r.User+" approved after the merge")
+			}
+			continue
+		}
+		reviews = append(reviews, r)
+	}
 	slices.SortStableFunc(reviews, func(a, b Review) int { return a.SubmittedAt.Compare(b.SubmittedAt) })
 	// Each reviewer's latest state-changing review is their verdict; a COMMENTED (or PENDING)
 	// review after an approval leaves the approval standing, as on GitHub. Logins are
@@ -184,7 +197,6 @@ func judgeApprovals(ap ApprovalPolicy, pr *PullRequest) approvalOutcome {
 			}
 		}
 	}
-	var o approvalOutcome
 	o.counted = []Approval{}
 	for i, r := range reviews {
 		user := strings.ToLower(r.User)

@@ -99,6 +99,21 @@ func TestEvaluateRules(t *testing.T) {
 			approvers: []string{"bob"},
 		},
 		{
+			name: "approval submitted after the merge",
+			change: pullRequest(func(pr *c.PullRequest) {
+				pr.Reviews = []c.Review{review("bob", c.StateApproved, headSHA, 59), review("carol", c.StateApproved, headSHA, 61)}
+			}),
+			approvers: []string{"bob"},
+		},
+		{
+			name: "the only approval came after the merge",
+			change: pullRequest(func(pr *c.PullRequest) {
+				pr.Reviews = []c.Review{review("bob", c.StateChangesRequested, headSHA, 30), review("bob", c.StateApproved, headSHA, 61)}
+			}),
+			want:       []c.Code{c.MissingApproval, c.ChangesRequested},
+			messageHas: []string{"has 0 (not counted: bob approved after the merge)", "bob requested changes and has not approved since"},
+		},
+		{
 			name: "only the committer approved",
 			change: pullRequest(func(pr *c.PullRequest) {
 				pr.Commits = append(pr.Commits, c.Commit{SHA: "2222", Message: "fix tests", Author: "carol", Committer: "carol"})

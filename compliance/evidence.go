@@ -28,7 +28,15 @@ const (
 	EvidenceMergeGroupDestroyed = "merge_group_destroyed"
 	// The answer given to a GitHub Actions deployment protection rule (approved or rejected).
 	EvidenceActionsReview = "actions_deploy_review"
+	// The facts of a merged pull request as sockembot first fetched them (its commits, and its
+	// reviews as they stood at the merge), kept so later checks of a range containing it reuse
+	// them instead of asking GitHub again. Subject: PullFactsSubject.
+	EvidencePullFacts = "pull_request_facts"
 )
+
+// PullFactsSubject is the subject of a pull_request_facts record: the repository and the merge
+// commit, which is how a later range finds it ("acme/payments@<merge sha>").
+func PullFactsSubject(repo, mergeSHA string) string { return repo + "@" + mergeSHA }
 
 // Evidence is a fact to record. Body is marshalled to JSON once, and those bytes are what is
 // stored and hashed.

@@ -104,6 +104,24 @@ type Change struct {
 	RangeCommits []string     `json:"range_commits"`
 	// PolicyEdit is set when the change edits the repository's policy file.
 	PolicyEdit *PolicyEdit `json:"policy_edit,omitempty"`
+	// Recorded is set when the pull request's facts were not fetched from GitHub for this check
+	// but reused from the evidence record that first kept them (see RecordedPull).
+	Recorded *FactsRecord `json:"recorded,omitempty"`
+}
+
+// FactsRecord names the evidence record a change's facts were read from, and when it was
+// written.
+type FactsRecord struct {
+	Seq int64     `json:"seq"`
+	At  time.Time `json:"at"`
+}
+
+// RecordedPull is a merged pull request's facts as a pull_request_facts record keeps them: its
+// reviews as they stood at the merge, its commits, author and merger. PR.MergeSHA is the commit
+// a range must contain for them to be reused.
+type RecordedPull struct {
+	PR     PullRequest
+	Record FactsRecord
 }
 
 // PolicyEdit is what a change does to the repository's policy file (.sockembot.yml). The
@@ -182,6 +200,9 @@ type ChangeReport struct {
 	Warnings []Violation `json:"warnings,omitempty"`
 	// PolicyChange marks a change that edits the repository's policy file.
 	PolicyChange bool `json:"policy_change,omitempty"`
+	// Recorded names the evidence record the pull request's facts were reused from, when they
+	// were not fetched from GitHub for this check.
+	Recorded *FactsRecord `json:"recorded,omitempty"`
 }
 
 // Report is the verdict on a whole range. Field names are the CLI's JSON contract.

@@ -15,7 +15,9 @@ import (
 
 // GitHub is what a check reads from GitHub.
 type GitHub interface {
-	Gather(ctx context.Context, repo, base, head string) (compliance.Range, error)
+	// GatherKnown collects base..head, reusing the facts known finds for the merge commits in
+	// it (nil: fetch everything).
+	GatherKnown(ctx context.Context, repo, base, head string, known func(ctx context.Context, mergeSHAs []string) (map[string]compliance.RecordedPull, error)) (compliance.Range, error)
 	// GatherQueue is Gather for a merge queue's group: base..head holds GitHub's merge (or
 	// squash) commits of pull requests that are still open, each confirmed against its head.
 	GatherQueue(ctx context.Context, repo, base, head string) (compliance.Range, error)
@@ -41,6 +43,11 @@ type Checker struct {
 	Evidence Evidence
 	// Files, when set, is where a repository's own policy (.sockembot.yml) is read from.
 	Files PolicyFiles
+	// Facts, when set, keeps the facts of each merged pull request the first time a check
+	// fetches them, and gives them to later checks of ranges that contain its merge commit, so
+	// they are not fetched again (ticket statuses are always read live, and the verdict is
+	// evaluated anew under the policy in force).
+	Facts FactsStore
 	Now   func() time.Time
 }
 
@@ -136,6 +143,11 @@ func (c *Checker) check(ctx context.Context, req Request) (Run, error) {
 	if err := c.tickets(ctx, p, &facts); err != nil {
 		return Run{}, err
 	}
+	if c.Facts != nil {
+		if err := c.recordPulls(ctx, req.Repo, req.Trigger, facts.Range); err != nil {
+			return Run{}, err
+		}
+	}
 	report := compliance.ApplyDuties(p, compliance.Evaluate(p, facts), req.RequesterLogin)
 	run := Run{Facts: facts, Report: report, Policy: p, PolicyHash: compliance.PolicyHash(p), PolicySource: source, At: c.now()}
 	if c.Evidence == nil {
@@ -207,7 +219,13 @@ func (c *Checker) tickets(ctx context.Context, p compliance.Policy, facts *compl
 // gatherGitHub reads the range, or the one pull request (a range of exactly that change).
 func (c *Checker) gatherGitHub(ctx context.Context, req Request) (compliance.Range, error) {
 	if req.PR == 0 {
-		gather := c.GitHub.Gather
+		var known func(context.Context, []string) (map[string]compliance.RecordedPull, error)
+		if c.Facts != nil {
+			known = c.recordedPulls(req.Repo)
+		}
+		gather := func(ctx context.Context, repo, base, head string) (compliance.Range, error) {
+			return c.GitHub.GatherKnown(ctx, repo, base, head, known)
+		}
 		if req.Queue {
 			gather = c.GitHub.GatherQueue
 		}

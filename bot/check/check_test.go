@@ -64,7 +64,7 @@ type (
 	panicAppend   struct{ check.Evidence }
 )
 
-func (panicGather) Gather(context.Context, string, string, string) (compliance.Range, error) {
+func (panicGather) GatherKnown(context.Context, string, string, string, func(context.Context, []string) (map[string]compliance.RecordedPull, error)) (compliance.Range, error) {
 	panic("gather exploded")
 }
 func (panicPull) PullRequest(context.Context, string, int) (compliance.Change, error) {

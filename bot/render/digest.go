@@ -120,7 +120,11 @@ func DigestMessage(d Digest) (root Message, thread []Message) {
 		tail = append(tail, Section(Clip(d.Status, MaxSectionText)))
 	}
 	if d.DeployID != 0 {
-		tail = append(tail, contextBlock(fmt.Sprintf("deploy #%d · policy %s", d.DeployID, shortHash(d.PolicyHash))))
+		note := fmt.Sprintf("deploy #%d · policy %s", d.DeployID, shortHash(d.PolicyHash))
+		if facts := FactsSourceText(r); facts != "" {
+			note += " · " + facts
+		}
+		tail = append(tail, contextBlock(note))
 	}
 	root.Blocks = fitBlocks(b, tail)
 

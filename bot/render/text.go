@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 
 	"sockembot/compliance"
@@ -25,6 +26,9 @@ func ReportText(r compliance.Report) string {
 		verdict = "NOT COMPLIANT"
 	}
 	fmt.Fprintf(&b, "%s: %d changes, %d compliant\n", verdict, len(r.Changes), ok)
+	if facts := FactsSourceText(r); facts != "" {
+		b.WriteString(facts + "\n")
+	}
 	for _, c := range r.Changes {
 		mark := "ok "
 		if !c.Compliant {
@@ -41,6 +45,9 @@ func ReportText(r compliance.Report) string {
 		}
 		if c.PolicyChange {
 			b.WriteString("      POLICY CHANGE: edits the repository's policy file\n")
+		}
+		if c.Recorded != nil {
+			fmt.Fprintf(&b, "      facts recorded: evidence record #%d, %s (not fetched again)\n", c.Recorded.Seq, c.Recorded.At.UTC().Format("2006-01-02 15:04 MST"))
 		}
 		fmt.Fprintf(&b, "      tickets:   %s\n", TicketsText(c.Tickets))
 		if c.Kind == compliance.KindPullRequest {
@@ -114,4 +121,50 @@ func OrUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// FactsSourceText says how many pull requests' facts were reused from evidence recorded before
+// (at the merge, or by an earlier check) rather than fetched from GitHub, from which records and
+// when they were written: "facts recorded: 198 of 200 pull requests from evidence records
+// #3–#401 (2026-11-02 – 2026-12-01 UTC); the others fetched from GitHub". "" when none were.
+func FactsSourceText(r compliance.Report) string {
+	prs, reused := 0, 0
+	var lo, hi int64
+	var first, last time.Time
+	for _, c := range r.Changes {
+		if c.Kind != compliance.KindPullRequest {
+			continue
+		}
+		prs++
+		rec := c.Recorded
+		if rec == nil {
+			continue
+		}
+		reused++
+		if lo == 0 || rec.Seq < lo {
+			lo = rec.Seq
+		}
+		hi = max(hi, rec.Seq)
+		if first.IsZero() || rec.At.Before(first) {
+			first = rec.At
+		}
+		if rec.At.After(last) {
+			last = rec.At
+		}
+	}
+	if reused == 0 {
+		return ""
+	}
+	records, days := fmt.Sprintf("record #%d", lo), first.UTC().Format("2006-01-02")
+	if hi != lo {
+		records = fmt.Sprintf("records #%d–#%d", lo, hi)
+	}
+	if d := last.UTC().Format("2006-01-02"); d != days {
+		days += " – " + d
+	}
+	out := fmt.Sprintf("facts recorded: %d of %d pull requests from evidence %s (%s UTC)", reused, prs, records, days)
+	if reused < prs {
+		out += "; the others fetched from GitHub"
+	}
+	return out
 }

@@ -27,7 +27,17 @@ import (
 // one request per batch of commits a rebase merge wrote together. A merge-commit history costs
 // about 2 requests per pull request (the pull request and its reviews).
 func (c *Client) Gather(ctx context.Context, repo, base, head string) (compliance.Range, error) {
-	return c.gather(ctx, repo, base, head, false)
+	return c.gather(ctx, repo, base, head, false, nil)
+}
+
+// GatherKnown is Gather that first asks known which of the range's commits are the merge commits
+// of pull requests whose facts were recorded before (keyed by merge SHA). Those pull requests
+// are not fetched again: their recorded facts are claimed at their merge commit in the range,
+// with their commits (by SHA, or as rebased copies), and their Change says which record they
+// came from (Change.Recorded). Only the rest of the range is attributed as Gather does. A
+// recorded pull request whose merge commit is not in the range is not used. known nil is Gather.
+func (c *Client) GatherKnown(ctx context.Context, repo, base, head string, known func(ctx context.Context, mergeSHAs []string) (map[string]compliance.RecordedPull, error)) (compliance.Range, error) {
+	return c.gather(ctx, repo, base, head, false, known)
 }
 
 // GatherQueue collects the facts of a merge group: base..head on a merge queue branch, whose
@@ -47,11 +57,11 @@ func (c *Client) Gather(ctx context.Context, repo, base, head string) (complianc
 // request (no merge SHA, no merged_by: see PullRequest), with RangeCommits the group's commits
 // that are its.
 func (c *Client) GatherQueue(ctx context.Context, repo, base, head string) (compliance.Range, error) {
-	return c.gather(ctx, repo, base, head, true)
+	return c.gather(ctx, repo, base, head, true, nil)
 }
 
-// gather is Gather, and with queue GatherQueue.
-func (c *Client) gather(ctx context.Context, repo, base, head string, queue bool) (compliance.Range, error) {
+// gather is Gather, with queue GatherQueue, and with known GatherKnown.
+func (c *Client) gather(ctx context.Context, repo, base, head string, queue bool, known func(context.Context, []string) (map[string]compliance.RecordedPull, error)) (compliance.Range, error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return compliance.Range{}, err
@@ -80,6 +90,11 @@ func (c *Client) gather(ctx context.Context, repo, base, head string, queue bool
 	}
 	l := c.loader(owner, name)
 	l.knownCommits = a.mergedCommits
+	if known != nil {
+		if err := a.claimRecorded(ctx, l, known); err != nil {
+			return compliance.Range{}, err
+		}
+	}
 	if err := c.attributeByHints(ctx, a, l); err != nil {
 		return compliance.Range{}, err
 	}
@@ -180,7 +195,7 @@ func (c *Client) attributeByHints(ctx context.Context, a *attribution, l *prLoad
 	var numbers []int
 	seen := map[int]bool{}
 	for _, rc := range a.commits {
-		if n := hint(rc.c); n > 0 && !seen[n] {
+		if n := hint(rc.c); n > 0 && rc.free() && !seen[n] {
 			seen[n] = true
 			numbers = append(numbers, n)
 		}
@@ -462,9 +477,10 @@ func (a *attribution) reach(sha string) map[string]bool {
 	return seen
 }
 
+// rebaseKey is what a rebased copy keeps of the commit it copies: message, author (the GitHub
+// account; recorded facts keep no e-mail) and author date.
 func rebaseKey(c *gh.RepositoryCommit) string {
-	au := c.GetCommit().GetAuthor()
-	return c.GetCommit().GetMessage() + "\x00" + au.GetEmail() + "\x00" + au.GetDate().UTC().Format(time.RFC3339)
+	return c.GetCommit().GetMessage() + "\x00" + c.GetAuthor().GetLogin() + "\x00" + c.GetCommit().GetAuthor().GetDate().UTC().Format(time.RFC3339)
 }
 
 // batchKey groups the commits one rebase merge wrote: same committer, same commit time.
@@ -528,6 +544,10 @@ func (a *attribution) changes() []compliance.Change {
 		if e == nil {
 			pr := rc.pr.toCompliance()
 			e = &entry{ch: compliance.Change{Kind: compliance.KindPullRequest, PR: &pr}}
+			if rc.pr.recorded != nil {
+				rec := rc.pr.recorded.Record
+				e.ch.Recorded = &rec
+			}
 			byPR[n] = e
 			entries = append(entries, e)
 		}

@@ -16,6 +16,9 @@ type prFacts struct {
 	pr      *gh.PullRequest
 	reviews []*gh.PullRequestReview
 	commits []*gh.RepositoryCommit
+	// recorded is set when the facts come from evidence (GatherKnown), not from GitHub: pr and
+	// commits then hold only what attribution needs, and toCompliance answers the record.
+	recorded *compliance.RecordedPull
 }
 
 func (f *prFacts) merged() bool { return f.pr.MergedAt != nil }
@@ -96,6 +99,12 @@ func (l *prLoader) load(ctx context.Context, n int) (*prFacts, error) {
 }
 
 func (f *prFacts) toCompliance() compliance.PullRequest {
+	if f.recorded != nil {
+		pr := f.recorded.PR
+		pr.Reviews = append([]compliance.Review{}, pr.Reviews...)
+		pr.Commits = append([]compliance.Commit{}, pr.Commits...)
+		return pr
+	}
 	p := f.pr
 	out := listedPull(p)
 	out.MergedBy = p.GetMergedBy().GetLogin()

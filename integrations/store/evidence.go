@@ -352,3 +352,69 @@ func verifyChain(ctx context.Context, tx *sql.Tx, key []byte) (VerifyResult, err
 	res.OK, res.HeadSeq, res.HeadHash = true, last, prev
 	return res, nil
 }
+
+// subjectsPerQuery bounds the subjects of one AuthenticRecords query (SQLite and PostgreSQL
+// both allow far more bind parameters; smaller statements plan faster).
+const subjectsPerQuery = 500
+
+// AuthenticRecords calls fn for each record of kind about one of subjects whose MAC checks out
+// under the store's key, oldest first within each batch of subjects. It is for evidence that is
+// reused as fact (a merged pull request's recorded facts): a record that does not match its MAC
+// was edited in the database, and is an error naming it, never a fact. Records written before
+// the chain was keyed, and every record when the store has no key, cannot be authenticated and
+// are skipped: the caller fetches those facts again.
+func (s *Store) AuthenticRecords(ctx context.Context, kind string, subjects []string, fn func(compliance.Record) error) error {
+	if s.key == nil || len(subjects) == 0 {
+		return nil
+	}
+	var keyedFrom int64
+	if err := s.db.QueryRowContext(ctx, "SELECT keyed_from FROM chain_head WHERE id = 1").Scan(&keyedFrom); err != nil {
+		return fmt.Errorf("store: read %s evidence: chain head: %w", kind, err)
+	}
+	for start := 0; start < len(subjects); start += subjectsPerQuery {
+		batch := subjects[start:min(start+subjectsPerQuery, len(subjects))]
+		args := []any{kind}
+		marks := make([]string, len(batch))
+		for i, sub := range batch {
+			args = append(args, sub)
+			marks[i] = fmt.Sprintf("$%d", i+2)
+		}
+		q := "SELECT " + recordCols + " FROM evidence WHERE kind = $1 AND subject IN (" + strings.Join(marks, ", ") + ") ORDER BY seq"
+		if err := s.authentic(ctx, q, args, keyedFrom, fn); err != nil {
+			return fmt.Errorf("store: read %s evidence: %w", kind, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) authentic(ctx context.Context, q string, args []any, keyedFrom int64, fn func(compliance.Record) error) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r compliance.Record
+		var at string
+		var body []byte
+		if err := rows.Scan(&r.Seq, &at, &r.Kind, &r.Repo, &r.Subject, &body, &r.PrevHash, &r.Hash); err != nil {
+			return err
+		}
+		if r.Seq < keyedFrom {
+			continue
+		}
+		// The MAC covers the time as it was written: the stored text.
+		want := chainMAC(s.key, keyedFrom, r.PrevHash, r.Seq, at, r.Kind, r.Repo, r.Subject, body)
+		if !hmac.Equal([]byte(want), []byte(r.Hash)) {
+			return fmt.Errorf("record %d does not match its MAC: it was edited in the database; run `sockembot audit verify`", r.Seq)
+		}
+		if r.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
+			return fmt.Errorf("record %d: time %q: %w", r.Seq, at, err)
+		}
+		r.Body = body
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1046,6 +1047,55 @@ func runConformance(t *testing.T, newURL func(t *testing.T) string) {
 		}
 		if _, err := Open(ctx, u, WithKey(make([]byte, 16))); err == nil || !strings.Contains(err.Error(), "at least 32") {
 			t.Fatalf("Open with a 16-byte key: %v", err)
+		}
+	})
+
+	t.Run("AuthenticRecords", func(t *testing.T) {
+		u := newURL(t)
+		s := openStore(t, u)
+		recs := appendN(t, s, 700) // subjects sha1..sha700, more than one query's worth
+		collect := func(st *Store, subjects ...string) ([]int64, error) {
+			var seqs []int64
+			err := st.AuthenticRecords(ctx, compliance.EvidenceCheckRun, subjects, func(r compliance.Record) error {
+				if want := recs[r.Seq-1]; r.Subject != want.Subject || string(r.Body) != string(want.Body) || !r.At.Equal(want.At) || r.Hash != want.Hash {
+					t.Errorf("record %d = %+v, want %+v", r.Seq, r, want)
+				}
+				seqs = append(seqs, r.Seq)
+				return nil
+			})
+			return seqs, err
+		}
+		var all []string
+		for i := 700; i >= 1; i-- {
+			all = append(all, fmt.Sprintf("sha%d", i))
+		}
+		all = append(all, "no-such-subject", "sha1; DROP TABLE evidence")
+		if seqs, err := collect(s, all...); err != nil || len(seqs) != 700 {
+			t.Fatalf("AuthenticRecords of 700 subjects: %d records, %v", len(seqs), err)
+		}
+		if seqs, err := collect(s, "sha3", "sha5"); err != nil || !slices.Equal(seqs, []int64{3, 5}) {
+			t.Fatalf("AuthenticRecords(sha3, sha5) = %v, %v", seqs, err)
+		}
+		if seqs, err := collect(s); err != nil || len(seqs) != 0 {
+			t.Fatalf("no subjects: %v, %v", seqs, err)
+		}
+		// Without the key nothing can be authenticated: nothing is reused.
+		unkeyed, err := Open(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unkeyed.Close()
+		if seqs, err := collect(unkeyed, "sha3"); err != nil || len(seqs) != 0 {
+			t.Fatalf("without the key: %v, %v", seqs, err)
+		}
+		// Someone with database access edits a record: it is refused, named, never passed on.
+		dropGuard(t, s)
+		sqlExec(t, s, `UPDATE evidence SET body = '{"n": 99}' WHERE seq = 5`)
+		if seqs, err := collect(s, "sha3", "sha5"); err == nil || !strings.Contains(err.Error(), "record 5 does not match its MAC") || slices.Contains(seqs, 5) {
+			t.Fatalf("edited record 5: %v, %v", seqs, err)
+		}
+		if seqs, err := collect(s, "sha3"); err != nil || !slices.Equal(seqs, []int64{3}) {
+			t.Fatalf("an untouched record after the edit: %v, %v", seqs, err)
 		}
 	})
 
