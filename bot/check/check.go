@@ -8,6 +8,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"time"
 
 	"sockembot/compliance"
@@ -22,6 +23,8 @@ type GitHub interface {
 	// squash) commits of pull requests that are still open, each confirmed against its head.
 	GatherQueue(ctx context.Context, repo, base, head string) (compliance.Range, error)
 	PullRequest(ctx context.Context, repo string, number int) (compliance.Change, error)
+	// ResolveRef turns a branch, tag or short SHA into a commit SHA.
+	ResolveRef(ctx context.Context, repo, ref string) (string, error)
 }
 
 // Jira is what a check reads from Jira.
@@ -123,17 +126,20 @@ func (c *Checker) Check(ctx context.Context, req Request) (run Run, err error) {
 }
 
 func (c *Checker) check(ctx context.Context, req Request) (Run, error) {
-	facts, err := c.gather(ctx, req)
+	facts, read, err := c.gather(ctx, req)
 	if err != nil {
 		return Run{}, err
 	}
 	// A change is judged by the policy in force before it: at the release's base, or at the
 	// pull request's base commit; never by one a change in the range writes.
-	at := facts.Range.BaseSHA
-	if req.PR != 0 {
-		at = facts.Range.Changes[0].PR.BaseSHA
+	if read == nil {
+		at := facts.Range.BaseSHA
+		if req.PR != 0 {
+			at = facts.Range.Changes[0].PR.BaseSHA
+		}
+		read = c.readPolicy(ctx, req.Repo, at, req.Policy)
 	}
-	p, source, err := c.PolicyAt(ctx, req.Repo, at, req.Policy)
+	p, source, err := read()
 	if err != nil {
 		return Run{}, Trace(err)
 	}
@@ -173,36 +179,125 @@ func (c *Checker) check(ctx context.Context, req Request) (Run, error) {
 	return run, nil
 }
 
-// gather fetches the range (or the pull request) from GitHub and Jira's project list at the same
-// time, then which changes edit the policy file.
-func (c *Checker) gather(ctx context.Context, req Request) (compliance.Facts, error) {
-	type projects struct {
-		keys []string
-		err  error
+// policyRead is the policy in force and its source, once read.
+type policyRead func() (compliance.Policy, string, error)
+
+// gather fetches the range (or the pull request) from GitHub, Jira's project list, and which
+// changes edit the policy file. For a range, both ends are pinned to commits first, so the
+// policy in force at the base and the commits that changed the policy file up to the head are
+// read at the same time as the range (read is then the policy; nil means read it after).
+func (c *Checker) gather(ctx context.Context, req Request) (compliance.Facts, policyRead, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	projects := background(func() ([]string, error) { return c.Jira.Projects(ctx) })
+	var (
+		read    policyRead
+		touched func() ([]string, error)
+		names   = req
+	)
+	if req.PR == 0 && c.Files != nil {
+		shas, err := c.pin(ctx, req.Repo, req.Base, req.Head)
+		if err != nil {
+			return compliance.Facts{}, nil, err
+		}
+		req.Base, req.Head = shas[0], shas[1]
+		read = c.readPolicy(ctx, req.Repo, req.Base, req.Policy)
+		touched = background(func() ([]string, error) { return c.Files.PathCommits(ctx, req.Repo, req.Head, RepoPolicyPath) })
 	}
-	pc := make(chan projects, 1)
+	rng, err := c.gatherGitHub(ctx, req)
+	keys, perr := projects()
+	if err != nil {
+		return compliance.Facts{}, nil, err
+	}
+	if perr != nil {
+		return compliance.Facts{}, nil, Errorf("jira projects: %w", perr)
+	}
+	if req.PR == 0 {
+		rng.Base, rng.Head = names.Base, names.Head // as asked, not as pinned
+	}
+	if touched == nil && c.Files != nil {
+		touched = func() ([]string, error) { return c.Files.PathCommits(ctx, rng.Repo, rng.HeadSHA, RepoPolicyPath) }
+	}
+	if touched != nil {
+		shas, err := touched()
+		if err != nil {
+			return compliance.Facts{}, nil, Errorf("find changes to %s: %w", RepoPolicyPath, err)
+		}
+		if err := c.policyEdits(ctx, &rng, shas); err != nil {
+			return compliance.Facts{}, nil, err
+		}
+	}
+	if read != nil {
+		// Wait for it here, where the context is still live.
+		p, source, err := read()
+		read = func() (compliance.Policy, string, error) { return p, source, err }
+	}
+	return compliance.Facts{Range: rng, JiraProjects: keys, Tickets: map[string]compliance.Ticket{}}, read, nil
+}
+
+// pin resolves base and head to commit SHAs, at the same time (a full SHA is its own answer).
+func (c *Checker) pin(ctx context.Context, repo, base, head string) ([2]string, error) {
+	refs := [2]string{base, head}
+	var shas [2]string
+	var waits [2]func() (string, error)
+	for i, ref := range refs {
+		if fullSHA.MatchString(ref) {
+			shas[i] = ref
+			continue
+		}
+		waits[i] = background(func() (string, error) { return c.GitHub.ResolveRef(ctx, repo, ref) })
+	}
+	for i, wait := range waits {
+		if wait == nil {
+			continue
+		}
+		var err error
+		if shas[i], err = wait(); err != nil {
+			return shas, Errorf("gather %s %s..%s: resolve %s: %w", repo, base, head, refs[i], err)
+		}
+	}
+	return shas, nil
+}
+
+var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// readPolicy starts reading the policy in force for repo at commit at, and returns the wait.
+func (c *Checker) readPolicy(ctx context.Context, repo, at string, global compliance.Policy) policyRead {
+	type read struct {
+		p      compliance.Policy
+		source string
+	}
+	wait := background(func() (read, error) {
+		p, source, err := c.PolicyAt(ctx, repo, at, global)
+		return read{p, source}, err
+	})
+	return func() (compliance.Policy, string, error) {
+		r, err := wait()
+		return r.p, r.source, err
+	}
+}
+
+// background runs fn in a goroutine of its own, a panic there recovered into the error like the
+// rest of the check's, and returns the wait for its result.
+func background[T any](fn func() (T, error)) func() (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
 	go func() {
-		var pr projects
-		// A panic in this goroutine would end the process: recovered here, like the rest.
-		pr.err = Safely(func() error {
+		var r result
+		r.err = Safely(func() error {
 			var err error
-			pr.keys, err = c.Jira.Projects(ctx)
+			r.v, err = fn()
 			return err
 		})
-		pc <- pr
+		ch <- r
 	}()
-	rng, err := c.gatherGitHub(ctx, req)
-	pr := <-pc
-	if err != nil {
-		return compliance.Facts{}, err
+	return func() (T, error) {
+		r := <-ch
+		return r.v, r.err
 	}
-	if pr.err != nil {
-		return compliance.Facts{}, Errorf("jira projects: %w", pr.err)
-	}
-	if err := c.policyEdits(ctx, &rng); err != nil {
-		return compliance.Facts{}, err
-	}
-	return compliance.Facts{Range: rng, JiraProjects: pr.keys, Tickets: map[string]compliance.Ticket{}}, nil
 }
 
 // tickets reads from Jira every ticket the changes reference, as p counts references.

@@ -100,16 +100,10 @@ func (c *Checker) PolicyAt(ctx context.Context, repo, ref string, global complia
 }
 
 // policyEdits marks each change of rng that edits the policy file with what it writes there.
-// Commits that touched the file are listed once for the whole range (GET /commits?path=).
-func (c *Checker) policyEdits(ctx context.Context, rng *compliance.Range) error {
-	if c.Files == nil {
-		return nil
-	}
+// touched are the commits that changed the file up to the range's head, newest first, listed
+// once for the whole range (GET /commits?path=).
+func (c *Checker) policyEdits(ctx context.Context, rng *compliance.Range, touched []string) error {
 	repo := rng.Repo
-	touched, err := c.Files.PathCommits(ctx, repo, rng.HeadSHA, RepoPolicyPath)
-	if err != nil {
-		return Errorf("find changes to %s: %w", RepoPolicyPath, err)
-	}
 	if len(touched) == 0 {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -286,30 +287,38 @@ func (g *Gate) requestDeploy(ctx context.Context, r replyTo, cmd command.Command
 
 // checkAndPublish resolves the range, checks it, records the outcome and posts the digest.
 func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Command) error {
-	var err error
-	if d.Ref == "" {
-		d.Ref, d.HeadSHA, err = g.GitHub.DefaultBranch(ctx, d.Repo)
-		if err != nil {
-			return check.Errorf("default branch of %s: %w", d.Repo, err)
-		}
-	} else if d.HeadSHA, err = g.resolve(ctx, d.Repo, d.Ref); err != nil {
-		return err
-	}
-	if cmd.From != "" {
-		if d.BaseSHA, err = g.resolve(ctx, d.Repo, cmd.From); err != nil {
+	// What is asked for and what runs now are read at the same time.
+	var (
+		wg      sync.WaitGroup
+		headErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		headErr = check.Safely(func() error {
+			var err error
+			if d.Ref == "" {
+				if d.Ref, d.HeadSHA, err = g.GitHub.DefaultBranch(ctx, d.Repo); err != nil {
+					return check.Errorf("default branch of %s: %w", d.Repo, err)
+				}
+				return nil
+			}
+			d.HeadSHA, err = g.resolve(ctx, d.Repo, d.Ref)
 			return err
-		}
-	} else {
-		sha, _, found, err := g.GitHub.CurrentDeployment(ctx, d.Repo, d.Environment)
-		if err != nil {
-			return check.Errorf("current deployment of %s to %s: %w", d.Repo, d.Environment, err)
-		}
-		if !found {
-			// No base means no range to check; guessing one could wave through unchecked changes.
-			return tellf("Nothing has been deployed to *%s* yet (no GitHub deployment of %s there with a successful status), so I can't tell which changes are new. Name the base yourself: %s, where REF is the release now running there.",
-				d.Environment, render.Esc(d.Repo), render.Code(fmt.Sprintf("/deploy %s@%s to %s from REF", d.Service, d.Ref, d.Environment)))
-		}
-		d.BaseSHA = sha
+		})
+	}()
+	baseErr := check.Safely(func() error { return g.base(ctx, d, cmd) })
+	wg.Wait()
+	if headErr != nil {
+		return headErr
+	}
+	if errors.Is(baseErr, errNothingDeployed) {
+		// No base means no range to check; guessing one could wave through unchecked changes.
+		return tellf("Nothing has been deployed to *%s* yet (no GitHub deployment of %s there with a successful status), so I can't tell which changes are new. Name the base yourself: %s, where REF is the release now running there.",
+			d.Environment, render.Esc(d.Repo), render.Code(fmt.Sprintf("/deploy %s@%s to %s from REF", d.Service, d.Ref, d.Environment)))
+	}
+	if baseErr != nil {
+		return baseErr
 	}
 	if d.BaseSHA == d.HeadSHA {
 		return tellf("*%s* already runs %s (%s): nothing to deploy.", d.Environment, render.Code(render.Short(d.HeadSHA)), render.Esc(d.Ref))
@@ -376,6 +385,28 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 	}
 	return nil
 }
+
+// base finds the commit d is checked from: the one named with "from", else the newest
+// successful deployment to its environment.
+func (g *Gate) base(ctx context.Context, d *Deploy, cmd command.Command) error {
+	if cmd.From != "" {
+		var err error
+		d.BaseSHA, err = g.resolve(ctx, d.Repo, cmd.From)
+		return err
+	}
+	sha, _, found, err := g.GitHub.CurrentDeployment(ctx, d.Repo, d.Environment)
+	if err != nil {
+		return check.Errorf("current deployment of %s to %s: %w", d.Repo, d.Environment, err)
+	}
+	if !found {
+		return errNothingDeployed
+	}
+	d.BaseSHA = sha
+	return nil
+}
+
+// errNothingDeployed: the environment has no successful deployment to check from.
+var errNothingDeployed = errors.New("nothing deployed yet")
 
 // postDigest posts d's digest in the release channel, keeps where it is on d, and posts the
 // thread replies of a release too big for one message.
