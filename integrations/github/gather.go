@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
@@ -105,19 +106,30 @@ func (c *Client) gather(ctx context.Context, repo, base, head string, queue bool
 	return rng, nil
 }
 
-// ResolveRef turns a branch, tag or (short) SHA into a full commit SHA. ErrNotFound when GitHub
-// has no such ref.
+// ResolveRef turns a branch, tag or SHA into a full commit SHA, always asking GitHub: a ref a
+// person typed, even a full SHA, is confirmed to exist. ErrNotFound when GitHub has no such ref.
 func (c *Client) ResolveRef(ctx context.Context, repo, ref string) (string, error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return "", err
 	}
-	return c.resolve(ctx, owner, name, ref)
+	return c.lookupRef(ctx, owner, name, ref)
 }
 
 var shaPattern = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
+// resolve turns ref into a full commit SHA with GET /repos/{o}/{r}/commits/{ref}. A full SHA is
+// its own answer and costs no request: it is not checked here, so one GitHub does not know fails
+// where it is first used (Gather's compare answers 404: ErrNotFound).
 func (c *Client) resolve(ctx context.Context, owner, name, ref string) (string, error) {
+	if shaPattern.MatchString(ref) {
+		return ref, nil
+	}
+	return c.lookupRef(ctx, owner, name, ref)
+}
+
+// lookupRef asks GitHub which commit ref is.
+func (c *Client) lookupRef(ctx context.Context, owner, name, ref string) (string, error) {
 	sha, _, err := c.gh.Repositories.GetCommitSHA1(ctx, owner, name, ref, "")
 	if err != nil {
 		// GitHub answers 422 "No commit found for SHA" for an unknown ref on this endpoint.
@@ -151,7 +163,7 @@ func (c *Client) compare(ctx context.Context, owner, name, base, head string) ([
 		if opt.Page == 1 { // page 1 is fetched alone, before the others
 			total, ahead, behind, status = cmp.GetTotalCommits(), cmp.GetAheadBy(), cmp.GetBehindBy(), cmp.GetStatus()
 		}
-		return cmp.Commits, resp, nil
+		return slimCommits(cmp.Commits), resp, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("github: compare %s/%s %s...%s: %w", owner, name, short(base), short(head), notFound(err))
@@ -315,13 +327,32 @@ type attribution struct {
 	// queue wrote, one per pull request. A pull request's own commits are off it.
 	queue    bool
 	mainline map[string]bool
+	// brought is what each two-parent commit on the first-parent chain from the range's head
+	// brought in: the range commits reachable from its second parent but not from its first,
+	// oldest first. It is computed once, on first use (see sweep), and nil when the range has
+	// no single head. mergedCommits reads it from concurrent pull request loads.
+	sweepOnce sync.Once
+	brought   map[*rangeCommit][]*rangeCommit
 }
 
 // firstParents is the set of range commits on the first-parent chain from sha.
 func (a *attribution) firstParents(sha string) map[string]bool {
 	out := map[string]bool{}
-	for rc := a.bySHA[sha]; rc != nil && !out[rc.sha]; {
+	for _, rc := range a.firstParentChain(a.bySHA[sha]) {
 		out[rc.sha] = true
+	}
+	return out
+}
+
+// firstParentChain is the range commits on the first-parent chain from rc (itself first, then
+// its first parent, ...), down to the first commit whose first parent is outside the range (or
+// that has none).
+func (a *attribution) firstParentChain(rc *rangeCommit) []*rangeCommit {
+	var out []*rangeCommit
+	on := map[*rangeCommit]bool{}
+	for rc != nil && !on[rc] {
+		on[rc] = true
+		out = append(out, rc)
 		if len(rc.c.Parents) == 0 {
 			break
 		}
@@ -428,6 +459,12 @@ func (a *attribution) claim(f *prFacts, landing *rangeCommit) {
 // It only answers when that set is complete, i.e. has as many commits as GitHub says the pull
 // request has; a pull request that started before the range's base falls back to GET
 // /pulls/{n}/commits.
+//
+// For a merge on the first-parent chain from the range's head (a pull request merged into the
+// branch the range is of) the set is looked up in brought, which one sweep of the range fills
+// for all of them. A merge off that chain (a pull request merged into another branch that was
+// merged in later) has its set computed on its own with reach, which walks the range below it.
+// Both give the same set. Safe for concurrent use.
 func (a *attribution) mergedCommits(p *gh.PullRequest) ([]*gh.RepositoryCommit, bool) {
 	var m *rangeCommit
 	switch {
@@ -439,17 +476,20 @@ func (a *attribution) mergedCommits(p *gh.PullRequest) ([]*gh.RepositoryCommit, 
 	if m == nil || len(m.c.Parents) != 2 || m.c.Parents[1].GetSHA() != p.GetHead().GetSHA() {
 		return nil, false
 	}
-	branch := a.reach(m.c.Parents[0].GetSHA())
-	var out []*rangeCommit
-	for sha := range a.reach(p.GetHead().GetSHA()) {
-		if !branch[sha] {
-			out = append(out, a.bySHA[sha])
+	a.sweepOnce.Do(a.sweep)
+	out, swept := a.brought[m] // shared: read only
+	if !swept {
+		branch := a.reach(m.c.Parents[0].GetSHA())
+		for sha := range a.reach(p.GetHead().GetSHA()) {
+			if !branch[sha] {
+				out = append(out, a.bySHA[sha])
+			}
 		}
+		sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
 	}
 	if len(out) != p.GetCommits() {
 		return nil, false
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
 	commits := make([]*gh.RepositoryCommit, len(out))
 	for i, rc := range out {
 		commits[i] = rc.c
@@ -458,7 +498,9 @@ func (a *attribution) mergedCommits(p *gh.PullRequest) ([]*gh.RepositoryCommit, 
 }
 
 // reach is the set of range commits reachable from sha (itself included). Walking only inside
-// the range is exact: an ancestor of a commit outside the range is outside it too.
+// the range is exact: an ancestor of a commit outside the range is outside it too. It costs a
+// walk of everything below sha in the range: mergedCommits uses it only for merges that sweep
+// does not cover.
 func (a *attribution) reach(sha string) map[string]bool {
 	seen := map[string]bool{}
 	stack := []string{sha}
@@ -475,6 +517,81 @@ func (a *attribution) reach(sha string) map[string]bool {
 		}
 	}
 	return seen
+}
+
+// sweep fills brought in one pass over the range, in time and memory linear in its commits and
+// parent links (reach per merge is quadratic: each walks the whole range below its merge).
+//
+// Below, reach(x) is the range commits reachable from x through range commits, as reach has it.
+// sweep goes up the first-parent chain from the range's head, oldest commit first, keeping seen:
+// the union of reach(c) over the chain commits c gone up so far. Arriving at chain commit m, seen
+// is therefore reach(m's first parent), which is the chain commit gone up last or, for the
+// chain's oldest commit, a commit outside the range (or none), which reaches nothing. From m's
+// second parent, sweep walks into unseen range commits only, adding each to seen. That walk finds
+// exactly reach(second parent) minus reach(first parent): it enters no commit of seen, and it
+// finds every other commit c the second parent reaches, because no commit on a path from the
+// second parent down to c inside the range is in seen (seen holds the range commits below each
+// of its commits, so c would be in seen too). That set is what brought keeps for a two-parent m.
+// An octopus merge's further parents are walked the same way, so that with m itself added seen
+// is reach(m) for the next commit up. Each range commit is entered at most once in all.
+func (a *attribution) sweep() {
+	head := a.rangeHead()
+	if head == nil {
+		return
+	}
+	chain := a.firstParentChain(head)
+	a.brought = make(map[*rangeCommit][]*rangeCommit, len(chain))
+	seen := make([]bool, len(a.commits)) // by idx
+	var stack []*rangeCommit
+	enter := func(sha string) {
+		if rc := a.bySHA[sha]; rc != nil && !seen[rc.idx] {
+			seen[rc.idx] = true
+			stack = append(stack, rc)
+		}
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		m := chain[i]
+		for k := 1; k < len(m.c.Parents); k++ {
+			var found []*rangeCommit
+			enter(m.c.Parents[k].GetSHA())
+			for len(stack) > 0 {
+				rc := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				found = append(found, rc)
+				for _, p := range rc.c.Parents {
+					enter(p.GetSHA())
+				}
+			}
+			if len(m.c.Parents) == 2 {
+				sort.Slice(found, func(i, j int) bool { return found[i].idx < found[j].idx })
+				a.brought[m] = found
+			}
+		}
+		seen[m.idx] = true
+	}
+}
+
+// rangeHead is the one range commit that is no range commit's parent (GitHub's compare lists
+// head and commits head reaches), or nil when there is not exactly one.
+func (a *attribution) rangeHead() *rangeCommit {
+	parent := make([]bool, len(a.commits)) // by idx
+	for _, rc := range a.commits {
+		for _, p := range rc.c.Parents {
+			if pc := a.bySHA[p.GetSHA()]; pc != nil {
+				parent[pc.idx] = true
+			}
+		}
+	}
+	var head *rangeCommit
+	for _, rc := range a.commits {
+		if !parent[rc.idx] {
+			if head != nil {
+				return nil
+			}
+			head = rc
+		}
+	}
+	return head
 }
 
 // rebaseKey is what a rebased copy keeps of the commit it copies: message, author (the GitHub
