@@ -198,25 +198,50 @@ func (c *Client) CreateDeploymentStatus(ctx context.Context, repo string, id int
 
 // CurrentDeployment finds what runs in env: the newest deployment to env whose latest status is
 // success. found is false when there is none.
+//
+// GitHub lists deployments, and each deployment's statuses, newest first, but a deployment's
+// latest status takes a request of its own. So the deployments are listed 100 to a page and
+// their latest statuses asked for in waves, newest first: the newest deployment alone (usually
+// the one running, so 2 requests in all), then as many at a time as the client's concurrency
+// allows, until a wave holds a success. The answer is the one asking deployment by deployment
+// would give: the first, newest first, whose latest status is success, unless asking about a
+// deployment newer than it failed, which fails the whole call (it is never "none found").
 func (c *Client) CurrentDeployment(ctx context.Context, repo, env string) (sha string, id int64, found bool, err error) {
 	owner, name, err := splitRepo(repo)
 	if err != nil {
 		return "", 0, false, err
 	}
 	opt := &gh.DeploymentsListOptions{Environment: env, ListOptions: gh.ListOptions{PerPage: perPage, Page: 1}}
+	wave := 1
 	for {
-		// GitHub lists deployments, and their statuses, newest first.
 		deps, resp, err := c.gh.Repositories.ListDeployments(ctx, owner, name, opt)
 		if err != nil {
 			return "", 0, false, fmt.Errorf("github: deployments of %s to %s: %w", repo, env, notFound(err))
 		}
-		for _, d := range deps {
-			statuses, _, err := c.gh.Repositories.ListDeploymentStatuses(ctx, owner, name, d.GetID(), &gh.ListOptions{PerPage: 1})
-			if err != nil {
-				return "", 0, false, fmt.Errorf("github: statuses of deployment %d of %s: %w", d.GetID(), repo, notFound(err))
+		for len(deps) > 0 {
+			batch := deps[:min(wave, len(deps))]
+			deps, wave = deps[len(batch):], max(c.concurrency, 1)
+			// Every answer of the wave is kept, so they are read in order below, as one by one.
+			latest, errs := make([]string, len(batch)), make([]error, len(batch))
+			err := forEach(ctx, len(batch), c.concurrency, func(ctx context.Context, i int) error {
+				statuses, _, err := c.gh.Repositories.ListDeploymentStatuses(ctx, owner, name, batch[i].GetID(), &gh.ListOptions{PerPage: 1})
+				if err != nil {
+					errs[i] = fmt.Errorf("github: statuses of deployment %d of %s: %w", batch[i].GetID(), repo, notFound(err))
+				} else if len(statuses) > 0 {
+					latest[i] = statuses[0].GetState()
+				}
+				return nil
+			})
+			if err != nil { // only the context's: the wave may not all have been asked
+				return "", 0, false, fmt.Errorf("github: statuses of deployments of %s to %s: %w", repo, env, err)
 			}
-			if len(statuses) > 0 && statuses[0].GetState() == "success" {
-				return d.GetSHA(), d.GetID(), true, nil
+			for i, d := range batch {
+				switch {
+				case errs[i] != nil:
+					return "", 0, false, errs[i]
+				case latest[i] == "success":
+					return d.GetSHA(), d.GetID(), true, nil
+				}
 			}
 		}
 		if resp.NextPage == 0 {
@@ -256,15 +281,27 @@ func (c *Client) DefaultBranch(ctx context.Context, repo string) (name, sha stri
 	if err != nil {
 		return "", "", err
 	}
-	r, _, err := c.gh.Repositories.Get(ctx, owner, rname)
-	if err != nil {
-		return "", "", fmt.Errorf("github: repository %s: %w", repo, notFound(err))
-	}
-	sha, err = c.resolve(ctx, owner, rname, r.GetDefaultBranch())
+	// The branch's name and its tip at the same time: HEAD is the default branch.
+	err = forEach(ctx, 2, 2, func(ctx context.Context, i int) error {
+		if i == 1 {
+			var err error
+			sha, err = c.lookupRef(ctx, owner, rname, "HEAD")
+			return err
+		}
+		r, _, err := c.gh.Repositories.Get(ctx, owner, rname)
+		if err != nil {
+			return fmt.Errorf("github: repository %s: %w", repo, notFound(err))
+		}
+		name = r.GetDefaultBranch()
+		return nil
+	})
 	if err != nil {
 		return "", "", err
 	}
-	return r.GetDefaultBranch(), sha, nil
+	if name == "" {
+		return "", "", fmt.Errorf("github: repository %s: GitHub names no default branch", repo)
+	}
+	return name, sha, nil
 }
 
 // File reads a file at ref ("" for the default branch). found is false only when GitHub's tree
