@@ -10,7 +10,6 @@ import (
 	"sockembot/integrations/github"
 	"sockembot/integrations/jira"
 	"sockembot/integrations/store/storetest"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,9 +28,7 @@ type checkBench struct {
 	base string
 }
 
-func newCheckBench(b *testing.B) checkBench { return newCheckBenchOf(b, checkBenchPRs) }
-
-func newCheckBenchOf(b *testing.B, prs int) checkBench {
+func newCheckBench(b *testing.B) checkBench {
 	b.Helper()
 	g := fakegithub.New(fakegithub.Options{RateLimit: 1 << 30})
 	b.Cleanup(g.Close)
@@ -39,7 +36,7 @@ func newCheckBenchOf(b *testing.B, prs int) checkBench {
 	b.Cleanup(j.Close)
 	r := g.AddRepo("acme/payments", "main")
 	base := r.Commit("initial", "alice")
-	for i := 1; i <= prs; i++ {
+	for i := 1; i <= checkBenchPRs; i++ {
 		j.AddIssue(fmt.Sprintf("PAY-%d", i), "In Progress")
 		r.MergePR(fakegithub.PR{Title: fmt.Sprintf("PAY-%d change", i), Author: "alice", Commits: 3,
 			Reviews: []fakegithub.Review{{User: "bob", State: "APPROVED"}}}, fakegithub.MergeCommit)
@@ -124,43 +121,6 @@ func BenchmarkCheck200PRsWarm(b *testing.B) {
 	b.ReportMetric(float64(cb.gh.Total()), "GitHub-requests")
 	b.ReportMetric(float64(len(cb.jira.Requests())), "Jira-requests")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/check")
-}
-
-// BenchmarkCheck1600PRsPeakRSS is a monorepo's quarterly release, checked cold: 1,600 pull
-// requests of 3 commits each (6,400 commits). It reports the process's peak RSS (fake GitHub and
-// Jira included, as they run in the same process) and the CPU time of attributing the range's
-// commits to pull requests. Run it on its own so the peak is its own:
-//
-//	go test -run '^$' -bench Check1600PRsPeakRSS -benchtime=1x ./bot/check/
-func BenchmarkCheck1600PRsPeakRSS(b *testing.B) {
-	const prs = 1600
-	cb := newCheckBenchOf(b, prs)
-	g, err := github.New(github.Options{BaseURL: cb.gh.URL()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	j, err := jira.New(jira.Options{BaseURL: cb.jira.URL()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := &check.Checker{GitHub: g, Jira: j, Files: g}
-	b.ResetTimer()
-	for b.Loop() {
-		cb.reset()
-		run, err := c.Check(context.Background(), check.Request{Repo: "acme/payments", Base: cb.base, Head: "main", Policy: compliance.DefaultPolicy(), Trigger: "bench"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(run.Report.Changes) != prs || !run.Report.Compliant {
-			b.Fatalf("%d changes, compliant %v", len(run.Report.Changes), run.Report.Compliant)
-		}
-	}
-	b.ReportMetric(float64(len(cb.gh.Requests())+len(cb.jira.Requests()))/prs, "requests/PR")
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB") // Linux reports kilobytes
 }
 
 func BenchmarkCheck200PRsNaiveSequential(b *testing.B) {

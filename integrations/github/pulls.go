@@ -46,7 +46,8 @@ func (l *prLoader) load(ctx context.Context, n int) (*prFacts, error) {
 		listCommits := func(ctx context.Context) error {
 			var err error
 			f.commits, err = allPages(ctx, l.c.concurrency, func(ctx context.Context, opt gh.ListOptions) ([]*gh.RepositoryCommit, *gh.Response, error) {
-				return l.c.gh.PullRequests.ListCommits(ctx, l.owner, l.name, n, &opt)
+				cs, resp, err := l.c.gh.PullRequests.ListCommits(ctx, l.owner, l.name, n, &opt)
+				return slimCommits(cs), resp, err
 			})
 			if err != nil {
 				return fmt.Errorf("github: commits of %s#%d: %w", repo, n, notFound(err))
@@ -61,14 +62,20 @@ func (l *prLoader) load(ctx context.Context, n int) (*prFacts, error) {
 			var err error
 			switch i {
 			case 0:
-				f.pr, _, err = l.c.gh.PullRequests.Get(ctx, l.owner, l.name, n)
+				var pr *gh.PullRequest
+				pr, _, err = l.c.gh.PullRequests.Get(ctx, l.owner, l.name, n)
 				if err != nil {
 					return fmt.Errorf("github: pull request %s#%d: %w", repo, n, notFound(err))
 				}
+				f.pr = slimPull(pr)
 			case 1:
 				// All pages: a pull request with 130 reviews has its approval on page 2.
 				f.reviews, err = allPages(ctx, l.c.concurrency, func(ctx context.Context, opt gh.ListOptions) ([]*gh.PullRequestReview, *gh.Response, error) {
-					return l.c.gh.PullRequests.ListReviews(ctx, l.owner, l.name, n, &opt)
+					rs, resp, err := l.c.gh.PullRequests.ListReviews(ctx, l.owner, l.name, n, &opt)
+					for i, r := range rs {
+						rs[i] = slimReview(r)
+					}
+					return rs, resp, err
 				})
 				if err != nil {
 					return fmt.Errorf("github: reviews of %s#%d: %w", repo, n, notFound(err))
