@@ -41,7 +41,10 @@ type Options struct {
 	// App makes the Client act as a GitHub App instead of with Token (set one of them, or
 	// neither for anonymous access).
 	App *AppAuth
-	// Concurrency caps requests in flight, for all callers of this Client. Default 8.
+	// Concurrency caps requests in flight, for all callers of this Client. Default 12: GitHub
+	// allows 100 concurrent requests per token or installation (its secondary rate limit); what
+	// counts against the hourly budget is the number of requests, which concurrency does not
+	// change.
 	Concurrency int
 	// MaxRateLimitWait bounds how long one request may wait for rate limits. Default 2m.
 	MaxRateLimitWait time.Duration
@@ -75,7 +78,7 @@ func New(o Options) (*Client, error) {
 		return nil, errors.New("github: both a token (GITHUB_TOKEN) and a GitHub App (GITHUB_APP_ID) are configured: set one")
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 8
+		o.Concurrency = 12
 	}
 	if o.MaxRateLimitWait <= 0 {
 		o.MaxRateLimitWait = 2 * time.Minute
