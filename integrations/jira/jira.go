@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,18 @@ type Options struct {
 	// Concurrency bounds the batches in flight at once (default 4), to stay clear of Jira's
 	// rate limits.
 	Concurrency int
+	// ProjectsTTL is how long Projects reuses the project list it last fetched (default 5
+	// minutes; negative: fetch it every time). Concurrent callers share one fetch; a failed
+	// fetch is never kept. A project created or deleted meanwhile is seen at the next fetch;
+	// until then its tickets are not recognised as tickets (a check fails closed: no ticket),
+	// or a deleted project's are looked up and not found.
+	ProjectsTTL time.Duration
+	// Now is the clock of that cache (default time.Now); tests set it.
+	Now func() time.Time
 }
+
+// DefaultProjectsTTL is Options.ProjectsTTL's default.
+const DefaultProjectsTTL = 5 * time.Minute
 
 // Client talks to one Jira site.
 type Client struct {
@@ -45,6 +57,27 @@ type Client struct {
 	mu       sync.Mutex
 	detected bool
 	cloud    bool
+
+	projectsTTL time.Duration
+	now         func() time.Time
+	pmu         sync.Mutex     // guards the fields below
+	projects    []string       // the last list fetched, never handed out (callers get copies)
+	projectsAt  time.Time      // when that fetch started
+	hasProjects bool           // projects is set
+	fetching    *projectsFetch // the fetch in flight, nil when none
+}
+
+// projectsFetch is one fetch of the project list, shared by every caller that asked while it
+// was in flight. It runs on a context of its own, cancelled only when every caller waiting for
+// it has given up, so one caller's cancelled context does not fail the others.
+type projectsFetch struct {
+	done      chan struct{} // closed when keys, err and panicked are set
+	keys      []string
+	err       error
+	panicked  any // the fetch panicked with this value; each waiter panics again with it
+	waiters   int
+	cancel    context.CancelFunc
+	forgotten bool // ForgetProjects was called meanwhile: its answer is not kept
 }
 
 // New builds a Client. It does not contact Jira.
@@ -77,7 +110,14 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jira: client for %s: %w", base, err)
 	}
-	c := &Client{api: api, base: base, batch: o.BatchSize, concurrency: o.Concurrency, secrets: secrets}
+	c := &Client{api: api, base: base, batch: o.BatchSize, concurrency: o.Concurrency, secrets: secrets,
+		projectsTTL: o.ProjectsTTL, now: o.Now}
+	if c.projectsTTL == 0 {
+		c.projectsTTL = DefaultProjectsTTL
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
 	if c.batch <= 0 {
 		c.batch = 100
 	}
@@ -87,8 +127,95 @@ func New(o Options) (*Client, error) {
 	return c, nil
 }
 
-// Projects returns the keys of the projects the account can see.
+// Projects returns the keys of the projects the account can see. The list is kept for
+// Options.ProjectsTTL: a check asks for it every time, and it rarely changes. Callers asking
+// while a fetch is in flight wait for that one; each caller gets its own copy.
 func (c *Client) Projects(ctx context.Context) ([]string, error) {
+	if c.projectsTTL < 0 {
+		return c.fetchProjects(ctx)
+	}
+	c.pmu.Lock()
+	if c.hasProjects && c.now().Sub(c.projectsAt) < c.projectsTTL {
+		keys := slices.Clone(c.projects)
+		c.pmu.Unlock()
+		return keys, nil
+	}
+	f := c.fetching
+	if f == nil {
+		// Detached from this caller's cancellation (not from its values), so that callers who
+		// join it are not failed by this one leaving; cancelled when the last waiter leaves.
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &projectsFetch{done: make(chan struct{}), cancel: cancel}
+		c.fetching = f
+		go c.runProjectsFetch(fctx, f)
+	}
+	f.waiters++
+	c.pmu.Unlock()
+
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		c.pmu.Lock()
+		f.waiters--
+		if f.waiters == 0 {
+			f.cancel()
+			if c.fetching == f {
+				c.fetching = nil // the next caller starts afresh rather than join a cancelled fetch
+			}
+		}
+		c.pmu.Unlock()
+		return nil, fmt.Errorf("jira: projects: %w", context.Cause(ctx))
+	}
+	if f.panicked != nil {
+		panic(f.panicked)
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return slices.Clone(f.keys), nil
+}
+
+// ForgetProjects drops the kept project list: the next Projects fetches it. A fetch in flight
+// is not kept either.
+func (c *Client) ForgetProjects() {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	c.projects, c.hasProjects = nil, false
+	if f := c.fetching; f != nil {
+		f.forgotten = true
+		c.fetching = nil
+	}
+}
+
+// runProjectsFetch fetches the project list for f and keeps it if it succeeded.
+func (c *Client) runProjectsFetch(ctx context.Context, f *projectsFetch) {
+	start := c.now()
+	var (
+		keys     []string
+		err      error
+		panicked any
+	)
+	func() {
+		defer func() {
+			panicked = recover() // never nil after a panic (Go 1.21: panic(nil) is a *runtime.PanicNilError)
+		}()
+		keys, err = c.fetchProjects(ctx)
+	}()
+	c.pmu.Lock()
+	f.keys, f.err, f.panicked = keys, err, panicked
+	if c.fetching == f {
+		c.fetching = nil
+	}
+	if err == nil && panicked == nil && !f.forgotten {
+		c.projects, c.projectsAt, c.hasProjects = keys, start, true
+	}
+	c.pmu.Unlock()
+	f.cancel()
+	close(f.done)
+}
+
+// fetchProjects asks Jira for every project's key.
+func (c *Client) fetchProjects(ctx context.Context) ([]string, error) {
 	list, resp, err := c.api.Project.GetListWithContext(ctx)
 	if err != nil {
 		return nil, c.wrap("projects", resp, err)
