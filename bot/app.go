@@ -100,7 +100,9 @@ func (a *App) log() *logrus.Logger {
 // fields are set until then).
 func (a *App) wire() {
 	a.wireOnce.Do(func() {
-		a.checker = &check.Checker{GitHub: a.GitHub, Jira: a.Jira, Evidence: a.Store, Facts: a.Store, Files: a.GitHub, Now: a.now}
+		// The policy file at a commit never changes: each check of the same base reads it once.
+		files := check.NewCachedFiles(a.GitHub, 0)
+		a.checker = &check.Checker{GitHub: a.GitHub, Jira: a.Jira, Evidence: a.Store, Facts: a.Store, Files: files, Now: a.now}
 		a.merges = &mergegate.Gate{
 			Config: mergegate.Config{ReleaseChannel: a.Config.ReleaseChannel, Repos: a.Config.Repos(), Policy: a.Config.Policy,
 				CheckRuns: a.GitHubAppID != 0, AppID: a.GitHubAppID},
@@ -112,6 +114,8 @@ func (a *App) wire() {
 			Log:     a.log(),
 			Now:     a.now,
 			Checked: a.metrics.check,
+			// Belt and braces: what a push may have changed is not kept.
+			PolicyPushed: files.Invalidate,
 		}
 		a.emergencies = &emergency.Reviews{
 			Config: emergency.Config{EmergencyChannel: a.Config.EmergencyChannel, People: a.Config.People, Reviewers: a.Config.retroReviewers()},
