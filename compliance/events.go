@@ -40,6 +40,10 @@ type PushEvent struct {
 	// Commits are every commit of the push, oldest first; Author and Committer are GitHub logins
 	// where GitHub knew them, else the names from the commits.
 	Commits []Commit
+	// Paths are the files the push's commits added, modified or removed, sorted, each once, as
+	// the payload lists them (GitHub leaves them out of very large pushes: an empty list does
+	// not prove nothing changed).
+	Paths []string
 }
 
 // DeploymentStatusEvent is a deployment_status delivery: a CD system reporting on a deployment.

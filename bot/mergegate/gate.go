@@ -96,6 +96,12 @@ type Gate struct {
 	Now     func() time.Time
 	// Checked, when set, counts each verdict by the commit status it set (for /metrics).
 	Checked func(state string)
+	// PolicyPushed, when set, is told of each push, to any ref, that may have changed repo's
+	// policy file (check.RepoPolicyPath): one whose commits touch it, or whose commits list no
+	// paths at all (GitHub leaves them out of very large pushes). OnPush calls it first,
+	// whatever happens next. The bot drops its cached reads of the repository's policy there
+	// (check.CachedFiles.Invalidate): belt and braces, as those are kept by commit SHA.
+	PolicyPushed func(repo string)
 }
 
 // MergeVerdictEvidence is the body of a merge_verdict record: the verdict at the moment of the

@@ -709,3 +709,93 @@ func TestReconcileRetriesMergeItCouldNotJudge(t *testing.T) {
 		}
 	}
 }
+
+// A push that may change a repository's policy tells PolicyPushed first, and the app drops its
+// kept reads of that policy there: every push to the default branch, even one that then fails,
+// and a push to another branch that touches the policy file; no other push.
+func TestMergeGatePushTellsPolicyPushed(t *testing.T) {
+	e := bottest.NewHooks(t)
+	r, info, opened := e.OpenedPR()
+	r.SetFile(check.RepoPolicyPath, "approvals:\n  required: 2\n")
+	gate := e.App.Merges()
+	wired := gate.PolicyPushed
+	if wired == nil {
+		t.Fatal("the app does not set the merge gate's PolicyPushed")
+	}
+	var mu sync.Mutex
+	var told []string
+	gate.PolicyPushed = func(repo string) {
+		mu.Lock()
+		told = append(told, repo)
+		mu.Unlock()
+		wired(repo)
+	}
+	toldSoFar := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(told, ",")
+	}
+	files, ok := e.App.Checker().Files.(*check.CachedFiles)
+	if !ok {
+		t.Fatalf("the app's checker reads policies through %T, want *check.CachedFiles", e.App.Checker().Files)
+	}
+	const contents = "GET /repos/{owner}/{repo}/contents/{path}"
+	checkPR := func() {
+		t.Helper()
+		if code, msg := e.Deliver("pull_request", opened); code != http.StatusAccepted {
+			t.Fatalf("opened: %d %s", code, msg)
+		}
+		e.Drain()
+	}
+
+	// Two checks of the pull request read the policy at its base once.
+	checkPR()
+	if files.Len() == 0 || e.GitHub.Count(contents) != 1 {
+		t.Fatalf("first check: %d entries kept, %d policy reads", files.Len(), e.GitHub.Count(contents))
+	}
+	e.GitHub.ResetLog()
+	checkPR()
+	if n := e.GitHub.Count(contents); n != 0 {
+		t.Fatalf("%d policy reads in the second check at the same base, want 0", n)
+	}
+	if got := bottest.Statuses(r, info.HeadSHA); len(got) != 4 || !strings.HasPrefix(got[3], "failure: ") {
+		t.Fatalf("statuses under the repository policy: %q", got)
+	}
+
+	push := bottest.Retarget(bottest.Fixture(t, bottest.Octokit+"push/with-new-branch.payload.json"), "6113728f27ae82c7b1a177c8d03f9e96e0adf246", info.HeadSHA)
+	onFeature := bottest.Retarget(push, `"ref": "refs/heads/master"`, `"ref": "refs/heads/feature"`)
+	// Another branch, README.md only: nothing to drop.
+	e.Deliver("push", onFeature)
+	e.Drain()
+	if got := toldSoFar(); got != "" || files.Len() == 0 {
+		t.Fatalf("a push to another branch not touching the policy: told %q, %d entries left", got, files.Len())
+	}
+	// Another branch, adding the policy file.
+	e.Deliver("push", bottest.Retarget(onFeature, `"added": ["README.md"]`, `"added": [".sockembot.yml"]`))
+	e.Drain()
+	if got := toldSoFar(); got != "Codertocat/Hello-World" || files.Len() != 0 {
+		t.Fatalf("a push touching the policy: told %q, %d entries left", got, files.Len())
+	}
+	e.GitHub.ResetLog()
+	checkPR()
+	if n := e.GitHub.Count(contents); n != 1 {
+		t.Fatalf("%d policy reads after the push, want 1", n)
+	}
+
+	// The default branch: a push that does not touch the policy keeps the cache, one that does
+	// clears it, even when the push itself then fails.
+	e.Deliver("push", push)
+	e.Drain()
+	if got := toldSoFar(); got != "Codertocat/Hello-World" {
+		t.Fatalf("a push to the default branch not touching the policy: told %q", got)
+	}
+	e.GitHub.FailNext(1, "/pulls", http.StatusBadGateway)
+	e.Deliver("push", bottest.Retarget(push, `"added": ["README.md"]`, `"added": [".sockembot.yml"]`))
+	e.Drain()
+	if n := e.Pending(); n != 1 {
+		t.Fatalf("pending %d: the push was meant to fail", n)
+	}
+	if got := toldSoFar(); got != "Codertocat/Hello-World,Codertocat/Hello-World" || files.Len() != 0 {
+		t.Fatalf("a failing push to the default branch: told %q, %d entries left", got, files.Len())
+	}
+}

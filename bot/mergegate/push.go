@@ -3,6 +3,7 @@ package mergegate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -18,9 +19,14 @@ const pushLookups = 4
 
 // OnPush alerts on commits that reached the default branch without a pull request. Every
 // commit of the push is checked, not only the "distinct" ones: pushing an existing branch
-// straight onto main brings commits GitHub already knows.
+// straight onto main brings commits GitHub already knows. Before anything else it tells
+// PolicyPushed of a push that may have changed the repository's policy file.
 func (g *Gate) OnPush(ctx context.Context, ev compliance.PushEvent) error {
 	repo, branch := ev.Repo, ev.DefaultBranch
+	// GitHub leaves the paths out of very large pushes: commits without paths may touch it.
+	if g.PolicyPushed != nil && repo != "" && (slices.Contains(ev.Paths, check.RepoPolicyPath) || len(ev.Commits) > 0 && len(ev.Paths) == 0) {
+		g.PolicyPushed(repo)
+	}
 	if ev.Deleted || branch == "" || ev.Ref != "refs/heads/"+branch {
 		return nil
 	}

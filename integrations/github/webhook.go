@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -136,7 +137,17 @@ func ParseEvent(eventType string, body []byte) (any, error) {
 				SHA: c.GetID(), Message: c.GetMessage(), Author: authorLogin(c.GetAuthor()),
 				Committer: authorLogin(c.GetCommitter()), AuthoredAt: c.GetTimestamp().Time, URL: c.GetURL(),
 			})
+			push.Paths = append(push.Paths, c.Added...)
+			push.Paths = append(push.Paths, c.Modified...)
+			push.Paths = append(push.Paths, c.Removed...)
 		}
+		if hc := ev.GetHeadCommit(); hc != nil {
+			push.Paths = append(push.Paths, hc.Added...)
+			push.Paths = append(push.Paths, hc.Modified...)
+			push.Paths = append(push.Paths, hc.Removed...)
+		}
+		slices.Sort(push.Paths)
+		push.Paths = slices.Compact(push.Paths)
 		for i, c := range push.Commits {
 			if c.SHA == "" {
 				need(false, fmt.Sprintf("commits[%d].id", i))

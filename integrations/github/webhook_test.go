@@ -452,3 +452,41 @@ func TestParseEventDeploymentProtectionRule(t *testing.T) {
 		t.Errorf("no run id anywhere: %+v, %v", ev, err)
 	}
 }
+
+// A push names every path its commits added, modified or removed, once each, sorted.
+func TestParsePushPaths(t *testing.T) {
+	push := func(t *testing.T, body []byte) compliance.PushEvent {
+		t.Helper()
+		ev, err := github.ParseEvent("push", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, ok := ev.(compliance.PushEvent)
+		if !ok {
+			t.Fatalf("%T", ev)
+		}
+		return p
+	}
+	newBranch := readFixture(t, "octokit+webhooks/payload-examples/api.github.com/push/with-new-branch.payload.json")
+	if got := push(t, newBranch).Paths; !reflect.DeepEqual(got, []string{"README.md"}) {
+		t.Errorf("octokit's push adding README.md: %q", got)
+	}
+	// prow's two commits modify the same three files.
+	prow := readFixture(t, "kubernetes-sigs+prow/cmd/phony/examples/push.json")
+	want := []string{"prow/Makefile", "prow/cluster/splice_deployment.yaml", "prow/cmd/splice/main.go"}
+	if got := push(t, prow).Paths; !reflect.DeepEqual(got, want) {
+		t.Errorf("prow's push: %q, want %q", got, want)
+	}
+	// The same push, its first commit also deleting the repository policy.
+	removed := strings.Replace(string(prow), "\"removed\": [\n\n      ]", "\"removed\": [\".sockembot.yml\"]", 1)
+	if removed == string(prow) {
+		t.Fatal("fixture changed: no empty removed list to fill")
+	}
+	if got := push(t, []byte(removed)).Paths; !reflect.DeepEqual(got, append([]string{".sockembot.yml"}, want...)) {
+		t.Errorf("a push deleting the policy: %q", got)
+	}
+	// A tag push has no commits, and no paths.
+	if got := push(t, readFixture(t, "octokit+webhooks/payload-examples/api.github.com/push/payload.json")).Paths; len(got) != 0 {
+		t.Errorf("tag push: %q", got)
+	}
+}
