@@ -290,24 +290,22 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 	// What is asked for and what runs now are read at the same time.
 	var (
 		wg      sync.WaitGroup
-		headErr error
+		baseErr error
+		ref     = d.Ref // the base's goroutine must not read d.Ref while it is set below
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		headErr = check.Safely(func() error {
-			var err error
-			if d.Ref == "" {
-				if d.Ref, d.HeadSHA, err = g.GitHub.DefaultBranch(ctx, d.Repo); err != nil {
-					return check.Errorf("default branch of %s: %w", d.Repo, err)
-				}
-				return nil
-			}
-			d.HeadSHA, err = g.resolve(ctx, d.Repo, d.Ref)
-			return err
-		})
+		baseErr = check.Safely(func() error { return g.base(ctx, d.Repo, d.Environment, cmd, &d.BaseSHA) })
 	}()
-	baseErr := check.Safely(func() error { return g.base(ctx, d, cmd) })
+	var headErr error
+	if ref == "" {
+		if d.Ref, d.HeadSHA, headErr = g.GitHub.DefaultBranch(ctx, d.Repo); headErr != nil {
+			headErr = check.Errorf("default branch of %s: %w", d.Repo, headErr)
+		}
+	} else {
+		d.HeadSHA, headErr = g.resolve(ctx, d.Repo, ref)
+	}
 	wg.Wait()
 	if headErr != nil {
 		return headErr
@@ -386,22 +384,22 @@ func (g *Gate) checkAndPublish(ctx context.Context, d *Deploy, cmd command.Comma
 	return nil
 }
 
-// base finds the commit d is checked from: the one named with "from", else the newest
-// successful deployment to its environment.
-func (g *Gate) base(ctx context.Context, d *Deploy, cmd command.Command) error {
+// base finds the commit a deploy of repo to env is checked from: the one named with "from",
+// else the newest successful deployment there.
+func (g *Gate) base(ctx context.Context, repo, env string, cmd command.Command, sha *string) error {
 	if cmd.From != "" {
 		var err error
-		d.BaseSHA, err = g.resolve(ctx, d.Repo, cmd.From)
+		*sha, err = g.resolve(ctx, repo, cmd.From)
 		return err
 	}
-	sha, _, found, err := g.GitHub.CurrentDeployment(ctx, d.Repo, d.Environment)
+	current, _, found, err := g.GitHub.CurrentDeployment(ctx, repo, env)
 	if err != nil {
-		return check.Errorf("current deployment of %s to %s: %w", d.Repo, d.Environment, err)
+		return check.Errorf("current deployment of %s to %s: %w", repo, env, err)
 	}
 	if !found {
 		return errNothingDeployed
 	}
-	d.BaseSHA = sha
+	*sha = current
 	return nil
 }
 

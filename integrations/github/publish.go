@@ -281,21 +281,28 @@ func (c *Client) DefaultBranch(ctx context.Context, repo string) (name, sha stri
 	if err != nil {
 		return "", "", err
 	}
-	// The branch's name and its tip at the same time: HEAD is the default branch.
-	err = forEach(ctx, 2, 2, func(ctx context.Context, i int) error {
+	// The branch's name and its tip at the same time: HEAD is the default branch. Both are
+	// waited for, and the repository's error wins, so a failure reads the same every time.
+	var errs [2]error
+	forEach(ctx, 2, 2, func(ctx context.Context, i int) error {
 		if i == 1 {
-			var err error
-			sha, err = c.lookupRef(ctx, owner, rname, "HEAD")
-			return err
+			sha, errs[1] = c.lookupRef(ctx, owner, rname, "HEAD")
+			return nil
 		}
 		r, _, err := c.gh.Repositories.Get(ctx, owner, rname)
 		if err != nil {
-			return fmt.Errorf("github: repository %s: %w", repo, notFound(err))
+			errs[0] = fmt.Errorf("github: repository %s: %w", repo, notFound(err))
+			return nil
 		}
 		name = r.GetDefaultBranch()
 		return nil
 	})
-	if err != nil {
+	for _, err := range errs {
+		if err != nil {
+			return "", "", err
+		}
+	}
+	if err := ctx.Err(); err != nil {
 		return "", "", err
 	}
 	if name == "" {
