@@ -79,6 +79,9 @@ func BenchmarkDeployDigest200PRsSeenAtMerge(b *testing.B) {
 			b.Fatalf("not the digest of a release checked from recorded facts: %.300s", root.Blocks)
 		}
 		requests += w.GitHub.Total() + len(w.Jira.Requests())
+		if i == 0 || i == b.N-1 {
+			b.Logf("digest %d: GitHub %v, Jira %d requests", i+1, w.GitHub.Counts(), len(w.Jira.Requests()))
+		}
 		b.StartTimer()
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/digest")
