@@ -9,6 +9,7 @@ import (
 	"sockembot/compliance"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -262,5 +263,38 @@ func TestSplitText(t *testing.T) {
 				t.Fatal("split inside a character")
 			}
 		}
+	}
+}
+
+// Where each change's facts came from: the digest's footer and the text report say how many
+// pull requests were read from evidence, from which records and when; none said, none reused.
+func TestFactsFromEvidenceAreNamed(t *testing.T) {
+	r := release(4, func(int) bool { return false })
+	if got := FactsSourceText(r); got != "" {
+		t.Errorf("nothing reused, yet: %q", got)
+	}
+	day := func(d int) time.Time { return time.Date(2026, 11, d, 9, 30, 0, 0, time.UTC) }
+	r.Changes[0].Recorded = &compliance.FactsRecord{Seq: 40, At: day(2)}
+	r.Changes[2].Recorded = &compliance.FactsRecord{Seq: 12, At: day(1)}
+	r.Changes = append(r.Changes, compliance.ChangeReport{Kind: compliance.KindDirectPush, Title: "hotfix", Commits: []string{strings.Repeat("c", 40)}})
+	want := "facts recorded: 2 of 4 pull requests from evidence records #12–#40 (2026-11-01 – 2026-11-02 UTC); the others fetched from GitHub"
+	if got := FactsSourceText(r); got != want {
+		t.Errorf("FactsSourceText = %q, want %q", got, want)
+	}
+	root, _ := DigestMessage(Digest{DeployID: 7, Service: "payments", Env: "production", Repo: r.Repo, Ref: "main", Report: r, PolicyHash: "0123456789abcdef"})
+	if text := allText(root); !strings.Contains(text, "deploy #7 · policy 0123456789ab · "+want) {
+		t.Errorf("the digest's footer does not name the records:\n%s", text)
+	}
+	text := ReportText(r)
+	for _, w := range []string{want, "facts recorded: evidence record #40, 2026-11-02 09:30 UTC (not fetched again)"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("the text report lacks %q:\n%s", w, text)
+		}
+	}
+	for i := range r.Changes {
+		r.Changes[i].Recorded = &compliance.FactsRecord{Seq: 7, At: day(3)}
+	}
+	if got := FactsSourceText(r); got != "facts recorded: 4 of 4 pull requests from evidence record #7 (2026-11-03 UTC)" {
+		t.Errorf("all from one record: %q", got)
 	}
 }
