@@ -143,19 +143,7 @@ func (c *CachedFiles) Len() int {
 // keeps says whether answers at ref may be kept: only at a full commit SHA, which names the same
 // tree and history forever.
 func (c *CachedFiles) keeps(ref string) bool {
-	return c.ttl > 0 && isCommitSHA(ref)
-}
-
-func isCommitSHA(ref string) bool {
-	if len(ref) != 40 {
-		return false
-	}
-	for _, r := range ref {
-		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
-			return false
-		}
-	}
-	return true
+	return c.ttl > 0 && fullSHA.MatchString(ref)
 }
 
 func (c *CachedFiles) now() time.Time {

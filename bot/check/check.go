@@ -259,6 +259,7 @@ func (c *Checker) pin(ctx context.Context, repo, base, head string) ([2]string, 
 	return shas, nil
 }
 
+// fullSHA is a full commit SHA: it names one commit, with its tree and history, forever.
 var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // readPolicy starts reading the policy in force for repo at commit at, and returns the wait.
