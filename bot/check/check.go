@@ -126,23 +126,24 @@ func (c *Checker) Check(ctx context.Context, req Request) (run Run, err error) {
 }
 
 func (c *Checker) check(ctx context.Context, req Request) (Run, error) {
-	facts, read, err := c.gather(ctx, req)
+	facts, pol, err := c.gather(ctx, req)
 	if err != nil {
 		return Run{}, err
 	}
 	// A change is judged by the policy in force before it: at the release's base, or at the
 	// pull request's base commit; never by one a change in the range writes.
-	if read == nil {
+	if pol == nil {
 		at := facts.Range.BaseSHA
 		if req.PR != 0 {
 			at = facts.Range.Changes[0].PR.BaseSHA
 		}
-		read = c.readPolicy(ctx, req.Repo, at, req.Policy)
+		pol = new(policyRead)
+		pol.p, pol.source, pol.err = c.PolicyAt(ctx, req.Repo, at, req.Policy)
 	}
-	p, source, err := read()
-	if err != nil {
-		return Run{}, Trace(err)
+	if pol.err != nil {
+		return Run{}, Trace(pol.err)
 	}
+	p, source := pol.p, pol.source
 	if err := p.Validate(); err != nil {
 		return Run{}, Errorf("policy: %w", err)
 	}
@@ -179,19 +180,23 @@ func (c *Checker) check(ctx context.Context, req Request) (Run, error) {
 	return run, nil
 }
 
-// policyRead is the policy in force and its source, once read.
-type policyRead func() (compliance.Policy, string, error)
+// policyRead is the policy in force, its source, or why it could not be read.
+type policyRead struct {
+	p      compliance.Policy
+	source string
+	err    error
+}
 
 // gather fetches the range (or the pull request) from GitHub, Jira's project list, and which
 // changes edit the policy file. For a range, both ends are pinned to commits first, so the
 // policy in force at the base and the commits that changed the policy file up to the head are
-// read at the same time as the range (read is then the policy; nil means read it after).
-func (c *Checker) gather(ctx context.Context, req Request) (compliance.Facts, policyRead, error) {
+// read at the same time as the range; pol is then that policy (nil: read it after).
+func (c *Checker) gather(ctx context.Context, req Request) (compliance.Facts, *policyRead, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	projects := background(func() ([]string, error) { return c.Jira.Projects(ctx) })
 	var (
-		read    policyRead
+		policy  func() (policyRead, error)
 		touched func() ([]string, error)
 		names   = req
 	)
@@ -201,7 +206,10 @@ func (c *Checker) gather(ctx context.Context, req Request) (compliance.Facts, po
 			return compliance.Facts{}, nil, err
 		}
 		req.Base, req.Head = shas[0], shas[1]
-		read = c.readPolicy(ctx, req.Repo, req.Base, req.Policy)
+		policy = background(func() (policyRead, error) {
+			p, source, err := c.PolicyAt(ctx, req.Repo, req.Base, req.Policy)
+			return policyRead{p: p, source: source}, err
+		})
 		touched = background(func() ([]string, error) { return c.Files.PathCommits(ctx, req.Repo, req.Head, RepoPolicyPath) })
 	}
 	rng, err := c.gatherGitHub(ctx, req)
@@ -215,10 +223,10 @@ func (c *Checker) gather(ctx context.Context, req Request) (compliance.Facts, po
 	if req.PR == 0 {
 		rng.Base, rng.Head = names.Base, names.Head // as asked, not as pinned
 	}
-	if touched == nil && c.Files != nil {
-		touched = func() ([]string, error) { return c.Files.PathCommits(ctx, rng.Repo, rng.HeadSHA, RepoPolicyPath) }
-	}
-	if touched != nil {
+	if c.Files != nil {
+		if touched == nil { // a pull request: its head is known only now
+			touched = func() ([]string, error) { return c.Files.PathCommits(ctx, rng.Repo, rng.HeadSHA, RepoPolicyPath) }
+		}
 		shas, err := touched()
 		if err != nil {
 			return compliance.Facts{}, nil, Errorf("find changes to %s: %w", RepoPolicyPath, err)
@@ -227,12 +235,14 @@ func (c *Checker) gather(ctx context.Context, req Request) (compliance.Facts, po
 			return compliance.Facts{}, nil, err
 		}
 	}
-	if read != nil {
-		// Wait for it here, where the context is still live.
-		p, source, err := read()
-		read = func() (compliance.Policy, string, error) { return p, source, err }
+	var pol *policyRead
+	if policy != nil {
+		// Waited for here, while the context is live.
+		r, err := policy()
+		r.err = err
+		pol = &r
 	}
-	return compliance.Facts{Range: rng, JiraProjects: keys, Tickets: map[string]compliance.Ticket{}}, read, nil
+	return compliance.Facts{Range: rng, JiraProjects: keys, Tickets: map[string]compliance.Ticket{}}, pol, nil
 }
 
 // pin resolves base and head to commit SHAs, at the same time (a full SHA is its own answer).
@@ -261,22 +271,6 @@ func (c *Checker) pin(ctx context.Context, repo, base, head string) ([2]string, 
 
 // fullSHA is a full commit SHA: it names one commit, with its tree and history, forever.
 var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
-
-// readPolicy starts reading the policy in force for repo at commit at, and returns the wait.
-func (c *Checker) readPolicy(ctx context.Context, repo, at string, global compliance.Policy) policyRead {
-	type read struct {
-		p      compliance.Policy
-		source string
-	}
-	wait := background(func() (read, error) {
-		p, source, err := c.PolicyAt(ctx, repo, at, global)
-		return read{p, source}, err
-	})
-	return func() (compliance.Policy, string, error) {
-		r, err := wait()
-		return r.p, r.source, err
-	}
-}
 
 // background runs fn in a goroutine of its own, a panic there recovered into the error like the
 // rest of the check's, and returns the wait for its result.
