@@ -163,6 +163,17 @@ func (a *App) Run(ctx context.Context) error {
 		return errors.New("GITHUB_WEBHOOK_SECRET is not set: webhooks could not be verified")
 	}
 	a.wire()
+	// Both addresses are bound before anything starts: one that is taken stops the bot at once,
+	// with that error, whatever else would have failed next.
+	httpLn, err := a.listenHTTP()
+	if err != nil {
+		return err
+	}
+	metricsLn, err := a.listenMetrics()
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 5)
@@ -178,8 +189,10 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	start("http", a.serveHTTP)
-	start("metrics", a.serveMetrics)
+	start("http", func(ctx context.Context) error { return serve(ctx, httpLn, a.Handler()) })
+	if metricsLn != nil {
+		start("metrics", func(ctx context.Context) error { return serve(ctx, metricsLn, a.MetricsHandler()) })
+	}
 	start("slack", a.runSocketMode)
 	start("deliveries", a.runDeliveryWorkers)
 	start("scheduler", a.runScheduler)

@@ -17,11 +17,17 @@ const (
 var RemoteKey = remoteKey
 
 func (a *App) RunDeliveryWorkers(ctx context.Context) error { return a.runDeliveryWorkers(ctx) }
-func (a *App) ServeHTTP(ctx context.Context) error          { return a.serveHTTP(ctx) }
-func (a *App) RunScheduler(ctx context.Context) error       { return a.runScheduler(ctx) }
-func (a *App) DailySummaryJob(ctx context.Context) error    { return a.dailySummaryJob(ctx) }
-func (a *App) Replica() string                              { return a.replica() }
-func (a *App) Time() time.Time                              { return a.now() }
+func (a *App) ServeHTTP(ctx context.Context) error {
+	ln, err := a.listenHTTP()
+	if err != nil {
+		return err
+	}
+	return serve(ctx, ln, a.Handler())
+}
+func (a *App) RunScheduler(ctx context.Context) error    { return a.runScheduler(ctx) }
+func (a *App) DailySummaryJob(ctx context.Context) error { return a.dailySummaryJob(ctx) }
+func (a *App) Replica() string                           { return a.replica() }
+func (a *App) Time() time.Time                           { return a.now() }
 
 func (a *App) RunJob(ctx context.Context, name string, ttl time.Duration, run func(context.Context) error) {
 	a.runJob(ctx, name, ttl, run)

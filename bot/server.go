@@ -14,7 +14,7 @@ import (
 )
 
 // Handler is the bot's public HTTP surface: the GitHub webhook endpoint and a liveness probe.
-// It is what serveHTTP serves and what tests drive through httptest. The metrics are not here
+// It is what Run serves on a.Addr and what tests drive through httptest. The metrics are not here
 // (a 404): they say what the bot is doing to anyone who asks, so they have a listener of their
 // own (MetricsHandler, on MetricsAddr).
 func (a *App) Handler() http.Handler {
@@ -178,13 +178,13 @@ func (s *runtimeState) readsWaiting() int {
 	return n
 }
 
-// Listening is closed once serveHTTP is accepting connections; ListenAddr then gives the address.
+// Listening is closed once Run is accepting connections; ListenAddr then gives the address.
 func (a *App) Listening() <-chan struct{} {
 	a.state.init()
 	return a.state.ready
 }
 
-// ListenAddr is the address serveHTTP bound (host:port), "" before Listening is closed.
+// ListenAddr is the address Run bound (host:port), "" before Listening is closed.
 func (a *App) ListenAddr() string {
 	select {
 	case <-a.Listening():
@@ -194,35 +194,35 @@ func (a *App) ListenAddr() string {
 	}
 }
 
-// serveHTTP serves Handler on a.Addr until ctx is done, then shuts down gracefully.
-func (a *App) serveHTTP(ctx context.Context) error {
+// listenHTTP binds a.Addr (default :8080) for Handler and says where (Listening, ListenAddr).
+func (a *App) listenHTTP() (net.Listener, error) {
 	addr := a.Addr
 	if addr == "" {
 		addr = ":8080"
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("http: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("http: listen on %s: %w", addr, err)
 	}
 	a.state.init()
 	a.state.addr = ln.Addr().String()
 	close(a.state.ready)
 	a.log().WithField("addr", a.state.addr).Info("http: listening")
-	return serve(ctx, ln, a.Handler())
+	return ln, nil
 }
 
-// serveMetrics serves MetricsHandler on a.MetricsAddr until ctx is done; with no MetricsAddr it
-// serves nothing.
-func (a *App) serveMetrics(ctx context.Context) error {
+// listenMetrics binds a.MetricsAddr for MetricsHandler; with no MetricsAddr it binds nothing
+// (nil, nil).
+func (a *App) listenMetrics() (net.Listener, error) {
 	if a.MetricsAddr == "" {
-		return nil
+		return nil, nil
 	}
 	ln, err := net.Listen("tcp", a.MetricsAddr)
 	if err != nil {
-		return fmt.Errorf("metrics: listen on %s: %w (METRICS_ADDR; \"off\" turns the listener off)", a.MetricsAddr, err)
+		return nil, fmt.Errorf("metrics: listen on %s: %w (METRICS_ADDR; \"off\" turns the listener off)", a.MetricsAddr, err)
 	}
 	a.log().WithFields(logrus.Fields{"addr": ln.Addr().String(), "token": a.MetricsToken != ""}).Info("metrics: listening")
-	return serve(ctx, ln, a.MetricsHandler())
+	return ln, nil
 }
 
 // serve serves h on ln until ctx is done, then shuts down gracefully.
