@@ -4,6 +4,7 @@
 package compliance
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -58,6 +59,20 @@ type Commit struct {
 	Committer  string    `json:"committer"`
 	AuthoredAt time.Time `json:"authored_at"`
 	URL        string    `json:"url,omitempty"` // the commit's web page
+}
+
+// Deployment is one deployment GitHub knows of, as an audit lists it: what reached an
+// environment, whoever made it.
+type Deployment struct {
+	ID          int64
+	SHA, Ref    string
+	Environment string
+	Task        string
+	Creator     string // the login that created it (a bot's login for an App)
+	Description string
+	CreatedAt   time.Time
+	Payload     json.RawMessage // as GitHub returns it ({} when none)
+	URL         string          // the API URL GitHub gives (there is no html_url for a deployment)
 }
 
 // Review is one submitted pull request review.

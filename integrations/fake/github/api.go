@@ -785,12 +785,32 @@ func (s *Server) getContents(req *http.Request, p map[string]string) reply {
 // listCommits answers GET /repos/{owner}/{repo}/commits: the commits reachable from sha
 // (default: the default branch), newest first, only those that touched path when it is set, as
 // `git log [-- PATH]` lists them (a merge commit is TREESAME to the side that made the change).
+//
+// since and until keep the commits whose committer date lies in [since, until], both ends
+// included, as `git log --since --until` does: git compares the committer date (not the author
+// date) and drops only a commit older than since or newer than until. GitHub's docs say "Only
+// show results that were last updated after the given time" and "Only commits before this date
+// will be returned", in ISO 8601 (YYYY-MM-DDTHH:MM:SSZ). The fake takes RFC 3339 (offsets and
+// fractions too) or a bare date (midnight UTC). One difference: git stops walking history at
+// commits older than since (with a little slop), so on GitHub a commit of the period behind an
+// older-dated one can be missed; the fake filters every reachable commit.
 func (s *Server) listCommits(req *http.Request, p map[string]string) reply {
 	r := s.repoOf(p)
 	if r == nil {
 		return notFound()
 	}
 	q := req.URL.Query()
+	var bounds [2]time.Time
+	for i, name := range []string{"since", "until"} {
+		if v := q.Get(name); v != "" {
+			t, ok := parseISO8601(v)
+			if !ok {
+				return badTimestamp(name)
+			}
+			bounds[i] = t
+		}
+	}
+	since, until := bounds[0], bounds[1]
 	ref := q.Get("sha")
 	if ref == "" {
 		ref = r.defaultBranch
@@ -803,12 +823,39 @@ func (s *Server) listCommits(req *http.Request, p map[string]string) reply {
 	var list []*commit
 	for sha := range r.ancestors(tip.sha) {
 		c := r.commits[sha]
-		if path == "" || slices.Contains(c.touches, path) {
-			list = append(list, c)
+		if path != "" && !slices.Contains(c.touches, path) {
+			continue
 		}
+		if (!since.IsZero() && c.committedAt.Before(since)) || (!until.IsZero() && c.committedAt.After(until)) {
+			continue
+		}
+		list = append(list, c)
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].seq > list[j].seq })
 	return page(req, list, func(c *commit) any { return r.commitJSON(c, false) })
+}
+
+// parseISO8601 reads a since/until timestamp: RFC 3339, or a bare date (midnight UTC).
+func parseISO8601(v string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, true
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// badTimestamp is the answer to a since/until that is not a timestamp. GitHub's OpenAPI
+// description gives "List commits" a 400 (basic-error: message, documentation_url) and no 422;
+// the message is GitHub's own for the same fault on the issue-comments list. Neither was
+// recorded from this endpoint.
+func badTimestamp(param string) reply {
+	return jsonReply(http.StatusBadRequest, obj{
+		"message":           "The " + param + " parameter needs to be in ISO 8601 format: YYYY-MM-DDTHH:MM:SSZ",
+		"documentation_url": "https://docs.github.com/rest/commits/commits#list-commits",
+		"status":            "400",
+	})
 }
 
 // getTree answers GET /repos/{owner}/{repo}/git/trees/{sha}, for a commit SHA, a commit's tree

@@ -437,6 +437,43 @@ func (r *Repo) Deploy(sha, env, state string) int64 {
 	return d.ID
 }
 
+// AddDeployment records a deployment made outside sockembot (by a person, another tool, an
+// Actions workflow), as GitHub would list it, and returns its ID. Of d it takes SHA (or else
+// Ref, resolved like any ref), Ref (default the SHA), Task (default "deploy"), Environment
+// (default "production"), Description, Payload (default {}) and Creator (default "deployer";
+// a login ending in "[bot]" is a Bot account). ID and CreatedAt come from the fake, at the next
+// tick of its clock, so deployments stay listed newest first; Statuses are not recorded.
+func (r *Repo) AddDeployment(d Deployment) int64 {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	sha := d.SHA
+	if sha == "" {
+		c := r.resolve(d.Ref)
+		if c == nil {
+			panic(fmt.Sprintf("fakegithub: no commit for deployment ref %q in %s", d.Ref, r.FullName()))
+		}
+		sha = c.sha
+	}
+	if d.Ref == "" {
+		d.Ref = sha
+	}
+	if d.Task == "" {
+		d.Task = "deploy"
+	}
+	if d.Environment == "" {
+		d.Environment = "production"
+	}
+	if len(d.Payload) == 0 {
+		d.Payload = json.RawMessage(`{}`)
+	}
+	if d.Creator == "" {
+		d.Creator = "deployer"
+	}
+	dep := r.addDeployment(sha, d.Ref, d.Task, d.Environment, d.Description, d.Payload, d.Creator)
+	dep.AutoMerge, dep.RequiredContexts = d.AutoMerge, d.RequiredContexts
+	return dep.ID
+}
+
 // --- internals; callers hold r.s.mu ---
 
 func (r *Repo) tipParents() []string {

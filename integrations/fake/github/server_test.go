@@ -607,6 +607,88 @@ func TestFilesHistoryCommitsByPathAndTrees(t *testing.T) {
 	}
 }
 
+// since and until select by committer date, both ends included, as git log does; a value that
+// is no timestamp gets GitHub's 400.
+func TestCommitsSinceUntil(t *testing.T) {
+	s, c := newFake(t, fakegithub.Options{})
+	r := s.AddRepo("acme/payments", "main")
+	var shas []string
+	var at []time.Time
+	var pr fakegithub.PRInfo
+	for _, m := range []string{"a", "b", "c", "d"} {
+		shas = append(shas, r.Commit(m, "alice"))
+		at = append(at, s.Now())
+		if m == "a" {
+			pr = r.OpenPR(fakegithub.PR{Title: "old work", Author: "bob"}) // authored between a and b
+		}
+	}
+	// Rebased: committed (by web-flow) after d.
+	landed := r.Merge(pr.Number, fakegithub.Rebase).Landed[0]
+	mergedAt := s.Now()
+	ctx := context.Background()
+	list := func(o *gh.CommitsListOptions) []string {
+		t.Helper()
+		cs, _, err := c.Repositories.ListCommits(ctx, "acme", "payments", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.GetSHA())
+		}
+		return out
+	}
+	if got, want := list(&gh.CommitsListOptions{Since: at[1], Until: at[2]}), []string{shas[2], shas[1]}; !reflect.DeepEqual(got, want) {
+		t.Errorf("[b, c]: %v, want %v", got, want)
+	}
+	if got, want := list(&gh.CommitsListOptions{Since: at[0].Add(time.Second), Until: at[1]}), []string{shas[1]}; !reflect.DeepEqual(got, want) {
+		t.Errorf("(a, b]: %v, want b alone: the rebased commit was authored then but committed later", got)
+	}
+	if got, want := list(&gh.CommitsListOptions{Since: at[3]}), []string{landed, shas[3]}; !reflect.DeepEqual(got, want) {
+		t.Errorf("since d: %v, want the rebased commit (committed %v) and d", got, mergedAt)
+	}
+	if got, want := list(&gh.CommitsListOptions{Until: at[0]}), []string{shas[0]}; !reflect.DeepEqual(got, want) {
+		t.Errorf("until a: %v, want %v", got, want)
+	}
+	// An offset and a bare date are ISO 8601 too.
+	q := "repos/acme/payments/commits?since=" + strings.ReplaceAll(at[1].In(time.FixedZone("", 2*3600)).Format(time.RFC3339), "+", "%2B")
+	code, _, body := get(t, s, q, "")
+	var listed []gh.RepositoryCommit
+	if err := json.Unmarshal(body, &listed); code != 200 || err != nil || len(listed) != 4 || listed[3].GetSHA() != shas[1] {
+		t.Errorf("since b with an offset: %d, %d commits, %v", code, len(listed), err)
+	}
+	if code, _, body := get(t, s, "repos/acme/payments/commits?until="+at[0].Format(time.DateOnly), ""); code != 200 || string(body) != "[]" {
+		t.Errorf("until the day before (midnight): %d %.200s", code, body)
+	}
+	for _, bad := range []string{"since=yesterday", "until=2024-13-01T00:00:00Z", "since=1709283600"} {
+		code, _, body := get(t, s, "repos/acme/payments/commits?"+bad, "")
+		param, _, _ := strings.Cut(bad, "=")
+		if code != http.StatusBadRequest || !strings.Contains(string(body), "The "+param+" parameter needs to be in ISO 8601 format") ||
+			!strings.Contains(string(body), "documentation_url") {
+			t.Errorf("%s: %d %s", bad, code, body)
+		}
+	}
+}
+
+// A deployment made outside sockembot is listed like the others, newest first, by its creator.
+func TestAddDeployment(t *testing.T) {
+	s, c := newFake(t, fakegithub.Options{})
+	r := s.AddRepo("acme/payments", "main")
+	sha := r.Commit("a", "alice")
+	mine := r.Deploy(sha, "production", "success")
+	theirs := r.AddDeployment(fakegithub.Deployment{Ref: "main", Environment: "production", Task: "deploy:migrations",
+		Creator: "github-actions[bot]", Description: "hotfix", Payload: json.RawMessage(`{"by":"hand"}`)})
+	deps, _, err := c.Repositories.ListDeployments(context.Background(), "acme", "payments", &gh.DeploymentsListOptions{Environment: "production"})
+	if err != nil || len(deps) != 2 || deps[0].GetID() != theirs || deps[1].GetID() != mine {
+		t.Fatalf("deployments: %d, %v", len(deps), err)
+	}
+	d := deps[0]
+	if d.GetSHA() != sha || d.GetRef() != "main" || d.GetTask() != "deploy:migrations" || d.GetCreator().GetLogin() != "github-actions[bot]" ||
+		d.GetCreator().GetType() != "Bot" || d.GetDescription() != "hotfix" || string(d.Payload) != `{"by":"hand"}` || !d.GetCreatedAt().Time.Equal(s.Now()) {
+		t.Errorf("deployment: %+v", d)
+	}
+}
+
 // A pull request opened, then reviewed and merged later, reads through go-github as GitHub's
 // would: the review on the head commit, the merge landing on the default branch. With a public
 // URL, the links name it instead of the listener.
