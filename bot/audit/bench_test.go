@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sockembot/bot/check"
+	"sockembot/bot/mergegate"
 	"sockembot/compliance"
 	"sockembot/integrations/store"
 	"sockembot/integrations/store/storetest"
@@ -112,3 +114,65 @@ func (w *lineCounter) Write(p []byte) (int, error) {
 	w.n += bytes.Count(p, []byte{'\n'})
 	return len(p), nil
 }
+
+// BenchmarkReport writes the auditor's report of a year holding n evidence records (a tenth of
+// them deploys of 10 changes, the rest merge verdicts and checks) and reports the peak heap in
+// use while it runs: it must stay flat as n grows, since the report streams.
+func BenchmarkReport(b *testing.B) {
+	for _, n := range benchReportSizes {
+		b.Run(fmt.Sprintf("sqlite/%dk", n/1000), func(b *testing.B) { benchReport(b, storetest.SQLite(b), n) })
+		b.Run(fmt.Sprintf("postgres/%dk", n/1000), func(b *testing.B) { benchReport(b, storetest.Postgres(b), n) })
+	}
+}
+
+func benchReport(b *testing.B, s *store.Store, n int) {
+	ctx := context.Background()
+	from := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	step := time.Duration(365*24*time.Hour) / time.Duration(n)
+	cs := benchChanges(10)
+	pr := 0
+	for i := range n {
+		at := from.Add(time.Duration(i) * step)
+		var e compliance.Evidence
+		switch i % 10 {
+		case 0:
+			d := deployment(i, "acme/pay", cs...)
+			d.BaseSHA, d.SHA = fmt.Sprintf("%040x", i-10), fmt.Sprintf("%040x", i)
+			e = compliance.Evidence{Kind: compliance.EvidenceDeploymentCreated, Subject: fmt.Sprintf("deploy/%d", i), Body: d}
+		case 1, 2, 3, 4, 5:
+			pr++
+			e = compliance.Evidence{Kind: compliance.EvidenceMergeVerdict, Subject: fmt.Sprintf("acme/pay#%d", pr), Body: mergegate.MergeVerdictEvidence{
+				Repo: "acme/pay", Number: pr, Title: cs[0].Title, MergeSHA: fmt.Sprintf("%040x", pr), Compliant: pr%7 != 0, PolicyHash: "p",
+				Report: compliance.Report{Repo: "acme/pay", Changes: cs[:1]}}}
+		default:
+			e = compliance.Evidence{Kind: compliance.EvidenceCheckRun, Subject: fmt.Sprintf("%040x", i), Body: check.CheckRunEvidence{
+				Repo: "acme/pay", PolicyHash: "p", Compliant: true, Report: compliance.Report{Repo: "acme/pay", Changes: cs[:2]}}}
+		}
+		e.At, e.Repo = at, "acme/pay"
+		if _, err := s.Append(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q := ReportQuery{From: from, To: from.AddDate(1, 0, 0), Sample: 25, Seed: 1, SeedGiven: true}
+	var peak uint64
+	size := 0
+	for b.Loop() {
+		runtime.GC()
+		stop := sampleHeap()
+		w := &lineCounter{}
+		res, err := Report(ctx, s, q, w)
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak = max(peak, stop())
+		if res.Population != n/10*10 || res.Sampled != 25 || !res.Chain.Intact() {
+			b.Fatalf("outcome %+v", res)
+		}
+		size = w.n
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-MB")
+	b.ReportMetric(float64(size), "lines")
+}
+
+// benchReportSizes are the store sizes BenchmarkReport writes its report of.
+var benchReportSizes = []int{10_000, 100_000}
