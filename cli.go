@@ -21,6 +21,7 @@ Usage:
   sockembot run                     the Slack bot (socket mode) and the GitHub webhook endpoint
   sockembot demo [--keep DIR]       the whole bot against built-in fakes (no credentials)
   sockembot audit export --from DATE --to DATE [--repo R] [--kind K] [--format csv|json]
+  sockembot audit report --from DATE --to DATE [--repo R] [--env E] [--sample N] [--seed S] [--github] [-o FILE]
   sockembot audit verify [--anchor SEQ:MAC] [--allow-empty]
   sockembot version
 
@@ -107,9 +108,10 @@ tells what happens in numbered scenes. Needs no credentials and reads no environ
 evidence key is random (with --keep, saved beside the store in evidence.key).`,
 		exit: "0 the story was told, 2 it could not finish.",
 	}
-	auditHelp = commandHelp{name: "audit", usage: "export|verify [flags]",
+	auditHelp = commandHelp{name: "audit", usage: "export|report|verify [flags]",
 		about: `Reads the evidence store: "export" lists what was deployed in a period (or every record),
-"verify" checks the evidence chain. Run "sockembot audit export --help" or "audit verify --help".`,
+"report" writes an auditor's HTML report of a period, "verify" checks the evidence chain. Run
+"sockembot audit export --help", "audit report --help" or "audit verify --help".`,
 		env: []string{"DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY"},
 	}
 	exportHelp = commandHelp{name: "audit export", usage: "--from DATE --to DATE [--repo OWNER/NAME] [--kind deployments|events] [--format csv|json]",
@@ -117,6 +119,16 @@ evidence key is random (with --keep, saved beside the store in evidence.key).`,
 record), streaming. Dates are UTC days (YYYY-MM-DD, --to inclusive) or RFC 3339 instants.`,
 		env:  []string{"DATABASE_URL"},
 		exit: "0 exported, 2 could not export (the output is then incomplete).",
+	}
+	reportHelp = commandHelp{name: "audit report", usage: "--from DATE --to DATE [--repo OWNER/NAME] [--env NAME] [--sample N] [--seed S] [--github] [-o FILE]",
+		about: `Writes one self-contained HTML file (no script, nothing fetched, prints to PDF) for an
+auditor: the evidence chain checked now, the period's figures and weekly charts, the
+population's completeness (consecutive deploys must chain), a sample of N deployed changes
+drawn with a seed it prints (the same seed re-draws the same sample), and every exception.
+It reads only the evidence store, streaming; --github also asks GitHub what happened outside
+sockembot. Dates are UTC days (YYYY-MM-DD, --to inclusive) or RFC 3339 instants.`,
+		env:  []string{"DATABASE_URL", "SOCKEMBOT_EVIDENCE_KEY", "GITHUB_TOKEN", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_INSTALLATION_ID", "GITHUB_API_URL"},
+		exit: "0 written, chain intact; 1 written, chain BROKEN or the store empty; 2 not written (or the chain NOT VERIFIED: no evidence key).",
 	}
 	verifyHelp = commandHelp{name: "audit verify", usage: "[--anchor SEQ:MAC] [--allow-empty]",
 		about: `Walks the evidence chain and names the first record edited, inserted, deleted or reordered.
@@ -194,6 +206,21 @@ func versionText() string {
 	}
 	fmt.Fprintf(&b, "go: %s\n", info.GoVersion)
 	return b.String()
+}
+
+// moduleVersion names the build in one line, for what sockembot writes (the audit report).
+func moduleVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "sockembot"
+	}
+	v := "sockembot " + info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " (" + s.Value[:12] + ")"
+		}
+	}
+	return v
 }
 
 // ephemeralPlatform names the environment variable that shows sockembot runs on a platform whose

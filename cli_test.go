@@ -21,6 +21,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		{[]string{"demo", "--help"}, []string{"usage: sockembot demo", "-keep DIR", "no credentials"}},
 		{[]string{"audit", "--help"}, []string{"usage: sockembot audit", "export", "verify", "DATABASE_URL"}},
 		{[]string{"audit", "export", "--help"}, []string{"usage: sockembot audit export", "-from YYYY-MM-DD", "-to YYYY-MM-DD", "-repo OWNER/NAME", "-kind", "-format", "DATABASE_URL"}},
+		{[]string{"audit", "report", "--help"}, []string{"usage: sockembot audit report", "-from YYYY-MM-DD", "-to YYYY-MM-DD", "-repo OWNER/NAME", "-env", "-sample N", "-seed SEED", "-github", "-o FILE", "SOCKEMBOT_EVIDENCE_KEY", "DATABASE_URL", "GITHUB_TOKEN", "Exit codes: 0 written, chain intact"}},
 		{[]string{"audit", "verify", "--help"}, []string{"usage: sockembot audit verify", "-anchor SEQ:MAC", "-allow-empty", "SOCKEMBOT_EVIDENCE_KEY", "DATABASE_URL", "Exit codes: 0 intact, 1 tampered or empty, 2"}},
 		{[]string{"version", "--help"}, []string{"usage: sockembot version"}},
 	}

@@ -126,6 +126,7 @@ func failure(stderr io.Writer, doing, consequence string, err error) int {
 const (
 	verifyFailed = "The evidence chain was NOT verified: treat it as unverified, not as intact."
 	exportFailed = "The export is missing or incomplete: do not use this output."
+	reportFailed = "The report was not written (or, on stdout, is incomplete): do not use it."
 	runFailed    = "sockembot has stopped: nothing is gated (no deploys, no merge statuses) until it runs again."
 	runNoStart   = "sockembot did not start: nothing is gated (no deploys, no merge statuses) until it runs."
 	checkSetup   = "The check did not run, so nothing is treated as compliant. Set what the error names; 'sockembot check --help' lists the environment it reads."
@@ -317,7 +318,7 @@ func newJira(getenv func(string) string) (*jira.Client, error) {
 
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 0 {
-		return usageError(stderr, "audit", "say export or verify")
+		return usageError(stderr, "audit", "say export, report or verify")
 	}
 	if isHelp(args) || args[0] == "-help" {
 		help := auditHelp
@@ -329,7 +330,7 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if name, ok := strings.CutPrefix(args[0], "-"); ok {
 		name, _, _ = strings.Cut(strings.TrimPrefix(name, "-"), "=")
-		return usageError(stderr, "audit", "flag provided but not defined: -%s (flags go after export or verify)", name)
+		return usageError(stderr, "audit", "flag provided but not defined: -%s (flags go after export, report or verify)", name)
 	}
 	switch args[0] {
 	case "verify":
@@ -350,17 +351,9 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			}
 			anchorSeq, anchorHash = seq, hash
 		}
-		key, err := evidenceKey(getenv, false)
+		st, doing, err := openAuditStore(ctx, getenv)
 		if err != nil {
-			return failure(stderr, "read the evidence key", verifyFailed, err)
-		}
-		var opts []store.Option
-		if key != nil {
-			opts = append(opts, store.WithKey(key))
-		}
-		st, err := store.OpenExisting(ctx, getenv("DATABASE_URL"), opts...)
-		if err != nil {
-			return failure(stderr, "open the evidence store", verifyFailed, err)
+			return failure(stderr, doing, verifyFailed, err)
 		}
 		defer st.Close()
 		res, err := st.Verify(ctx)
@@ -407,6 +400,8 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return exitCouldNotRun
 		}
 		return exitCompliant
+	case "report":
+		return cmdAuditReport(ctx, args[1:], stdout, stderr, getenv)
 	case "export":
 		fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
 		from := fs.String("from", "", "first day, `YYYY-MM-DD` (or an RFC 3339 instant), inclusive (required)")
@@ -464,8 +459,149 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		return exitCompliant
 	default:
-		return usageError(stderr, "audit", "unknown subcommand %q: say export or verify", args[0])
+		return usageError(stderr, "audit", "unknown subcommand %q: say export, report or verify", args[0])
 	}
+}
+
+// openAuditStore opens the existing evidence store to read, with the evidence key when one is
+// set (so the chain's MACs can be checked). doing says what failed.
+func openAuditStore(ctx context.Context, getenv func(string) string) (st *store.Store, doing string, err error) {
+	key, err := evidenceKey(getenv, false)
+	if err != nil {
+		return nil, "read the evidence key", err
+	}
+	var opts []store.Option
+	if key != nil {
+		opts = append(opts, store.WithKey(key))
+	}
+	if st, err = store.OpenExisting(ctx, getenv("DATABASE_URL"), opts...); err != nil {
+		return nil, "open the evidence store", err
+	}
+	return st, "", nil
+}
+
+// cmdAuditReport writes the auditor's HTML report of a period: the chain's check, the figures,
+// the charts, the population's completeness, a seeded sample and the exceptions.
+func cmdAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	const name = "audit report"
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	from := fs.String("from", "", "first day, `YYYY-MM-DD` (or an RFC 3339 instant), inclusive (required)")
+	to := fs.String("to", "", "last day, `YYYY-MM-DD` inclusive (or an RFC 3339 instant, exclusive) (required)")
+	repo := fs.String("repo", "", "only this repository, `OWNER/NAME` (any case)")
+	env := fs.String("env", "", "only deploys to this environment, e.g. `production`")
+	sample := fs.Int("sample", 25, "how many deployed changes to draw for the sample, `N` (0 to "+strconv.Itoa(audit.MaxSample)+")")
+	seedText := fs.String("seed", "", "the sample's `SEED` (a number from 0 to 18446744073709551615); default: drawn at random and printed")
+	withGitHub := fs.Bool("github", false, "also ask GitHub (credentials as for run) for deployments sockembot did not make and default-branch commits no check covered")
+	outFile := fs.String("o", "", "write the report to `FILE` (default: stdout)")
+	if code, done := parseFlags(fs, reportHelp, args, stdout, stderr); done {
+		return code
+	}
+	switch {
+	case *from == "":
+		return usageError(stderr, name, "--from is required (YYYY-MM-DD or an RFC 3339 time)")
+	case *to == "":
+		return usageError(stderr, name, "--to is required (YYYY-MM-DD or an RFC 3339 time)")
+	case *repo != "" && !validRepo(*repo):
+		return usageError(stderr, name, "--repo must be OWNER/NAME (got %q)", *repo)
+	case strings.ContainsAny(*env, "\x00\n\r\t"):
+		return usageError(stderr, name, "--env must be an environment's name (got %q)", *env)
+	}
+	fromT, err := parseDay(*from, false)
+	if err != nil {
+		return usageError(stderr, name, "--from must be a date (YYYY-MM-DD) or an RFC 3339 time (got %q)", *from)
+	}
+	toT, err := parseDay(*to, true)
+	if err != nil {
+		return usageError(stderr, name, "--to must be a date (YYYY-MM-DD) or an RFC 3339 time (got %q)", *to)
+	}
+	q := audit.ReportQuery{From: fromT, To: toT, Repo: *repo, Env: *env, Sample: *sample, Generated: time.Now().UTC(), Version: moduleVersion()}
+	if *seedText != "" {
+		if q.Seed, err = strconv.ParseUint(*seedText, 10, 64); err != nil {
+			return usageError(stderr, name, "--seed must be a whole number from 0 to 18446744073709551615 (got %q)", *seedText)
+		}
+		q.SeedGiven = true
+	} else {
+		q.Seed = audit.RandomSeed()
+	}
+	if err := q.Validate(); err != nil {
+		return usageError(stderr, name, "%v", err)
+	}
+	q.Command = reportCommand(q, *withGitHub)
+	if *withGitHub {
+		gh, err := newGitHub(getenv)
+		if err != nil {
+			return failure(stderr, "set up GitHub for --github", reportFailed, err)
+		}
+		q.GitHub = gh
+	}
+	st, doing, err := openAuditStore(ctx, getenv)
+	if err != nil {
+		return failure(stderr, doing, reportFailed, err)
+	}
+	defer st.Close()
+
+	// To a file: written beside it and renamed once complete, so a failure never leaves a report
+	// that looks whole. To stdout: streamed, and the failure report says it is incomplete.
+	out, info := stdout, stderr
+	var tmp *os.File
+	if *outFile != "" {
+		info = stdout
+		if tmp, err = os.CreateTemp(filepath.Dir(*outFile), "."+filepath.Base(*outFile)+".*.partial"); err != nil {
+			return failure(stderr, "create the report file", reportFailed, err)
+		}
+		defer os.Remove(tmp.Name())
+		out = tmp
+	}
+	res, err := audit.Report(ctx, st, q, out)
+	if tmp != nil {
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), *outFile)
+		}
+	}
+	if err != nil {
+		return failure(stderr, "write the audit report", reportFailed, err)
+	}
+	fmt.Fprintln(info, res.Chain.Line())
+	if *outFile != "" {
+		fmt.Fprintf(info, "report: %s\n", *outFile)
+	}
+	seedNote := "chosen"
+	if !q.SeedGiven {
+		seedNote = "drawn at random"
+	}
+	fmt.Fprintf(info, "sample: %d of %d changes deployed, seed %d (%s; --seed %d draws the same sample)\n", res.Sampled, res.Population, res.Seed, seedNote, res.Seed)
+	if res.Gaps > 0 {
+		fmt.Fprintf(info, "population: %d deploys do not chain to the deploy before them: changes reached an environment outside sockembot (listed in the report)\n", res.Gaps)
+	}
+	switch res.Chain.State {
+	case "intact":
+		return exitCompliant
+	case "NOT VERIFIED":
+		return exitCouldNotRun
+	}
+	return exitNotCompliant
+}
+
+// reportCommand is the command line that makes the same report again, shown in the report.
+func reportCommand(q audit.ReportQuery, withGitHub bool) string {
+	args := []string{"sockembot audit report", "--from", q.From.UTC().Format(time.RFC3339), "--to", q.To.UTC().Format(time.RFC3339)}
+	if q.From.Equal(q.From.Truncate(24*time.Hour)) && q.To.Equal(q.To.Truncate(24*time.Hour)) {
+		args[2], args[4] = q.From.UTC().Format(time.DateOnly), q.To.AddDate(0, 0, -1).UTC().Format(time.DateOnly)
+	}
+	if q.Repo != "" {
+		args = append(args, "--repo", q.Repo)
+	}
+	if q.Env != "" {
+		args = append(args, "--env", shellWord(q.Env))
+	}
+	args = append(args, "--sample", strconv.Itoa(q.Sample), "--seed", strconv.FormatUint(q.Seed, 10))
+	if withGitHub {
+		args = append(args, "--github")
+	}
+	return strings.Join(args, " ")
 }
 
 // verifyReport is what audit verify says of a chain whose links all check out: how many records,
