@@ -31,6 +31,8 @@ func TestDemoTellsTheSameStoryEveryRun(t *testing.T) {
 		t.Fatalf("two runs differ:\n%s", firstDifference(runs[0], runs[1]))
 	}
 	got := lineNumbers.ReplaceAllString(runs[0], ".go:N")
+	// The report is written to the system's temporary directory, which differs by machine.
+	got = strings.ReplaceAll(got, os.TempDir()+string(filepath.Separator), "$TMPDIR/")
 	golden := filepath.Join("testdata", "demo.golden")
 	if *update {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -70,7 +72,9 @@ func TestDemoStory(t *testing.T) {
 		"9. A merge queue", "check run sockembot on", "success — Compliant", "failure — Not compliant: 1 of 2 changes",
 		"10. GitHub Actions deploys wait for sockembot", "answers workflow run", "approved", "· GitHub Actions", "GitHub Actions run",
 		"answers workflow run", "rejected", "re-run the workflow job",
-		"11. Everything above is evidence", "chain intact", "audit verify",
+		"11. Everything above is evidence", "audit verify", "chain intact",
+		"12. The auditor's report", "Evidence chain: intact (46 records", "sample: 7 of 7 changes deployed, seed 2024",
+		"report: " + filepath.Join(os.TempDir(), demo.ReportFile),
 	} {
 		i := strings.Index(out[at:], want)
 		if i < 0 {
@@ -79,7 +83,8 @@ func TestDemoStory(t *testing.T) {
 		at += i
 	}
 	// Nothing that changes between runs or machines: no local ports, no goroutine numbers, no
-	// build paths.
+	// build paths (the report's path is in the system's temporary directory).
+	out = strings.ReplaceAll(out, filepath.Join(os.TempDir(), demo.ReportFile), "$TMPDIR/"+demo.ReportFile)
 	for _, bad := range []*regexp.Regexp{regexp.MustCompile(`127\.0\.0\.1:\d+`), regexp.MustCompile(`goroutine \d+`), regexp.MustCompile(`/work/|/home/|/tmp/`)} {
 		if m := bad.FindString(out); m != "" {
 			t.Errorf("the story shows %q, which differs between runs", m)
@@ -96,6 +101,11 @@ func TestDemoKeepsItsStore(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "sockembot.db")); err != nil {
 		t.Fatalf("no store kept: %v", err)
+	}
+	// The auditor's report is written beside it, and the story names it.
+	report, err := os.ReadFile(filepath.Join(dir, demo.ReportFile))
+	if err != nil || !strings.Contains(string(report), "Evidence chain: intact (46 records") || !strings.Contains(b.String(), "report: "+filepath.Join(dir, demo.ReportFile)) {
+		t.Fatalf("no report kept beside the store (%v)", err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"sockembot/bot/audit"
 	"sockembot/bot/render"
 	"sockembot/compliance"
 	fakegithub "sockembot/integrations/fake/github"
@@ -91,6 +92,10 @@ func Demo(ctx context.Context, out io.Writer, keepDir string) error {
 	defer w.Close()
 	Seed(w)
 	s := newStory(w, clk)
+	s.reportPath = filepath.Join(os.TempDir(), ReportFile)
+	if keepDir != "" {
+		s.reportPath = filepath.Join(dir, ReportFile)
+	}
 	err = s.play(ctx)
 	// What happened so far is printed even when a scene broke: it shows where.
 	fmt.Fprint(out, s.String())
@@ -129,10 +134,11 @@ type story struct {
 	messages   map[string]*told // by ts: each message as last told
 	last       string           // the root message told last: its replies follow it directly
 	github     map[string]string
-	jira       int // Jira comments told
-	deliveries int // webhooks sent
-	moves      int // Jira transitions told
-	refused    int // the pull request the merge queue refused
+	jira       int    // Jira comments told
+	deliveries int    // webhooks sent
+	moves      int    // Jira transitions told
+	reportPath string // where the auditor's report is written
+	refused    int    // the pull request the merge queue refused
 }
 
 type told struct {
@@ -154,7 +160,7 @@ const wait = 30 * time.Second
 func (s *story) play(ctx context.Context) error {
 	for _, scene := range []func(context.Context) error{
 		s.mergeGate, s.approveAndMerge, s.compliantRelease, s.refusedRelease, s.githubDown,
-		s.notAllowed, s.emergency, s.retroReview, s.mergeQueue, s.actionsDeploys, s.evidence,
+		s.notAllowed, s.emergency, s.retroReview, s.mergeQueue, s.actionsDeploys, s.evidence, s.report,
 	} {
 		if err := scene(ctx); err != nil {
 			return fmt.Errorf("scene %d: %w", s.scene, err)
@@ -457,13 +463,61 @@ func (s *story) evidence(ctx context.Context) error {
 		parts = append(parts, fmt.Sprintf("%s %d", k, kinds[k]))
 	}
 	fmt.Fprintf(&s.b, "  by kind: %s\n", strings.Join(parts, " · "))
+	return nil
+}
+
+// reportSeed draws the demo report's sample: fixed, so the story tells the same sample each run.
+const reportSeed = 2024
+
+func (s *story) report(ctx context.Context) error {
+	s.title("The auditor's report: one HTML file to sample from")
+	from := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	q := audit.ReportQuery{From: from, To: from.AddDate(0, 1, 0), Sample: 25, Seed: reportSeed, SeedGiven: true,
+		Generated: s.clk.Now(), Version: "sockembot demo",
+		Command: fmt.Sprintf("sockembot audit report --from 2024-03-01 --to 2024-03-31 --sample 25 --seed %d", reportSeed)}
+	s.act("%s -o %s", q.Command, ReportFile)
+	res, err := writeReport(ctx, s.w.Store, q, s.reportPath)
+	if err != nil {
+		return err
+	}
+	if !res.Chain.Intact() {
+		return fmt.Errorf("the demo's report: %s", res.Chain.Line())
+	}
+	fmt.Fprintf(&s.b, "  Evidence chain: intact (%d records, head ‹MAC›)\n", res.Chain.Records)
+	fmt.Fprintf(&s.b, "  %d deploys, %d changes deployed, %s of them compliant; %d deploys chain to the one before them, %d gaps\n",
+		res.Deploys, res.Population, res.CompliantShare, res.Deploys-res.Gaps, res.Gaps)
+	fmt.Fprintf(&s.b, "  sample: %d of %d changes deployed, seed %d; the exceptions listed: %d\n", res.Sampled, res.Population, res.Seed, res.Exceptions)
+	fmt.Fprintf(&s.b, "  report: %s (open it in a browser; it prints to PDF)\n", s.reportPath)
 	s.b.WriteString(`
 To look for yourself, keep the store and read it with the audit commands:
   go run . demo --keep ./demo-store
   DATABASE_URL=sqlite://./demo-store/sockembot.db SOCKEMBOT_EVIDENCE_KEY="$(cat ./demo-store/evidence.key)" go run . audit verify
   DATABASE_URL=sqlite://./demo-store/sockembot.db go run . audit export --from 2024-03-01 --to 2024-03-31
+  DATABASE_URL=sqlite://./demo-store/sockembot.db SOCKEMBOT_EVIDENCE_KEY="$(cat ./demo-store/evidence.key)" go run . audit report --from 2024-03-01 --to 2024-03-31 -o report.html
 `)
 	return nil
+}
+
+// ReportFile is the demo report's file name: in the kept store's directory, or else in the
+// system's temporary directory (it outlives the demo, which removes its store).
+const ReportFile = "sockembot-demo-report.html"
+
+// writeReport writes the report to path whole or not at all: beside it first, then renamed, so
+// two demos at once never leave half a file.
+func writeReport(ctx context.Context, st *store.Store, q audit.ReportQuery, path string) (audit.ReportOutcome, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.partial")
+	if err != nil {
+		return audit.ReportOutcome{}, err
+	}
+	defer os.Remove(tmp.Name())
+	res, err := audit.Report(ctx, st, q, tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	return res, err
 }
 
 // --- what people do ---
