@@ -228,14 +228,22 @@ func retroState(rv emergency.RetroReview) string {
 	return fmt.Sprintf("retroactive review OPEN, due %s", rv.Opened.Due.UTC().Format("2006-01-02"))
 }
 
+// days says how long something took, in the unit that reads best: minutes, hours or days.
 func days(d float64) string {
-	switch {
-	case d < 1:
-		return fmt.Sprintf("%.1f days", d)
-	case math.Round(d) == 1:
-		return "1 day"
+	switch h := d * 24; {
+	case h < 1:
+		return plural(int(math.Round(h*60)), "minute")
+	case h < 24:
+		return plural(int(math.Round(h)), "hour")
 	}
-	return fmt.Sprintf("%.0f days", math.Round(d))
+	return plural(int(math.Round(d)), "day")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }
 
 func shortSHA(sha string) string {

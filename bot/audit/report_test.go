@@ -304,3 +304,11 @@ func TestWeekStart(t *testing.T) {
 		t.Errorf("4 weeks: %d", n)
 	}
 }
+
+func TestDays(t *testing.T) {
+	for d, want := range map[float64]string{0: "0 minutes", 5.0 / 1440: "5 minutes", 1.0 / 24: "1 hour", 0.5: "12 hours", 1: "1 day", 2.4: "2 days"} {
+		if got := days(d); got != want {
+			t.Errorf("days(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
