@@ -25,6 +25,14 @@ import (
 // that holds more is audited in shorter periods.
 const AuditLimit = 20000
 
+// listLimit is AuditLimit, or the lower limit a test set (so it need not build 20,000 items).
+func (c *Client) listLimit() int {
+	if c.auditLimit > 0 {
+		return c.auditLimit
+	}
+	return AuditLimit
+}
+
 // ErrAuditLimit means a listing would read more than AuditLimit items.
 var ErrAuditLimit = errors.New("too many to list for one audit")
 
@@ -89,9 +97,9 @@ func (c *Client) Deployments(ctx context.Context, repo, env string, from, to tim
 		if past || resp.NextPage == 0 {
 			return out, nil
 		}
-		if read >= AuditLimit {
+		if read >= c.listLimit() {
 			return nil, fmt.Errorf("github: deployments of %s since %s: %w: more than %d deployments to read back to then (GitHub lists them newest first, with no date filter)",
-				where, stamp(from), ErrAuditLimit, AuditLimit)
+				where, stamp(from), ErrAuditLimit, c.listLimit())
 		}
 		opt.Page = resp.NextPage
 	}
@@ -145,7 +153,7 @@ func (c *Client) BranchCommits(ctx context.Context, repo, branch string, from, t
 		}
 	}
 	tooMany := func(more string) error {
-		return fmt.Errorf("github: commits of %s: %w: more than %d commits%s; audit a shorter period", where, ErrAuditLimit, AuditLimit, more)
+		return fmt.Errorf("github: commits of %s: %w: more than %d commits%s; audit a shorter period", where, ErrAuditLimit, c.listLimit(), more)
 	}
 	first, resp, err := c.gh.Repositories.ListCommits(ctx, owner, name, opts(1))
 	if err != nil {
@@ -154,7 +162,7 @@ func (c *Client) BranchCommits(ctx context.Context, repo, branch string, from, t
 	pages := [][]datedCommit{datedCommits(first)}
 	read, next := len(first), resp.NextPage
 	if resp.LastPage > 1 { // GitHub says how many pages: the rest are asked for at once
-		if (resp.LastPage-1)*perPage+1 > AuditLimit {
+		if (resp.LastPage-1)*perPage+1 > c.listLimit() {
 			return nil, tooMany(fmt.Sprintf(" (GitHub lists %d pages of %d)", resp.LastPage, perPage))
 		}
 		rest := make([][]datedCommit, resp.LastPage-1)
@@ -179,7 +187,7 @@ func (c *Client) BranchCommits(ctx context.Context, repo, branch string, from, t
 		next = lastNext
 	}
 	for next != 0 { // rel="next", page by page
-		if read >= AuditLimit {
+		if read >= c.listLimit() {
 			return nil, tooMany("")
 		}
 		cs, r, err := c.gh.Repositories.ListCommits(ctx, owner, name, opts(next))

@@ -63,6 +63,7 @@ type Options struct {
 type Client struct {
 	gh          *gh.Client
 	concurrency int
+	auditLimit  int        // 0: AuditLimit (tests lower it)
 	app         *appRouter // nil unless Options.App
 
 	selfMu sync.Mutex
