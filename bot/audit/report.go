@@ -278,12 +278,13 @@ func (w *reportWalk) period(ctx context.Context, kind string, fn func(compliance
 	})
 }
 
-// since walks the records of kind from the start of time (or from) to the report's last record.
-func (w *reportWalk) since(ctx context.Context, from time.Time, kind string, fn func(compliance.Record) error) error {
+// since walks the records of kind made in [from, to) (from the start of time when from is zero,
+// to the end when to is) up to the report's last record.
+func (w *reportWalk) since(ctx context.Context, from, to time.Time, kind string, fn func(compliance.Record) error) error {
 	if from.IsZero() {
 		from = time.Unix(0, 0).UTC()
 	}
-	return w.st.Events(ctx, store.Period{From: from, Repo: w.q.Repo, Kind: kind}, func(r compliance.Record) error {
+	return w.st.Events(ctx, store.Period{From: from, To: to, Repo: w.q.Repo, Kind: kind}, func(r compliance.Record) error {
 		if r.Seq > w.upto {
 			return errStop
 		}
@@ -569,10 +570,7 @@ var failedStates = map[string]bool{"failure": true, "error": true}
 // nil, gets each repository's GitHub deployment ids made through sockembot (for --github).
 func (w *reportWalk) deployChain(ctx context.Context, statuses map[int64]string, recorded map[string]map[int64]bool, fn func(link) error) error {
 	last := map[string][]deployed{} // service/env → the latest deploys, newest last
-	err := w.since(ctx, time.Time{}, compliance.EvidenceDeploymentCreated, func(r compliance.Record) error {
-		if !r.At.Before(w.q.To) {
-			return errStop
-		}
+	err := w.since(ctx, time.Time{}, w.q.To, compliance.EvidenceDeploymentCreated, func(r compliance.Record) error {
 		d, err := decode[deployView](r)
 		if err != nil {
 			return err
@@ -626,7 +624,7 @@ type chainFigures struct {
 // latestStatusStates maps each GitHub deployment to the latest state GitHub reported for it.
 func (w *reportWalk) latestStatusStates(ctx context.Context) (map[int64]string, error) {
 	latest := map[int64]deploygate.DeploymentStatusEvidence{}
-	err := w.since(ctx, time.Time{}, compliance.EvidenceDeploymentStatus, func(r compliance.Record) error {
+	err := w.since(ctx, time.Time{}, time.Time{}, compliance.EvidenceDeploymentStatus, func(r compliance.Record) error {
 		st, err := decode[deploygate.DeploymentStatusEvidence](r)
 		if err != nil {
 			return err
@@ -770,7 +768,7 @@ func (w *reportWalk) compareGitHub(ctx context.Context, repos []string, recorded
 		// A commit of the period is checked in it or after it (the deploy that ships it).
 		rw := *w
 		rw.q.Repo = repo
-		err = rw.since(ctx, w.q.From, "", func(r compliance.Record) error {
+		err = rw.since(ctx, w.q.From, time.Time{}, "", func(r compliance.Record) error {
 			if len(uncovered) == 0 {
 				return errStop
 			}

@@ -344,7 +344,9 @@ section + section { page-break-before: always; break-before: page; }
 <tr><th>Re-draw</th><td><code>{{.Q.Command}}</code></td></tr>
 </table>
 <div class="chain {{chainClass .Chain}}" id="chain">{{.Chain.Line}}</div>
-<p class="proves">The chain line proves the evidence below was not edited, inserted, deleted or reordered since sockembot wrote it: every record's MAC was checked with the evidence key when this report was made{{if not .Chain.Intact}} — <strong>and that check failed or could not be made: treat every figure below as unproven</strong>{{end}}. Keep the head hash: a later <code>sockembot audit verify --anchor {{.Chain.HeadSeq}}:HEAD</code> proves nothing before it changed since.</p>
+{{if .Chain.Intact}}<p class="proves">The chain line proves the evidence below was not edited, inserted, deleted or reordered since sockembot wrote it: every record's MAC was checked with the evidence key when this report was made. Keep the head: a later <code>sockembot audit verify --anchor {{.Chain.HeadSeq}}:{{.Chain.HeadHash}}</code> proves nothing up to it changed since.</p>
+{{else}}<p class="proves"><strong>The evidence chain did not check out, or could not be checked: nothing below is proven untouched. Treat every figure as unverified</strong> until <code>sockembot audit verify</code>, run with the evidence key, passes.</p>
+{{end}}
 </section>
 
 <section id="summary">
@@ -433,7 +435,7 @@ section + section { page-break-before: always; break-before: page; }
 <tr><th>evidence records</th><td><ul class="flat"><li>#{{.Record.Seq}} {{.Record.Kind}} <code>{{.Record.Hash}}</code></li>{{range .Evidence}}<li>#{{.Seq}} {{.Kind}} <code>{{.Hash}}</code></li>{{end}}</ul>{{range .Problems}}<p class="verdict-bad">{{.}}</p>{{end}}</td></tr>
 </table>
 </div>
-{{else}}<p>No change was deployed in the period{{if .Q.Env}} to {{.Q.Env}}{{end}}: there is nothing to sample.</p>
+{{else}}{{if .Fig.Changes}}<p>No sample was asked for (<code>--sample 0</code>).</p>{{else}}<p>No change was deployed in the period{{if .Q.Env}} to {{.Q.Env}}{{end}}: there is nothing to sample.</p>{{end}}
 {{end}}
 </section>
 {{end}}

@@ -202,6 +202,9 @@ func TestReportFilters(t *testing.T) {
 	if figure(t, page, "fig-deploys") != "0" || res.Population != 0 || !strings.Contains(page, "nothing to sample") {
 		t.Errorf("--repo of another repository: deploys %s, population %d", figure(t, page, "fig-deploys"), res.Population)
 	}
+	if page, res := reportOf(t, s, ReportQuery{}); res.Sampled != 0 || !strings.Contains(page, "No sample was asked for") {
+		t.Errorf("--sample 0: %d sampled", res.Sampled)
+	}
 	// The period's second week alone: deploy 5 still chains past deploy 4 of the same week, and
 	// deploy 4 to deploy 2 of the week before.
 	page, res = reportOf(t, s, ReportQuery{From: reportMonday.AddDate(0, 0, 7), To: reportMonday.AddDate(0, 0, 14), Sample: 25})
