@@ -117,6 +117,21 @@ func TestDemoKeepsAStoreTheAuditCommandsRead(t *testing.T) {
 	if verify.code != 0 || !strings.Contains(verify.stdout, "chain intact") {
 		t.Fatalf("audit verify on the kept store (%s): exit %d\n%s%s", url, verify.code, verify.stdout, verify.stderr)
 	}
+	if !strings.Contains(res.stderr, "its auditor's report in "+filepath.Join(dir, "sockembot-demo-report.html")) || !strings.Contains(res.stderr, "sockembot audit report --from 2024-03-01") {
+		t.Errorf("demo --keep does not name its report or the command that makes one:\n%s", res.stderr)
+	}
+	report := sockembot(t, []string{url, "SOCKEMBOT_EVIDENCE_KEY=" + strings.TrimSpace(string(key))}, "", "audit", "report", "--from", "2024-03-01", "--to", "2024-03-31", "--seed", "2024")
+	kept, err := os.ReadFile(filepath.Join(dir, "sockembot-demo-report.html"))
+	if report.code != 0 || err != nil {
+		t.Fatalf("audit report on the kept store: exit %d (%v)\n%s", report.code, err, report.stderr)
+	}
+	// The demo's report and the command's, of the same store and seed, draw the same sample.
+	sample := func(page string) string {
+		return page[strings.Index(page, `<section id="sample">`):strings.Index(page, `<section id="exceptions">`)]
+	}
+	if sample(report.stdout) != sample(string(kept)) {
+		t.Error("audit report --seed 2024 drew another sample than the demo's report with the same seed")
+	}
 }
 
 // run warns when the evidence store would not outlive a restart on the platform it runs on.

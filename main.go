@@ -686,7 +686,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		keyFile := filepath.Join(dir, demo.KeyFile)
 		// The key is read from its file by the shell: printing it would put it in scrollback.
 		keyEnv := `SOCKEMBOT_EVIDENCE_KEY="$(cat ` + shellWord(keyFile) + `)"`
-		fmt.Fprintf(stderr, "\nThe demo's evidence store is kept in %s, its evidence key in %s. Read it with:\n  %s %s sockembot audit verify\n  %s sockembot audit export --from 2024-03-01 --to 2024-03-31\n", db, keyFile, env, keyEnv, env)
+		fmt.Fprintf(stderr, "\nThe demo's evidence store is kept in %s, its evidence key in %s, its auditor's report in %s. Read it with:\n  %s %s sockembot audit verify\n  %s sockembot audit export --from 2024-03-01 --to 2024-03-31\n  %s %s sockembot audit report --from 2024-03-01 --to 2024-03-31 -o report.html\n",
+			db, keyFile, filepath.Join(dir, demo.ReportFile), env, keyEnv, env, env, keyEnv)
 	}
 	return exitCompliant
 }
