@@ -1202,8 +1202,9 @@ func TestDemoKeepPrintsCommandsThatWorkInAShell(t *testing.T) {
 			commands = append(commands, strings.TrimSpace(line))
 		}
 	}
-	if len(commands) != 2 || !strings.HasSuffix(commands[0], " sockembot audit verify") || !strings.Contains(commands[1], " sockembot audit export --from ") {
-		t.Fatalf("want the audit verify and audit export commands, got %q in:\n%s", commands, res.stderr)
+	if len(commands) != 3 || !strings.HasSuffix(commands[0], " sockembot audit verify") || !strings.Contains(commands[1], " sockembot audit export --from ") ||
+		!strings.Contains(commands[2], " sockembot audit report --from ") {
+		t.Fatalf("want the audit verify, export and report commands, got %q in:\n%s", commands, res.stderr)
 	}
 	elsewhere := t.TempDir()
 	path := "PATH=" + filepath.Dir(binary) + string(os.PathListSeparator) + os.Getenv("PATH")
@@ -1230,6 +1231,13 @@ func TestDemoKeepPrintsCommandsThatWorkInAShell(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
 		t.Errorf("the printed commands wrote files where they ran: %v", entries)
+	}
+	// The report command writes the report it names, there, and nothing else.
+	if r := shell(commands[2]); r.code != 0 || !strings.Contains(r.stdout, "Evidence chain: intact") || !strings.Contains(r.stdout, "report: report.html") {
+		t.Errorf("%s: exit %d\n%s%s", commands[2], r.code, r.stdout, r.stderr)
+	}
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 1 || entries[0].Name() != "report.html" {
+		t.Errorf("the report command left %v where it ran, want report.html alone", entries)
 	}
 
 	again := sockembot(t, nil, cwd, "demo", "--keep", "kept store")
