@@ -576,13 +576,13 @@ func cmdAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if res.Gaps > 0 {
 		fmt.Fprintf(info, "population: %d deploys do not chain to the deploy before them: changes reached an environment outside sockembot (listed in the report)\n", res.Gaps)
 	}
-	switch res.Chain.State {
-	case "intact":
+	switch {
+	case res.Chain.Intact():
 		return exitCompliant
-	case "NOT VERIFIED":
+	case res.Chain.Unverified():
 		return exitCouldNotRun
 	}
-	return exitNotCompliant
+	return exitNotCompliant // broken, or an empty store
 }
 
 // reportCommand is the command line that makes the same report again, shown in the report.

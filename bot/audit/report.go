@@ -117,6 +117,10 @@ func (c ChainCheck) Line() string {
 // Intact says whether the chain checked out, MACs and all.
 func (c ChainCheck) Intact() bool { return c.State == chainIntact }
 
+// Unverified says the chain could not be checked (no evidence key, or nothing keyed), which is
+// neither intact nor shown to be broken.
+func (c ChainCheck) Unverified() bool { return c.State == chainNotVerified }
+
 // ReportOutcome is what the command says after writing the report.
 type ReportOutcome struct {
 	Chain      ChainCheck
