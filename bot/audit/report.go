@@ -206,26 +206,25 @@ type retroFigures struct {
 
 // figures is everything the header and the summary show: counted in one walk of the period.
 type figures struct {
-	Repos             []string
-	Deploys           int
-	ByEnv             []count
-	CompliantDeploys  int
-	Changes           int
-	CompliantChanges  int
-	Overridden        int // deploys past violations (emergencies)
-	Emergencies       int // emergency deploy requests
-	Refused           int
-	RefusedBy         []count // by why
-	Denied            int     // attempts refused for want of a role or a lock
-	Merges            int
-	CompliantMerges   int
-	DirectPushes      int
-	Checks            int
-	Policies          []policyUse
-	Retro             retroFigures
-	Weeks             []week
-	Records           int // records of the period read
-	LatestDeployments map[int64]string
+	Repos            []string
+	Deploys          int
+	ByEnv            []count
+	CompliantDeploys int
+	Changes          int
+	CompliantChanges int
+	Overridden       int // deploys past violations (emergencies)
+	Emergencies      int // emergency deploy requests
+	Refused          int
+	RefusedBy        []count // by why
+	Denied           int     // attempts refused for want of a role or a lock
+	Merges           int
+	CompliantMerges  int
+	DirectPushes     int
+	Checks           int
+	Policies         []policyUse
+	Retro            retroFigures
+	Weeks            []week
+	Records          int // records of the period read
 }
 
 // CompliantShare is the compliant share of the changes deployed, in percent ("–" when none).

@@ -338,7 +338,7 @@ section + section { page-break-before: always; break-before: page; }
 <tr><th>Environments</th><td>{{if .Q.Env}}{{.Q.Env}} only{{else}}all{{range $i, $e := .Fig.ByEnv}}{{if eq $i 0}}: {{else}}, {{end}}{{$e.Name}}{{end}}{{end}}</td></tr>
 <tr><th>Generated</th><td id="generated">{{when .Q.Generated}}{{if .Q.Version}} by {{.Q.Version}}{{end}}</td></tr>
 <tr><th>Evidence read</th><td>{{.Fig.Records}} records of the period{{if .Chain.HeadSeq}}, the chain up to record {{.Chain.HeadSeq}}{{end}}</td></tr>
-<tr><th>Policies in force</th><td>{{if .Fig.Policies}}<table><thead><tr><th>policy hash (SHA-256)</th><th>source</th><th class="n">decisions</th><th>first used</th><th>last used</th></tr></thead>
+<tr><th>Policies in force</th><td>{{if .Fig.Policies}}<table><thead><tr><th>policy hash (SHA-256)</th><th>source</th><th class="n">verdicts recorded</th><th>first used</th><th>last used</th></tr></thead>
 {{range .Fig.Policies}}<tr><td><code>{{.Hash}}</code></td><td>{{if .Source}}{{.Source}}{{else}}global{{end}}</td><td class="n">{{.Decisions}}</td><td>{{when .First}}</td><td>{{when .Last}}</td></tr>
 {{end}}</table>{{else}}no decision in the period{{end}}</td></tr>
 <tr><th>Re-draw</th><td><code>{{.Q.Command}}</code></td></tr>
