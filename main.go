@@ -540,26 +540,15 @@ func cmdAuditReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	defer st.Close()
 
-	// To a file: written beside it and renamed once complete, so a failure never leaves a report
-	// that looks whole. To stdout: streamed, and the failure report says it is incomplete.
-	out, info := stdout, stderr
-	var tmp *os.File
+	// To a file: whole or not at all. To stdout: streamed, and the failure report says it is
+	// incomplete.
+	var res audit.ReportOutcome
+	info := stderr
 	if *outFile != "" {
 		info = stdout
-		if tmp, err = os.CreateTemp(filepath.Dir(*outFile), "."+filepath.Base(*outFile)+".*.partial"); err != nil {
-			return failure(stderr, "create the report file", reportFailed, err)
-		}
-		defer os.Remove(tmp.Name())
-		out = tmp
-	}
-	res, err := audit.Report(ctx, st, q, out)
-	if tmp != nil {
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), *outFile)
-		}
+		res, err = audit.WriteReportFile(ctx, st, q, *outFile)
+	} else {
+		res, err = audit.Report(ctx, st, q, stdout)
 	}
 	if err != nil {
 		return failure(stderr, "write the audit report", reportFailed, err)

@@ -90,10 +90,7 @@ func Export(ctx context.Context, s Store, q ExportQuery, fn func(ExportRow) erro
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	retro := make(map[string]emergency.RetroReview, len(reviews))
-	for _, r := range reviews {
-		retro[r.Opened.Key()] = r
-	}
+	retro := retroByDeploy(reviews)
 	// So are deployments (one per deploy, against many changes): their latest status, by
 	// GitHub's status id rather than by arrival, as webhooks may come out of order.
 	statuses, err := latestStatuses(ctx, s, q.From)

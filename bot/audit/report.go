@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -273,12 +275,7 @@ func (w *reportWalk) envOK(env string) bool { return w.q.Env == "" || strings.Eq
 
 // period walks the period's records (of the repository, and of kind when set), in chain order.
 func (w *reportWalk) period(ctx context.Context, kind string, fn func(compliance.Record) error) error {
-	return w.st.Events(ctx, store.Period{From: w.q.From, To: w.q.To, Repo: w.q.Repo, Kind: kind}, func(r compliance.Record) error {
-		if r.Seq > w.upto {
-			return errStop
-		}
-		return fn(r)
-	})
+	return w.since(ctx, w.q.From, w.q.To, kind, fn)
 }
 
 // since walks the records of kind made in [from, to) (from the start of time when from is zero,
@@ -571,7 +568,7 @@ var failedStates = map[string]bool{"failure": true, "error": true}
 // deployChain walks every recorded deploy up to the period's end, environment by environment, and
 // calls fn for each deploy in the period with its link to the one before it. recorded, when not
 // nil, gets each repository's GitHub deployment ids made through sockembot (for --github).
-func (w *reportWalk) deployChain(ctx context.Context, statuses map[int64]string, recorded map[string]map[int64]bool, fn func(link) error) error {
+func (w *reportWalk) deployChain(ctx context.Context, statuses map[int64]deploygate.DeploymentStatusEvidence, recorded map[string]map[int64]bool, fn func(link) error) error {
 	last := map[string][]deployed{} // service/env → the latest deploys, newest last
 	err := w.since(ctx, time.Time{}, w.q.To, compliance.EvidenceDeploymentCreated, func(r compliance.Record) error {
 		d, err := decode[deployView](r)
@@ -594,7 +591,7 @@ func (w *reportWalk) deployChain(ctx context.Context, statuses map[int64]string,
 		for i := len(prev) - 1; i >= 0; i-- {
 			p := prev[i]
 			l.Previous, l.PreviousHead = p.id, p.head
-			if p.head == d.BaseSHA || !failedStates[statuses[p.ghID]] {
+			if p.head == d.BaseSHA || !failedStates[statuses[p.ghID].State] {
 				break
 			}
 			l.Skipped = append(l.Skipped, p.id)
@@ -613,7 +610,7 @@ func (w *reportWalk) deployChain(ctx context.Context, statuses map[int64]string,
 		for _, c := range d.Report.Changes {
 			l.Changes = append(l.Changes, c.Name())
 		}
-		l.Compliant, l.Override, l.Status = d.Compliant, d.Override != nil, statuses[d.GitHubDeploymentID]
+		l.Compliant, l.Override, l.Status = d.Compliant, d.Override != nil, statuses[d.GitHubDeploymentID].State
 		return fn(l)
 	})
 	return stopped(err)
@@ -622,26 +619,6 @@ func (w *reportWalk) deployChain(ctx context.Context, statuses map[int64]string,
 // chainFigures counts the links of the period.
 type chainFigures struct {
 	Deploys, Chained, Gaps, Firsts int
-}
-
-// latestStatusStates maps each GitHub deployment to the latest state GitHub reported for it.
-func (w *reportWalk) latestStatusStates(ctx context.Context) (map[int64]string, error) {
-	latest := map[int64]deploygate.DeploymentStatusEvidence{}
-	err := w.since(ctx, time.Time{}, time.Time{}, compliance.EvidenceDeploymentStatus, func(r compliance.Record) error {
-		st, err := decode[deploygate.DeploymentStatusEvidence](r)
-		if err != nil {
-			return err
-		}
-		if prev, ok := latest[st.GitHubDeploymentID]; !ok || st.StatusID >= prev.StatusID {
-			latest[st.GitHubDeploymentID] = st
-		}
-		return nil
-	})
-	out := make(map[int64]string, len(latest))
-	for id, st := range latest {
-		out[id] = st.State
-	}
-	return out, stopped(err)
 }
 
 // Report writes the report of q to out and says what the command should say after it. A chain
@@ -668,7 +645,7 @@ func Report(ctx context.Context, st ReportStore, q ReportQuery, out io.Writer) (
 		return ReportOutcome{}, fmt.Errorf("report: retroactive reviews: %w", err)
 	}
 	retro := retroByDeploy(reviews)
-	statuses, err := w.latestStatusStates(ctx)
+	statuses, err := latestStatuses(ctx, st, time.Unix(0, 0).UTC())
 	if err != nil {
 		return ReportOutcome{}, fmt.Errorf("report: deployment statuses: %w", err)
 	}
@@ -712,6 +689,25 @@ func Report(ctx context.Context, st ReportStore, q ReportQuery, out io.Writer) (
 	}
 	outcome.Exceptions, err = page.write(ctx, w, retro, statuses, out)
 	return outcome, err
+}
+
+// WriteReportFile writes the report of q to path whole or not at all: beside it first, then
+// renamed once complete, so a failure (or two writers at once) never leaves a file that looks
+// whole.
+func WriteReportFile(ctx context.Context, st ReportStore, q ReportQuery, path string) (ReportOutcome, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.partial")
+	if err != nil {
+		return ReportOutcome{}, fmt.Errorf("report: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	res, err := Report(ctx, st, q, tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	return res, err
 }
 
 // outsideGitHub is what GitHub knows that sockembot did not do, per repository.

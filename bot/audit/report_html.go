@@ -13,6 +13,7 @@ import (
 	"sockembot/bot/deploygate"
 	"sockembot/bot/emergency"
 	"sockembot/bot/mergegate"
+	"sockembot/bot/render"
 	"sockembot/compliance"
 )
 
@@ -83,7 +84,7 @@ func charts(weeks []week) (reportCharts, error) {
 }
 
 // write writes the page to out: the header, summary and charts, then each streamed section.
-func (p *reportPage) write(ctx context.Context, w *reportWalk, retro map[string]emergency.RetroReview, statuses map[int64]string, out io.Writer) (exceptions int, err error) {
+func (p *reportPage) write(ctx context.Context, w *reportWalk, retro map[string]emergency.RetroReview, statuses map[int64]deploygate.DeploymentStatusEvidence, out io.Writer) (exceptions int, err error) {
 	bw := bufio.NewWriterSize(out, 64<<10)
 	exec := func(name string, data any) error { return reportTemplates.ExecuteTemplate(bw, name, data) }
 	if err := exec("top", p); err != nil {
@@ -230,20 +231,14 @@ func retroState(rv emergency.RetroReview) string {
 
 // days says how long something took, in the unit that reads best: minutes, hours or days.
 func days(d float64) string {
+	n, one, many := int(math.Round(d)), "day", "days"
 	switch h := d * 24; {
 	case h < 1:
-		return plural(int(math.Round(h*60)), "minute")
+		n, one, many = int(math.Round(h*60)), "minute", "minutes"
 	case h < 24:
-		return plural(int(math.Round(h)), "hour")
+		n, one, many = int(math.Round(h)), "hour", "hours"
 	}
-	return plural(int(math.Round(d)), "day")
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
+	return fmt.Sprintf("%d %s", n, render.Plural(n, one, many))
 }
 
 func shortSHA(sha string) string {

@@ -111,7 +111,7 @@ type sampled struct {
 
 // drawSample walks the period's deploys and keeps the changes at picks, then reads the records
 // behind each one.
-func (w *reportWalk) drawSample(ctx context.Context, picks []int, retro map[string]emergency.RetroReview, statuses map[int64]string) ([]sampled, error) {
+func (w *reportWalk) drawSample(ctx context.Context, picks []int, retro map[string]emergency.RetroReview, statuses map[int64]deploygate.DeploymentStatusEvidence) ([]sampled, error) {
 	if len(picks) == 0 {
 		return nil, nil
 	}
@@ -126,7 +126,7 @@ func (w *reportWalk) drawSample(ctx context.Context, picks []int, retro map[stri
 		d.Report.Changes = nil // each sampled change keeps its own
 		for _, c := range changes {
 			if len(out) < len(picks) && picks[len(out)] == pos {
-				out = append(out, sampled{Position: pos + 1, Deploy: d, Change: c, Record: refOf(r), Status: statuses[d.GitHubDeploymentID]})
+				out = append(out, sampled{Position: pos + 1, Deploy: d, Change: c, Record: refOf(r), Status: statuses[d.GitHubDeploymentID].State})
 			}
 			pos++
 		}

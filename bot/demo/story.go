@@ -476,7 +476,7 @@ func (s *story) report(ctx context.Context) error {
 		Generated: s.clk.Now(), Version: "sockembot demo",
 		Command: fmt.Sprintf("sockembot audit report --from 2024-03-01 --to 2024-03-31 --sample 25 --seed %d", reportSeed)}
 	s.act("%s -o %s", q.Command, ReportFile)
-	res, err := writeReport(ctx, s.w.Store, q, s.reportPath)
+	res, err := audit.WriteReportFile(ctx, s.w.Store, q, s.reportPath)
 	if err != nil {
 		return err
 	}
@@ -501,24 +501,6 @@ To look for yourself, keep the store and read it with the audit commands:
 // ReportFile is the demo report's file name: in the kept store's directory, or else in the
 // system's temporary directory (it outlives the demo, which removes its store).
 const ReportFile = "sockembot-demo-report.html"
-
-// writeReport writes the report to path whole or not at all: beside it first, then renamed, so
-// two demos at once never leave half a file.
-func writeReport(ctx context.Context, st *store.Store, q audit.ReportQuery, path string) (audit.ReportOutcome, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.partial")
-	if err != nil {
-		return audit.ReportOutcome{}, err
-	}
-	defer os.Remove(tmp.Name())
-	res, err := audit.Report(ctx, st, q, tmp)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	return res, err
-}
 
 // --- what people do ---
 
